@@ -1,0 +1,53 @@
+"""The composition root: the only place that builds engines, clocks and estimators. Tests, the
+CLI and the ASGI apps all come through `bootstrap`; nothing is built at import time."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from sidewalk import migrations
+from sidewalk.deliveries.context import DeliveriesContext
+from sidewalk.deliveries.eta import DistanceEta
+from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.clock import Clock, SystemClock
+from sidewalk.kernel.db import make_engine
+from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
+from sidewalk.kernel.settings import Settings
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    clock: Clock
+    deliveries_engine: Engine
+    deliveries: DeliveriesContext
+
+    def close(self) -> None:
+        self.deliveries_engine.dispose()
+
+
+def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Platform:
+    """Wire the platform for `settings`; by default bring the databases up to date first, so a
+    first command on a new machine just works."""
+    clock = clock or SystemClock()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.deliveries_url, pool_size=settings.db_pool_size)
+    if migrate:
+        migrations.upgrade("deliveries", engine)
+    sessions = sessionmaker(engine, expire_on_commit=False, autobegin=False)
+    areas = ServiceAreas.from_file(settings.service_areas_file or DEFAULT_SERVICE_AREAS_FILE)
+    eta = DistanceEta(
+        robot_speed_mps=settings.robot_speed_mps,
+        robot_pickup_lead_s=settings.robot_pickup_lead_s,
+        courier_speed_mps=settings.courier_speed_mps,
+        courier_pickup_lead_s=settings.courier_pickup_lead_s,
+    )
+    deliveries = DeliveriesContext(
+        settings=settings,
+        clock=clock,
+        areas=areas,
+        eta=eta,
+        uow=lambda: DeliveriesUnitOfWork(sessions, clock),
+    )
+    return Platform(settings, clock, engine, deliveries)

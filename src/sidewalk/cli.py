@@ -1,0 +1,174 @@
+"""The `sidewalk` command: one Typer app with a sub-app per concern. Commands that create or
+list something take `--json` and then print exactly one JSON document and nothing else."""
+
+import json
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sidewalk.bootstrap import Platform, bootstrap
+from sidewalk.deliveries import merchants
+from sidewalk.deliveries.models import Merchant
+from sidewalk.kernel.errors import SidewalkError
+from sidewalk.kernel.settings import Settings
+
+app = typer.Typer(
+    help="sidewalk: a delivery platform for fleets of sidewalk robots.", no_args_is_help=True
+)
+db_app = typer.Typer(help="The service databases.", no_args_is_help=True)
+merchants_app = typer.Typer(help="Merchants and their API keys.", no_args_is_help=True)
+serve_app = typer.Typer(help="Run the services over HTTP.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(merchants_app, name="merchants")
+app.add_typer(serve_app, name="serve")
+
+console = Console()
+errors = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document, nothing else.")]
+
+
+def _platform(**overrides: Any) -> Platform:
+    return bootstrap(Settings(**overrides))
+
+
+def _fail(error: SidewalkError) -> typer.Exit:
+    errors.print(f"[red]error[/red] ({error.code}): {error.detail}")
+    return typer.Exit(code=2)
+
+
+def _merchant_dict(m: Merchant) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "name": m.name,
+        "partner_id": m.partner_id,
+        "currency": m.currency,
+        "base_fee_cents": m.base_fee_cents,
+        "fee_per_km_cents": m.fee_per_km_cents,
+        "max_robot_distance_m": m.max_robot_distance_m,
+        "courier_fallback": m.courier_fallback,
+        "quote_lifetime_s": m.quote_lifetime_s,
+        "created_at": m.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the databases to the newest schema."""
+    platform = bootstrap(Settings())
+    console.print(
+        f"deliveries database is up to date: [bold]{platform.deliveries_engine.url!r}[/bold]"
+    )
+    platform.close()
+
+
+@merchants_app.command("create")
+def merchants_create(
+    name: Annotated[str, typer.Option(help="The merchant's name.")],
+    partner_id: Annotated[
+        str | None, typer.Option(help="The partner (marketplace) it comes through.")
+    ] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code of its fees.")] = None,
+    base_fee_cents: Annotated[int | None, typer.Option(min=0)] = None,
+    fee_per_km_cents: Annotated[int | None, typer.Option(min=0)] = None,
+    max_robot_distance_m: Annotated[int | None, typer.Option(min=1)] = None,
+    courier_fallback: Annotated[
+        bool | None, typer.Option("--courier-fallback/--no-courier-fallback")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a merchant and print its API key (shown this once only)."""
+    platform = _platform()
+    try:
+        created = merchants.create_merchant(
+            platform.deliveries,
+            name,
+            partner_id=partner_id,
+            currency=currency,
+            base_fee_cents=base_fee_cents,
+            fee_per_km_cents=fee_per_km_cents,
+            max_robot_distance_m=max_robot_distance_m,
+            courier_fallback=courier_fallback,
+        )
+    except SidewalkError as e:
+        raise _fail(e) from e
+    finally:
+        platform.close()
+    if as_json:
+        typer.echo(json.dumps({**_merchant_dict(created.merchant), "api_key": created.api_key}))
+        return
+    console.print(f"Merchant [bold]{created.merchant.name}[/bold] created: {created.merchant.id}")
+    console.print(f"API key (shown once, keep it safe): [bold green]{created.api_key}[/bold green]")
+
+
+@merchants_app.command("list")
+def merchants_list(as_json: JsonFlag = False) -> None:
+    """List the merchants."""
+    platform = _platform()
+    try:
+        found = merchants.list_merchants(platform.deliveries)
+    finally:
+        platform.close()
+    if as_json:
+        typer.echo(json.dumps([_merchant_dict(m) for m in found]))
+        return
+    table = Table(
+        "id", "name", "partner", "fees", "robot range", "courier fallback", title="Merchants"
+    )
+    for m in found:
+        table.add_row(
+            m.id,
+            m.name,
+            m.partner_id or "",
+            f"{m.base_fee_cents} + {m.fee_per_km_cents}/km {m.currency}",
+            f"{m.max_robot_distance_m} m",
+            "yes" if m.courier_fallback else "no",
+        )
+    console.print(table)
+
+
+HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
+
+
+@serve_app.command("deliveries")
+def serve_deliveries(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the merchant API (`/v1`) with uvicorn."""
+    import uvicorn
+
+    os.environ.setdefault("SIDEWALK_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    bootstrap(Settings()).close()  # migrate once, before workers start
+    uvicorn.run(
+        "sidewalk.app:deliveries_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@app.command("demo")
+def demo(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+) -> None:
+    """Run the platform on the embedded default and print a working API key and example."""
+    from sidewalk.demo import run_demo
+
+    run_demo(host, port, duration, console)
+
+
+if __name__ == "__main__":
+    app()

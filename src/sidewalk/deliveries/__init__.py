@@ -1,0 +1,2 @@
+"""The deliveries service: the *what* of a delivery (merchants, places, quotes, deliveries and
+their attempts). It never reads the operations service's tables; events connect the two."""

@@ -1,0 +1,203 @@
+"""The merchant REST API (`/v1`). Routes only translate HTTP to use cases and back."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sidewalk.deliveries import merchants, service
+from sidewalk.deliveries.context import DeliveriesContext
+from sidewalk.deliveries.domain import DeliveryStatus
+from sidewalk.deliveries.merchants import MerchantPrincipal
+from sidewalk.deliveries.repository import DeliveryFilter
+from sidewalk.deliveries.schemas import (
+    CancelRequest,
+    DeliveryCreate,
+    DeliveryEvents,
+    DeliveryPage,
+    DeliveryRead,
+    Problem,
+    QuoteCreate,
+    QuoteRead,
+)
+from sidewalk.kernel.errors import FieldError, ValidationFailed
+
+bearer = HTTPBearer(auto_error=False, description="The merchant's API key.")
+
+
+def context(request: Request) -> DeliveriesContext:
+    ctx: DeliveriesContext = request.app.state.deliveries
+    return ctx
+
+
+Ctx = Annotated[DeliveriesContext, Depends(context)]
+
+
+def current_merchant(
+    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> MerchantPrincipal:
+    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+    return merchants.authenticate(ctx, header)
+
+
+MerchantDep = Annotated[MerchantPrincipal, Depends(current_merchant)]
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "Malformed JSON",
+        401: "Missing or invalid API key",
+        404: "Not found, or not yours",
+        409: "Conflicts with the current state",
+        410: "Gone",
+        413: "Request body too large",
+        422: "Invalid request",
+    }
+    return {
+        s: {
+            "model": Problem,
+            "description": described[s],
+            "content": {"application/problem+json": {}},
+        }
+        for s in statuses
+    }
+
+
+router = APIRouter(prefix="/v1", responses=_problems(401, 413))
+
+
+@router.get(
+    "/service-areas",
+    tags=["service areas"],
+    summary="The areas robots serve, as GeoJSON",
+    response_model=dict[str, Any],
+)
+def service_areas(ctx: Ctx, _merchant: MerchantDep) -> dict[str, Any]:
+    return ctx.areas.to_geojson()
+
+
+@router.post(
+    "/quotes",
+    status_code=201,
+    response_model=QuoteRead,
+    tags=["quotes"],
+    summary="Price a delivery and promise its times",
+    responses=_problems(400, 422),
+)
+def create_quote(ctx: Ctx, merchant: MerchantDep, body: QuoteCreate) -> QuoteRead:
+    return service.create_quote(ctx, merchant, body)
+
+
+@router.get(
+    "/quotes/{quote_id}", response_model=QuoteRead, tags=["quotes"], responses=_problems(404)
+)
+def get_quote(ctx: Ctx, merchant: MerchantDep, quote_id: str) -> QuoteRead:
+    return service.get_quote(ctx, merchant, quote_id)
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Any string of 1-255 printable characters; the same key with the same body "
+        "gets the same answer for at least 24 hours.",
+    ),
+]
+
+
+def _check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not key.isprintable() or not key.isascii():
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            errors=[FieldError("Idempotency-Key", "1 to 255 printable ASCII characters")],
+        )
+    return key
+
+
+@router.post(
+    "/deliveries",
+    status_code=201,
+    response_model=DeliveryRead,
+    tags=["deliveries"],
+    summary="Order the delivery a quote priced",
+    responses=_problems(400, 404, 409, 410, 422),
+)
+def create_delivery(
+    ctx: Ctx, merchant: MerchantDep, body: DeliveryCreate, idempotency_key: IdempotencyKey = None
+) -> Response:
+    ordered = service.create_delivery(
+        ctx, merchant, body, idempotency_key=_check_key(idempotency_key)
+    )
+    headers = {"Idempotent-Replayed": "true"} if ordered.replayed else {}
+    return JSONResponse(ordered.delivery, status_code=201, headers=headers)
+
+
+@router.get(
+    "/deliveries", response_model=DeliveryPage, tags=["deliveries"], responses=_problems(422)
+)
+def list_deliveries(
+    ctx: Ctx,
+    merchant: MerchantDep,
+    status: Annotated[list[DeliveryStatus] | None, Query()] = None,
+    external_reference_id: Annotated[str | None, Query(max_length=200)] = None,
+    created_from: Annotated[
+        datetime | None, Query(description="Inclusive, with a time zone")
+    ] = None,
+    created_to: Annotated[datetime | None, Query(description="Exclusive, with a time zone")] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> DeliveryPage:
+    for name, at in (("created_from", created_from), ("created_to", created_to)):
+        if at is not None and at.tzinfo is None:
+            raise ValidationFailed(
+                f"{name} needs a time zone, such as 2026-01-05T12:00:00Z",
+                errors=[FieldError(name, "a time zone is required")],
+            )
+    filt = DeliveryFilter(
+        status=[s.value for s in status] if status else None,
+        external_reference_id=external_reference_id,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    return service.list_deliveries(ctx, merchant, filt, cursor=cursor, limit=limit)
+
+
+@router.get(
+    "/deliveries/{delivery_id}",
+    response_model=DeliveryRead,
+    tags=["deliveries"],
+    responses=_problems(404),
+)
+def get_delivery(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> DeliveryRead:
+    return service.get_delivery(ctx, merchant, delivery_id)
+
+
+@router.post(
+    "/deliveries/{delivery_id}/cancel",
+    response_model=DeliveryRead,
+    tags=["deliveries"],
+    summary="Cancel before pickup, or send the goods back after it",
+    responses=_problems(400, 404, 409, 422),
+)
+def cancel_delivery(
+    ctx: Ctx,
+    merchant: MerchantDep,
+    delivery_id: str,
+    body: Annotated[CancelRequest | None, Body()] = None,
+) -> DeliveryRead:
+    return service.cancel_delivery(ctx, merchant, delivery_id, body or CancelRequest())
+
+
+@router.get(
+    "/deliveries/{delivery_id}/events",
+    response_model=DeliveryEvents,
+    tags=["deliveries"],
+    summary="What happened to the delivery, in order",
+    responses=_problems(404),
+)
+def delivery_events(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> DeliveryEvents:
+    return service.delivery_events(ctx, merchant, delivery_id)

@@ -1,0 +1,19 @@
+"""What the deliveries use cases need from the outside world, wired once by the bootstrap."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sidewalk.deliveries.eta import EtaEstimator
+from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.geo import ServiceAreas
+from sidewalk.kernel.settings import Settings
+
+
+@dataclass
+class DeliveriesContext:
+    settings: Settings
+    clock: Clock
+    areas: ServiceAreas
+    eta: EtaEstimator
+    uow: Callable[[], DeliveriesUnitOfWork]

@@ -1,0 +1,216 @@
+"""The deliveries database: its tables, mapped with SQLAlchemy 2. Only this service reads them."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
+from sidewalk.kernel.db import UTCDateTime, new_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def _enum(cls: type[Any], name: str) -> Enum:
+    """Enums stored as their text value, guarded by a CHECK constraint on every engine."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    partner_id: Mapped[str | None] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    base_fee_cents: Mapped[int] = mapped_column(Integer)
+    fee_per_km_cents: Mapped[int] = mapped_column(Integer)
+    courier_base_fee_cents: Mapped[int] = mapped_column(Integer)
+    courier_fee_per_km_cents: Mapped[int] = mapped_column(Integer)
+    max_robot_distance_m: Mapped[int] = mapped_column(Integer)
+    courier_fallback: Mapped[bool] = mapped_column(Boolean)
+    quote_lifetime_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("base_fee_cents >= 0 AND fee_per_km_cents >= 0", name="fees_not_negative"),
+        CheckConstraint("quote_lifetime_s > 0", name="quote_lifetime_positive"),
+    )
+
+
+class ApiKey(Base):
+    """A merchant's API key, kept only as a SHA-256 digest (the key has 256 random bits, so
+    a fast digest is as safe as a slow one and lets every request be checked quickly)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Location(Base):
+    __tablename__ = "locations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lng: Mapped[float] = mapped_column(Float)
+    full_address: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("lat BETWEEN -90 AND 90", name="lat_range"),
+        CheckConstraint("lng BETWEEN -180 AND 180", name="lng_range"),
+    )
+
+
+class Quote(Base):
+    __tablename__ = "quotes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    external_reference_id: Mapped[str | None] = mapped_column(String(200))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    pickup_location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
+    dropoff_location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
+    provider: Mapped[AttemptProvider] = mapped_column(_enum(AttemptProvider, "attempt_provider"))
+    fee_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    distance_m: Mapped[int] = mapped_column(Integer)
+    service_area_id: Mapped[str | None] = mapped_column(String(100))
+    order_value_cents: Mapped[int | None] = mapped_column(Integer)
+    pickup_eta: Mapped[datetime]
+    dropoff_eta: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_by_delivery_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime]
+
+    pickup: Mapped[Location] = relationship(foreign_keys=[pickup_location_id], lazy="raise")
+    dropoff: Mapped[Location] = relationship(foreign_keys=[dropoff_location_id], lazy="raise")
+
+    __table_args__ = (
+        Index("ix_quotes_merchant_created", "merchant_id", "created_at"),
+        CheckConstraint("fee_cents >= 0", name="fee_not_negative"),
+    )
+
+
+class Attempt(Base):
+    """One try at carrying a delivery out, by one provider. `provider_id` is the provider's
+    own reference: the operations task id for a robot, the courier network's job id."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider: Mapped[AttemptProvider] = mapped_column(_enum(AttemptProvider, "attempt_provider"))
+    status: Mapped[str] = mapped_column(_enum(AttemptStatus, "attempt_status"))
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    status_times: Mapped[dict[str, Any]]
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeliveryAttempt(Base):
+    """The ordered list of a delivery's attempts (the diagram's DeliveryAttempts)."""
+
+    __tablename__ = "delivery_attempts"
+
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+
+    attempt: Mapped[Attempt] = relationship(lazy="raise")
+
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "sequence"),
+        UniqueConstraint("attempt_id"),
+        CheckConstraint("sequence >= 1", name="sequence_positive"),
+    )
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"), unique=True)
+    latest_attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempts.id"))
+    partner_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    external_reference_id: Mapped[str | None] = mapped_column(String(200))
+    status_times: Mapped[dict[str, Any]]
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_phone: Mapped[str | None] = mapped_column(String(32))
+    dropoff_instructions: Mapped[str | None] = mapped_column(Text)
+    tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    courier_lat: Mapped[float | None] = mapped_column(Float)
+    courier_lng: Mapped[float | None] = mapped_column(Float)
+    courier_seen_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    quote: Mapped[Quote] = relationship(lazy="raise")
+    attempt_links: Mapped[list[DeliveryAttempt]] = relationship(
+        lazy="raise", order_by=DeliveryAttempt.sequence
+    )
+
+    __table_args__ = (
+        Index("ix_deliveries_merchant_created", "merchant_id", "created_at", "id"),
+        Index("ix_deliveries_merchant_status", "merchant_id", "status"),
+        Index("ix_deliveries_merchant_ref", "merchant_id", "external_reference_id"),
+    )
+
+
+class DeliveryEvent(Base):
+    """The timeline of a delivery: what happened to it and its attempts, in order."""
+
+    __tablename__ = "delivery_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+
+
+class IdempotencyRecord(Base):
+    """The answer given to a merchant's `Idempotency-Key`, replayed for the same request."""
+
+    __tablename__ = "idempotency_keys"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

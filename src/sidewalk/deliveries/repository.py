@@ -1,0 +1,131 @@
+"""Every query of the deliveries service. A merchant's reads are always scoped to the
+merchant, so another merchant's id finds nothing, exactly like an unknown id."""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from sidewalk.deliveries.models import (
+    ApiKey,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryEvent,
+    IdempotencyRecord,
+    Merchant,
+    Quote,
+)
+from sidewalk.kernel.errors import ValidationFailed
+
+
+def merchant_by_key_digest(session: Session, key_digest: str) -> Merchant | None:
+    return session.scalars(
+        select(Merchant)
+        .join(ApiKey, ApiKey.merchant_id == Merchant.id)
+        .where(ApiKey.key_hash == key_digest, ApiKey.revoked_at.is_(None))
+    ).one_or_none()
+
+
+def merchants(session: Session) -> list[Merchant]:
+    return list(session.scalars(select(Merchant).order_by(Merchant.created_at, Merchant.id)))
+
+
+def quote(
+    session: Session, merchant_id: str, quote_id: str, *, for_update: bool = False
+) -> Quote | None:
+    query = (
+        select(Quote)
+        .options(joinedload(Quote.pickup), joinedload(Quote.dropoff))
+        .where(Quote.id == quote_id, Quote.merchant_id == merchant_id)
+    )
+    if for_update:
+        query = query.with_for_update(of=Quote)
+    return session.scalars(query).one_or_none()
+
+
+def _with_everything(query: Select[Delivery]) -> Select[Delivery]:
+    return query.options(
+        joinedload(Delivery.quote).joinedload(Quote.pickup),
+        joinedload(Delivery.quote).joinedload(Quote.dropoff),
+        selectinload(Delivery.attempt_links).joinedload(DeliveryAttempt.attempt),
+    )
+
+
+def delivery(
+    session: Session, merchant_id: str, delivery_id: str, *, for_update: bool = False
+) -> Delivery | None:
+    query = _with_everything(select(Delivery)).where(
+        Delivery.id == delivery_id, Delivery.merchant_id == merchant_id
+    )
+    if for_update:
+        query = query.with_for_update(of=Delivery)
+    return session.scalars(query).unique().one_or_none()
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    status: list[str] | None = None
+    external_reference_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def encode_cursor(created_at: datetime, delivery_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), delivery_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, ident = json.loads(raw)
+        at = datetime.fromisoformat(created)
+        if at.tzinfo is None or not isinstance(ident, str):
+            raise ValueError
+        return at, ident
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValidationFailed(
+            "The cursor is not one this API gave out", code="invalid_cursor"
+        ) from e
+
+
+def deliveries_page(
+    session: Session, merchant_id: str, filt: DeliveryFilter, *, cursor: str | None, limit: int
+) -> tuple[list[Delivery], bool]:
+    """Newest first; keyset paging on (created_at, id), so pages stay stable while new
+    deliveries arrive."""
+    query = select(Delivery).where(Delivery.merchant_id == merchant_id)
+    if filt.status:
+        query = query.where(Delivery.status.in_(filt.status))
+    if filt.external_reference_id is not None:
+        query = query.where(Delivery.external_reference_id == filt.external_reference_id)
+    if filt.created_from is not None:
+        query = query.where(Delivery.created_at >= filt.created_from)
+    if filt.created_to is not None:
+        query = query.where(Delivery.created_at < filt.created_to)
+    if cursor is not None:
+        at, ident = decode_cursor(cursor)
+        query = query.where(
+            or_(Delivery.created_at < at, and_(Delivery.created_at == at, Delivery.id < ident))
+        )
+    query = _with_everything(query).order_by(Delivery.created_at.desc(), Delivery.id.desc())
+    rows = list(session.scalars(query.limit(limit + 1)).unique())
+    return rows[:limit], len(rows) > limit
+
+
+def delivery_events(session: Session, delivery_id: str) -> list[DeliveryEvent]:
+    return list(
+        session.scalars(
+            select(DeliveryEvent)
+            .where(DeliveryEvent.delivery_id == delivery_id)
+            .order_by(DeliveryEvent.seq)
+        )
+    )
+
+
+def idempotency_record(session: Session, merchant_id: str, key: str) -> IdempotencyRecord | None:
+    return session.get(IdempotencyRecord, (merchant_id, key))

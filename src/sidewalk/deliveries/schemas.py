@@ -1,0 +1,199 @@
+"""What the merchant API accepts and answers (Pydantic, at the edge only)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
+
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, examples=[34.0901])]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, examples=[-118.3617])]
+Address = Annotated[str, Field(min_length=1, max_length=500, examples=["8500 Sunset Blvd"])]
+Reference = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class Request(BaseModel):
+    """Requests are strict: no unknown fields, no strings where numbers belong."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class LocationIn(Request):
+    lat: Latitude
+    lng: Longitude
+    full_address: Address
+
+
+class QuoteCreate(Request):
+    external_reference_id: Reference | None = None
+    pickup: LocationIn
+    dropoff: LocationIn
+    order_value_cents: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "external_reference_id": "order-1042",
+                    "pickup": {
+                        "lat": 34.0901,
+                        "lng": -118.3617,
+                        "full_address": "8500 Sunset Blvd",
+                    },
+                    "dropoff": {
+                        "lat": 34.0857,
+                        "lng": -118.3760,
+                        "full_address": "1 Main St, Apt 4",
+                    },
+                    "order_value_cents": 2350,
+                }
+            ]
+        }
+    )
+
+
+class CustomerIn(Request):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{3,30}$", examples=["+13105550100"])]
+
+
+class DeliveryCreate(Request):
+    quote_id: Annotated[
+        str, Field(min_length=1, max_length=64, examples=["quo_3hG7kqWm2nP8xR4tV9bC5d"])
+    ]
+    customer: CustomerIn | None = None
+    dropoff_instructions: Annotated[str, Field(max_length=1000)] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "quote_id": "quo_3hG7kqWm2nP8xR4tV9bC5d",
+                    "customer": {"name": "Ana Ruiz", "phone": "+13105550100"},
+                    "dropoff_instructions": "Ring twice; leave with the concierge.",
+                }
+            ]
+        }
+    )
+
+
+class CancelRequest(Request):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class LocationRead(BaseModel):
+    id: str
+    lat: float
+    lng: float
+    full_address: str
+
+
+class Fee(BaseModel):
+    amount_cents: int
+    currency: str
+
+
+class QuoteRead(BaseModel):
+    id: str
+    external_reference_id: str | None
+    merchant_id: str
+    pickup: LocationRead
+    dropoff: LocationRead
+    provider: AttemptProvider
+    fee: Fee
+    distance_m: int
+    service_area_id: str | None
+    order_value_cents: int | None
+    pickup_eta: datetime
+    dropoff_eta: datetime
+    expires_at: datetime
+    used_by_delivery_id: str | None
+    created_at: datetime
+
+
+class AttemptRead(BaseModel):
+    id: str
+    sequence: int
+    provider: AttemptProvider
+    status: AttemptStatus
+    provider_id: str | None
+    failure_reason: str | None
+    status_times: dict[str, datetime]
+    created_at: datetime
+
+
+class Position(BaseModel):
+    lat: float
+    lng: float
+    at: datetime
+
+
+class Customer(BaseModel):
+    name: str
+    phone: str
+
+
+class DeliveryRead(BaseModel):
+    id: str
+    quote_id: str
+    merchant_id: str
+    external_reference_id: str | None
+    status: DeliveryStatus
+    partner_id: str | None
+    latest_attempt_id: str | None
+    provider: AttemptProvider | None
+    attempts: list[AttemptRead]
+    courier_location: Position | None
+    status_times: dict[str, datetime]
+    pickup: LocationRead
+    dropoff: LocationRead
+    fee: Fee
+    pickup_eta: datetime
+    dropoff_eta: datetime
+    customer: Customer | None
+    dropoff_instructions: str | None
+    cancel_reason: str | None
+    failure_reason: str | None
+    tracking_url: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeliveryPage(BaseModel):
+    data: list[DeliveryRead]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page.")
+
+
+class DeliveryEventRead(BaseModel):
+    id: str
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class DeliveryEvents(BaseModel):
+    delivery_id: str
+    data: list[DeliveryEventRead]
+
+
+class ProblemField(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable machine `code`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[ProblemField] | None = None
+
+
+class Health(BaseModel):
+    status: str

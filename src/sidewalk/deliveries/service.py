@@ -1,0 +1,334 @@
+"""The merchant's use cases: quote, order, track and cancel deliveries. Each is one
+transaction; each status change goes through its state machine."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from sidewalk.deliveries import repository
+from sidewalk.deliveries.context import DeliveriesContext
+from sidewalk.deliveries.domain import (
+    TERMINAL_ATTEMPT,
+    AttemptStatus,
+    DeliveryStatus,
+    cancellation_target,
+    check_quote_usable,
+    move_attempt,
+    move_delivery,
+    not_found,
+    quote_expiry,
+    quote_terms,
+)
+from sidewalk.deliveries.merchants import MerchantPrincipal
+from sidewalk.deliveries.models import (
+    Attempt,
+    Delivery,
+    DeliveryAttempt,
+    IdempotencyRecord,
+    Location,
+    Quote,
+)
+from sidewalk.deliveries.schemas import (
+    CancelRequest,
+    DeliveryCreate,
+    DeliveryEvents,
+    DeliveryPage,
+    DeliveryRead,
+    LocationIn,
+    QuoteCreate,
+    QuoteRead,
+)
+from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.deliveries.views import delivery_read, event_read, quote_read
+from sidewalk.kernel.errors import Conflict, Unprocessable
+from sidewalk.kernel.geo import LatLng
+from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.secrets import new_token
+
+
+def _location(where: LocationIn, now: Any) -> Location:
+    return Location(
+        id=new_id("loc"),
+        lat=where.lat,
+        lng=where.lng,
+        full_address=where.full_address,
+        created_at=now,
+    )
+
+
+def create_quote(
+    ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteCreate
+) -> QuoteRead:
+    """Price a delivery and promise times, for a limited time."""
+    pickup, dropoff = (
+        LatLng(cmd.pickup.lat, cmd.pickup.lng),
+        LatLng(cmd.dropoff.lat, cmd.dropoff.lng),
+    )
+    if pickup == dropoff:
+        raise Unprocessable("Pickup and dropoff are the same place", code="same_location")
+    terms = quote_terms(
+        merchant.terms,
+        ctx.areas,
+        pickup,
+        dropoff,
+        detour_factor=ctx.settings.detour_factor,
+        courier_max_distance_m=ctx.settings.courier_max_distance_m,
+    )
+    with ctx.uow() as uow:
+        now = ctx.clock.now()
+        eta = ctx.eta.estimate(terms.provider, pickup, dropoff, terms.distance_m, at=now)
+        pickup_row, dropoff_row = _location(cmd.pickup, now), _location(cmd.dropoff, now)
+        quote = Quote(
+            id=new_id("quo"),
+            external_reference_id=cmd.external_reference_id,
+            merchant_id=merchant.id,
+            pickup_location_id=pickup_row.id,
+            dropoff_location_id=dropoff_row.id,
+            provider=terms.provider,
+            fee_cents=terms.fee.amount_cents,
+            currency=terms.fee.currency,
+            distance_m=terms.distance_m,
+            service_area_id=terms.service_area_id,
+            order_value_cents=cmd.order_value_cents,
+            pickup_eta=eta.pickup,
+            dropoff_eta=eta.dropoff,
+            expires_at=quote_expiry(now, merchant.terms.quote_lifetime_s),
+            used_by_delivery_id=None,
+            created_at=now,
+        )
+        quote.pickup, quote.dropoff = pickup_row, dropoff_row
+        uow.session.add_all([pickup_row, dropoff_row])
+        uow.session.flush()
+        uow.session.add(quote)
+        answer = quote_read(quote)
+        uow.commit()
+        return answer
+
+
+def get_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, quote_id: str) -> QuoteRead:
+    with ctx.uow() as uow:
+        quote = repository.quote(uow.session, merchant.id, quote_id)
+        if quote is None:
+            raise not_found("quote", quote_id)
+        return quote_read(quote)
+
+
+@dataclass(frozen=True)
+class Ordered:
+    delivery: dict[str, Any]
+    replayed: bool
+
+
+def request_fingerprint(cmd: DeliveryCreate) -> str:
+    """Two requests are the same when their parsed bodies are equal."""
+    canonical = json.dumps(cmd.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def create_delivery(
+    ctx: DeliveriesContext,
+    merchant: MerchantPrincipal,
+    cmd: DeliveryCreate,
+    *,
+    idempotency_key: str | None = None,
+) -> Ordered:
+    """Order the delivery a quote priced, with its first attempt by the quoted provider.
+
+    With an `Idempotency-Key`, the first answer is stored in the same transaction and given
+    again for the same request; concurrent requests with one key queue on its row, so only
+    one delivery is ever made.
+    """
+    fingerprint = request_fingerprint(cmd)
+    try:
+        return _create_delivery_once(ctx, merchant, cmd, idempotency_key, fingerprint)
+    except IntegrityError:
+        # Another request with this key, or for this quote, committed first: answer as it did
+        # (a replay, `idempotency_key_reused` or `quote_already_used`).
+        return _create_delivery_once(ctx, merchant, cmd, idempotency_key, fingerprint)
+
+
+def _create_delivery_once(
+    ctx: DeliveriesContext,
+    merchant: MerchantPrincipal,
+    cmd: DeliveryCreate,
+    key: str | None,
+    fingerprint: str,
+) -> Ordered:
+    with ctx.uow() as uow:
+        now = ctx.clock.now()
+        record = None
+        if key is not None:
+            record = repository.idempotency_record(uow.session, merchant.id, key)
+            if record is not None and record.expires_at > now:
+                if record.request_hash != fingerprint:
+                    raise Unprocessable(
+                        "This Idempotency-Key was used with a different request",
+                        code="idempotency_key_reused",
+                    )
+                return Ordered(record.response_body, replayed=True)
+            if record is not None:
+                uow.session.delete(record)
+                uow.session.flush()
+            record = IdempotencyRecord(
+                merchant_id=merchant.id,
+                key=key,
+                request_hash=fingerprint,
+                status_code=201,
+                response_body={},
+                created_at=now,
+                expires_at=now + timedelta(hours=ctx.settings.idempotency_ttl_hours),
+            )
+            uow.session.add(record)
+            uow.session.flush()  # takes the key: a concurrent twin waits here, then replays
+        delivery = _order(uow, merchant, cmd)
+        body = delivery_read(delivery, ctx.settings.public_base_url).model_dump(mode="json")
+        if record is not None:
+            record.response_body = body
+        uow.commit()
+        return Ordered(body, replayed=False)
+
+
+def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: DeliveryCreate) -> Delivery:
+    session, now = uow.session, uow.clock.now()
+    quote = repository.quote(session, merchant.id, cmd.quote_id, for_update=True)
+    if quote is None:
+        raise not_found("quote", cmd.quote_id)
+    check_quote_usable(
+        quote_id=quote.id, expires_at=quote.expires_at, used_by=quote.used_by_delivery_id, now=now
+    )
+    attempt = Attempt(
+        id=new_id("att"),
+        provider=quote.provider,
+        status=AttemptStatus.REQUESTED.value,
+        provider_id=None,
+        status_times={AttemptStatus.REQUESTED.value: now.isoformat()},
+        created_at=now,
+        updated_at=now,
+    )
+    delivery = Delivery(
+        id=new_id("dlv"),
+        quote_id=quote.id,
+        latest_attempt_id=attempt.id,
+        partner_id=merchant.partner_id,
+        status=DeliveryStatus.PENDING.value,
+        merchant_id=merchant.id,
+        external_reference_id=quote.external_reference_id,
+        status_times={DeliveryStatus.PENDING.value: now.isoformat()},
+        customer_name=cmd.customer.name if cmd.customer else None,
+        customer_phone=cmd.customer.phone if cmd.customer else None,
+        dropoff_instructions=cmd.dropoff_instructions,
+        tracking_token=new_token(),
+        created_at=now,
+        updated_at=now,
+    )
+    claimed = session.execute(
+        update(Quote)
+        .where(Quote.id == quote.id, Quote.used_by_delivery_id.is_(None))
+        .values(used_by_delivery_id=delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"Quote {quote.id} was already used", code="quote_already_used")
+    link = DeliveryAttempt(delivery_id=delivery.id, attempt_id=attempt.id, sequence=1)
+    link.attempt = attempt
+    delivery.quote, delivery.attempt_links = quote, [link]
+    session.add(attempt)
+    session.flush()  # the attempt first: the delivery points at it
+    session.add(delivery)
+    uow.record(delivery.id, "delivery.created", status=delivery.status, quote_id=quote.id)
+    uow.record(
+        delivery.id,
+        "attempt.requested",
+        attempt_id=attempt.id,
+        provider=attempt.provider.value,
+        sequence=1,
+    )
+    return delivery
+
+
+def get_delivery(
+    ctx: DeliveriesContext, merchant: MerchantPrincipal, delivery_id: str
+) -> DeliveryRead:
+    with ctx.uow() as uow:
+        delivery = repository.delivery(uow.session, merchant.id, delivery_id)
+        if delivery is None:
+            raise not_found("delivery", delivery_id)
+        return delivery_read(delivery, ctx.settings.public_base_url)
+
+
+def list_deliveries(
+    ctx: DeliveriesContext,
+    merchant: MerchantPrincipal,
+    filt: repository.DeliveryFilter,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> DeliveryPage:
+    with ctx.uow() as uow:
+        rows, more = repository.deliveries_page(
+            uow.session, merchant.id, filt, cursor=cursor, limit=limit
+        )
+        base = ctx.settings.public_base_url
+        next_cursor = repository.encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+        return DeliveryPage(
+            data=[delivery_read(d, base) for d in rows], has_more=more, next_cursor=next_cursor
+        )
+
+
+def cancel_delivery(
+    ctx: DeliveriesContext, merchant: MerchantPrincipal, delivery_id: str, cmd: CancelRequest
+) -> DeliveryRead:
+    """Before pickup the delivery ends here; with the goods on board it turns back to the
+    merchant (`returning`). A finished delivery cannot be cancelled."""
+    with ctx.uow() as uow:
+        now = ctx.clock.now()
+        delivery = repository.delivery(uow.session, merchant.id, delivery_id, for_update=True)
+        if delivery is None:
+            raise not_found("delivery", delivery_id)
+        target = cancellation_target(DeliveryStatus(delivery.status))
+        previous = move_delivery(delivery, target, at=now)
+        delivery.cancel_reason = cmd.reason or "cancelled_by_merchant"
+        delivery.updated_at = now
+        uow.record(
+            delivery.id,
+            f"delivery.{target.value}",
+            previous=previous.value,
+            reason=delivery.cancel_reason,
+        )
+        latest = next(
+            (
+                link.attempt
+                for link in delivery.attempt_links
+                if link.attempt.id == delivery.latest_attempt_id
+            ),
+            None,
+        )
+        if (
+            target is DeliveryStatus.CANCELLED
+            and latest is not None
+            and latest.status not in TERMINAL_ATTEMPT
+        ):
+            before = move_attempt(latest, AttemptStatus.CANCELLED, at=now)
+            latest.updated_at = now
+            uow.record(
+                delivery.id, "attempt.cancelled", attempt_id=latest.id, previous=before.value
+            )
+        answer = delivery_read(delivery, ctx.settings.public_base_url)
+        uow.commit()
+        return answer
+
+
+def delivery_events(
+    ctx: DeliveriesContext, merchant: MerchantPrincipal, delivery_id: str
+) -> DeliveryEvents:
+    with ctx.uow() as uow:
+        delivery = repository.delivery(uow.session, merchant.id, delivery_id)
+        if delivery is None:
+            raise not_found("delivery", delivery_id)
+        events = repository.delivery_events(uow.session, delivery_id)
+        return DeliveryEvents(delivery_id=delivery_id, data=[event_read(e) for e in events])

@@ -1,0 +1,88 @@
+"""Geography: distances on the Earth and the service areas (GeoJSON polygons) robots serve."""
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shapely import Point, Polygon, prepare
+from shapely.geometry import mapping, shape
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+@dataclass(frozen=True, slots=True)
+class LatLng:
+    lat: float
+    lng: float
+
+
+def haversine_m(a: LatLng, b: LatLng) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(a.lat), math.radians(b.lat)
+    dp, dl = p2 - p1, math.radians(b.lng - a.lng)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True)
+class ServiceArea:
+    id: str
+    name: str
+    polygon: Polygon
+
+    def contains(self, where: LatLng) -> bool:
+        return bool(self.polygon.covers(Point(where.lng, where.lat)))
+
+    def to_feature(self) -> dict[str, Any]:
+        return {
+            "type": "Feature",
+            "id": self.id,
+            "properties": {"id": self.id, "name": self.name},
+            "geometry": mapping(self.polygon),
+        }
+
+
+class ServiceAreas:
+    """The areas robots serve, read from a GeoJSON FeatureCollection whose features carry
+    `properties.id` and `properties.name` and a Polygon or MultiPolygon geometry."""
+
+    def __init__(self, areas: list[ServiceArea]) -> None:
+        self._areas = areas
+        for area in areas:
+            prepare(area.polygon)
+
+    def __iter__(self) -> Iterator[ServiceArea]:
+        return iter(self._areas)
+
+    def __len__(self) -> int:
+        return len(self._areas)
+
+    def containing(self, where: LatLng) -> ServiceArea | None:
+        return next((a for a in self._areas if a.contains(where)), None)
+
+    def to_geojson(self) -> dict[str, Any]:
+        return {"type": "FeatureCollection", "features": [a.to_feature() for a in self._areas]}
+
+    @classmethod
+    def from_geojson(cls, document: dict[str, Any]) -> "ServiceAreas":
+        areas = []
+        for i, feature in enumerate(document.get("features", [])):
+            props = feature.get("properties") or {}
+            geometry = shape(feature["geometry"])
+            if geometry.geom_type not in {"Polygon", "MultiPolygon"} or not geometry.is_valid:
+                raise ValueError(f"feature {i}: the geometry must be a valid (Multi)Polygon")
+            area_id = str(props.get("id") or feature.get("id") or f"area-{i + 1}")
+            areas.append(ServiceArea(area_id, str(props.get("name", area_id)), geometry))
+        return cls(areas)
+
+    @classmethod
+    def from_file(cls, path: Path) -> "ServiceAreas":
+        return cls.from_geojson(json.loads(path.read_text(encoding="utf-8")))
+
+
+DEFAULT_SERVICE_AREAS_FILE = (
+    Path(__file__).resolve().parent.parent / "data" / "service_areas.geojson"
+)

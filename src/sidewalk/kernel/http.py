@@ -1,0 +1,169 @@
+"""The web edge shared by the services: every error as RFC 9457 problem details with a
+stable `code`, and a cap on request bodies."""
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sidewalk.kernel.errors import FieldError, SidewalkError
+
+log = logging.getLogger("sidewalk.http")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "/problems/"  # relative to the API: one page per code
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    if extra:
+        body.update(extra)
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {})
+    )
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def _on_sidewalk_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SidewalkError)
+    return problem_response(
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.detail,
+        instance=request.url.path,
+        errors=exc.errors,
+        extra=exc.extra,
+    )
+
+
+def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(
+            400,
+            "malformed_json",
+            "Malformed JSON",
+            "The request body is not valid JSON",
+            instance=request.url.path,
+        )
+    fields = [FieldError(_field_path(tuple(e.get("loc", ()))), str(e.get("msg"))) for e in errors]
+    return problem_response(
+        422,
+        "validation_error",
+        "Invalid request",
+        "; ".join(f"{f.field}: {f.message}" for f in fields[:5]),
+        instance=request.url.path,
+        errors=fields,
+    )
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("payload_too_large", "Request body too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(
+        exc.status_code, code, title, detail, instance=request.url.path, headers=exc.headers
+    )
+
+
+def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        500,
+        "internal_error",
+        "Internal error",
+        "Something went wrong on our side; the request changed nothing",
+        instance=request.url.path,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SidewalkError, _on_sidewalk_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class BodySizeLimit:
+    """Refuse bodies over `max_bytes` with 413 before they are read into memory, whether the
+    client declares the length or streams the body in chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    # Raised inside body parsing, where the web framework turns it into a 413.
+                    raise HTTPException(
+                        413, f"Request bodies are limited to {self.max_bytes} bytes"
+                    )
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            "payload_too_large",
+            "Request body too large",
+            f"Request bodies are limited to {self.max_bytes} bytes",
+            instance=scope.get("path"),
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)

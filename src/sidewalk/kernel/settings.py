@@ -1,0 +1,97 @@
+"""One settings object, read from `SIDEWALK_*` environment variables and, optionally, a TOML
+file named by `SIDEWALK_SETTINGS_FILE` (the environment wins over the file)."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_var_dir() -> Path:
+    """`var/` of the source checkout when run from one, else `~/.local/share/sidewalk`, so that
+    commands find the same database from whatever directory they are run in."""
+    checkout = Path(__file__).resolve().parents[3]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "src" / "sidewalk").is_dir():
+        return checkout / "var"
+    return Path.home() / ".local" / "share" / "sidewalk"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIDEWALK_", extra="ignore")
+
+    var_dir: Path = Field(default_factory=default_var_dir, description="Where local files live.")
+    deliveries_database_url: str = Field(
+        "", description="SQLAlchemy URL of the deliveries database; default a SQLite file in var/."
+    )
+    service_areas_file: Path | None = Field(
+        None, description="GeoJSON FeatureCollection of service areas; default the demo city."
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000", description="Where merchants and customers reach the service."
+    )
+
+    # Quotes and the estimate of times until the fleet-aware estimate replaces it.
+    quote_lifetime_s: int = Field(
+        300, gt=0, description="Default life of a quote (merchants may override)."
+    )
+    robot_speed_mps: float = Field(1.6, gt=0, description="Average sidewalk robot speed.")
+    robot_pickup_lead_s: int = Field(
+        600, ge=0, description="Typical time for a robot to reach a pickup."
+    )
+    courier_speed_mps: float = Field(4.5, gt=0, description="Average courier speed (bicycle).")
+    courier_pickup_lead_s: int = Field(
+        900, ge=0, description="Typical time for a courier to reach a pickup."
+    )
+    courier_max_distance_m: int = Field(15_000, gt=0, description="Longest trip a courier takes.")
+    detour_factor: float = Field(1.3, ge=1.0, description="Walking way ÷ straight line.")
+
+    # Defaults of a new merchant's configuration.
+    default_currency: str = "USD"
+    default_base_fee_cents: int = Field(299, ge=0)
+    default_fee_per_km_cents: int = Field(100, ge=0)
+    default_courier_base_fee_cents: int = Field(599, ge=0)
+    default_courier_fee_per_km_cents: int = Field(150, ge=0)
+    default_max_robot_distance_m: int = Field(3_000, gt=0)
+    default_courier_fallback: bool = True
+
+    idempotency_ttl_hours: int = Field(
+        24, ge=24, description="How long Idempotency-Key answers are kept."
+    )
+    max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
+    page_size_max: int = Field(100, gt=0)
+    db_pool_size: int = Field(10, gt=0)
+
+    @field_validator("var_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def deliveries_url(self) -> str:
+        return self.deliveries_database_url or f"sqlite:///{self.var_dir / 'deliveries.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = os.environ.get("SIDEWALK_SETTINGS_FILE")
+        if settings_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

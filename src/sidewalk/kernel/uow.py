@@ -1,0 +1,50 @@
+"""One use case, one transaction: `with uow:` opens it and rolls it back unless the use case
+called `commit()`. Services subclass it to write what their use cases collect (the timeline
+now, the outbox when events cross services) in that same transaction."""
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from sidewalk.kernel.clock import Clock
+
+
+class UnitOfWork:
+    def __init__(self, session_factory: sessionmaker[Session], clock: Clock) -> None:
+        self._session_factory = session_factory
+        self.clock = clock
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside `with uow:`")
+        return self._session
+
+    def __enter__(self) -> Self:
+        self._session = self._session_factory()
+        self._session.begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+            self._session = None
+
+    def before_commit(self) -> None:
+        """Hook for what must be written with the change (subclasses)."""
+
+    def commit(self) -> None:
+        self.before_commit()
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

@@ -1,0 +1,99 @@
+"""Fixtures: a platform on SQLite or PostgreSQL (tests taking `platform` run on both), a
+manual clock, and HTTP clients in-process or over a real socket."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from sidewalk.app import create_deliveries_app
+from sidewalk.bootstrap import Platform, bootstrap
+from sidewalk.kernel.clock import ManualClock
+from sidewalk.kernel.settings import Settings
+from tests.databases import fresh_postgres_database, sqlite_url
+from tests.factories import MerchantClient, make_merchant
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(var_dir=tmp_path, deliveries_database_url=database_url)
+
+
+@pytest.fixture
+def platform(settings: Settings, clock: ManualClock) -> Iterator[Platform]:
+    built = bootstrap(settings, clock=clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(platform: Platform) -> Iterator[TestClient]:
+    with TestClient(create_deliveries_app(platform, own_lifecycle=False)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def merchant(platform: Platform, client: TestClient) -> MerchantClient:
+    return make_merchant(platform, client, "Sunset Bakery")
+
+
+@pytest.fixture
+def rival(platform: Platform, client: TestClient) -> MerchantClient:
+    return make_merchant(platform, client, "Rival Deli")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_url(platform: Platform) -> Iterator[str]:
+    """The deliveries API served by uvicorn on a real socket, in this process."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_deliveries_app(platform, own_lifecycle=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_client(live_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_url, timeout=30) as http:
+        yield http
