@@ -52,7 +52,9 @@ class MerchantClient:
         body: dict[str, Any] = response.json()
         return body
 
-    def order(self, quote_id: str | None = None, key: str | None = None, **extra: Any) -> httpx.Response:
+    def order(
+        self, quote_id: str | None = None, key: str | None = None, **extra: Any
+    ) -> httpx.Response:
         body = {"quote_id": quote_id or self.quote()["id"], **extra}
         headers = {"Idempotency-Key": key} if key else {}
         return self.post("/v1/deliveries", body, **headers)
@@ -64,6 +66,8 @@ class MerchantClient:
         return body
 
 
-def make_merchant(platform: Platform, http: Any, name: str = "Sunset Bakery", **terms: Any) -> MerchantClient:
+def make_merchant(
+    platform: Platform, http: Any, name: str = "Sunset Bakery", **terms: Any
+) -> MerchantClient:
     created = merchants.create_merchant(platform.deliveries, name, **terms)
     return MerchantClient(http, created.merchant.id, created.api_key)

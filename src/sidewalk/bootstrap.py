@@ -10,6 +10,7 @@ from sidewalk import migrations
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.eta import DistanceEta
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock, SystemClock
 from sidewalk.kernel.db import make_engine
 from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
@@ -49,5 +50,6 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         areas=areas,
         eta=eta,
         uow=lambda: DeliveriesUnitOfWork(sessions, clock),
+        principals=TtlCache(settings.api_key_cache_s),
     )
     return Platform(settings, clock, engine, deliveries)

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from sidewalk.deliveries import merchants, service
 from sidewalk.deliveries.context import DeliveriesContext
-from sidewalk.deliveries.domain import DeliveryStatus
-from sidewalk.deliveries.merchants import MerchantPrincipal
+from sidewalk.deliveries.domain import DeliveryStatus, MerchantPrincipal
 from sidewalk.deliveries.repository import DeliveryFilter
 from sidewalk.deliveries.schemas import (
     CancelRequest,
@@ -21,8 +21,16 @@ from sidewalk.deliveries.schemas import (
     Problem,
     QuoteCreate,
     QuoteRead,
+    ServiceAreaCollection,
 )
 from sidewalk.kernel.errors import FieldError, ValidationFailed
+
+
+def _json(model: BaseModel, status_code: int = 200) -> Response:
+    """Serialise a read model once, in pydantic's own serialiser (the route's
+    `response_model` documents it)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
 
 bearer = HTTPBearer(auto_error=False, description="The merchant's API key.")
 
@@ -72,10 +80,10 @@ router = APIRouter(prefix="/v1", responses=_problems(401, 413))
     "/service-areas",
     tags=["service areas"],
     summary="The areas robots serve, as GeoJSON",
-    response_model=dict[str, Any],
+    response_model=ServiceAreaCollection,
 )
-def service_areas(ctx: Ctx, _merchant: MerchantDep) -> dict[str, Any]:
-    return ctx.areas.to_geojson()
+def service_areas(ctx: Ctx, _merchant: MerchantDep) -> Response:
+    return JSONResponse(ctx.areas.to_geojson())
 
 
 @router.post(
@@ -86,15 +94,15 @@ def service_areas(ctx: Ctx, _merchant: MerchantDep) -> dict[str, Any]:
     summary="Price a delivery and promise its times",
     responses=_problems(400, 422),
 )
-def create_quote(ctx: Ctx, merchant: MerchantDep, body: QuoteCreate) -> QuoteRead:
-    return service.create_quote(ctx, merchant, body)
+def create_quote(ctx: Ctx, merchant: MerchantDep, body: QuoteCreate) -> Response:
+    return _json(service.create_quote(ctx, merchant, body), 201)
 
 
 @router.get(
     "/quotes/{quote_id}", response_model=QuoteRead, tags=["quotes"], responses=_problems(404)
 )
-def get_quote(ctx: Ctx, merchant: MerchantDep, quote_id: str) -> QuoteRead:
-    return service.get_quote(ctx, merchant, quote_id)
+def get_quote(ctx: Ctx, merchant: MerchantDep, quote_id: str) -> Response:
+    return _json(service.get_quote(ctx, merchant, quote_id))
 
 
 IdempotencyKey = Annotated[
@@ -150,7 +158,7 @@ def list_deliveries(
     created_to: Annotated[datetime | None, Query(description="Exclusive, with a time zone")] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
-) -> DeliveryPage:
+) -> Response:
     for name, at in (("created_from", created_from), ("created_to", created_to)):
         if at is not None and at.tzinfo is None:
             raise ValidationFailed(
@@ -163,7 +171,7 @@ def list_deliveries(
         created_from=created_from,
         created_to=created_to,
     )
-    return service.list_deliveries(ctx, merchant, filt, cursor=cursor, limit=limit)
+    return _json(service.list_deliveries(ctx, merchant, filt, cursor=cursor, limit=limit))
 
 
 @router.get(
@@ -172,8 +180,8 @@ def list_deliveries(
     tags=["deliveries"],
     responses=_problems(404),
 )
-def get_delivery(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> DeliveryRead:
-    return service.get_delivery(ctx, merchant, delivery_id)
+def get_delivery(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> Response:
+    return _json(service.get_delivery(ctx, merchant, delivery_id))
 
 
 @router.post(
@@ -188,8 +196,8 @@ def cancel_delivery(
     merchant: MerchantDep,
     delivery_id: str,
     body: Annotated[CancelRequest | None, Body()] = None,
-) -> DeliveryRead:
-    return service.cancel_delivery(ctx, merchant, delivery_id, body or CancelRequest())
+) -> Response:
+    return _json(service.cancel_delivery(ctx, merchant, delivery_id, body or CancelRequest()))
 
 
 @router.get(
@@ -199,5 +207,5 @@ def cancel_delivery(
     summary="What happened to the delivery, in order",
     responses=_problems(404),
 )
-def delivery_events(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> DeliveryEvents:
-    return service.delivery_events(ctx, merchant, delivery_id)
+def delivery_events(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> Response:
+    return _json(service.delivery_events(ctx, merchant, delivery_id))

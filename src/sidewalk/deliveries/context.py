@@ -1,10 +1,12 @@
 """What the deliveries use cases need from the outside world, wired once by the bootstrap."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.eta import EtaEstimator
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.geo import ServiceAreas
 from sidewalk.kernel.settings import Settings
@@ -17,3 +19,4 @@ class DeliveriesContext:
     areas: ServiceAreas
     eta: EtaEstimator
     uow: Callable[[], DeliveriesUnitOfWork]
+    principals: TtlCache[str, MerchantPrincipal] = field(default_factory=lambda: TtlCache(0))

@@ -108,6 +108,15 @@ class MerchantTerms:
 
 
 @dataclass(frozen=True, slots=True)
+class MerchantPrincipal:
+    """The merchant a request acts for."""
+
+    id: str
+    partner_id: str | None
+    terms: MerchantTerms
+
+
+@dataclass(frozen=True, slots=True)
 class QuoteTerms:
     provider: AttemptProvider
     distance_m: int

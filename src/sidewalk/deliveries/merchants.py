@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
-from sidewalk.deliveries.domain import MerchantTerms
+from sidewalk.deliveries.domain import MerchantPrincipal, MerchantTerms
 from sidewalk.deliveries.models import ApiKey, Merchant
 from sidewalk.kernel.errors import NotFound, Unauthorized, ValidationFailed
 from sidewalk.kernel.ids import new_id
@@ -15,15 +15,6 @@ from sidewalk.kernel.money import Money
 from sidewalk.kernel.secrets import digest, new_secret
 
 API_KEY_PREFIX = "sk_live_"
-
-
-@dataclass(frozen=True, slots=True)
-class MerchantPrincipal:
-    """The merchant a request acts for."""
-
-    id: str
-    partner_id: str | None
-    terms: MerchantTerms
 
 
 @dataclass(frozen=True)
@@ -143,14 +134,23 @@ def list_merchants(ctx: DeliveriesContext) -> list[Merchant]:
 
 
 def authenticate(ctx: DeliveriesContext, authorization: str | None) -> MerchantPrincipal:
-    """The merchant whose API key is in the `Authorization: Bearer` header."""
+    """The merchant whose API key is in the `Authorization: Bearer` header. Answers are cached
+    for `api_key_cache_s` seconds, so a revoked key may work that much longer."""
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized(
             "Send your API key as `Authorization: Bearer <key>`", code="missing_api_key"
         )
+    key_digest = digest(key.strip())
+    principal = ctx.principals.get_or_load(key_digest, lambda: _principal(ctx, key_digest))
+    if principal is None:
+        raise Unauthorized("The API key is not valid", code="invalid_api_key")
+    return principal
+
+
+def _principal(ctx: DeliveriesContext, key_digest: str) -> MerchantPrincipal | None:
     with ctx.uow() as uow:
-        merchant = repository.merchant_by_key_digest(uow.session, digest(key.strip()))
+        merchant = repository.merchant_by_key_digest(uow.session, key_digest)
         if merchant is None:
-            raise Unauthorized("The API key is not valid", code="invalid_api_key")
+            return None
         return MerchantPrincipal(merchant.id, merchant.partner_id, terms_of(merchant))

@@ -6,8 +6,9 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, Table, and_, insert, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from sidewalk.deliveries.models import (
@@ -16,9 +17,11 @@ from sidewalk.deliveries.models import (
     DeliveryAttempt,
     DeliveryEvent,
     IdempotencyRecord,
+    Location,
     Merchant,
     Quote,
 )
+from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.kernel.errors import ValidationFailed
 
 
@@ -45,6 +48,48 @@ def quote(
     if for_update:
         query = query.with_for_update(of=Quote)
     return session.scalars(query).one_or_none()
+
+
+def _table(model: type[Location] | type[Quote]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def insert_quote(session: Session, quote: QuoteRead) -> None:
+    """Store a new quote and its two places with plain inserts: quoting is the hottest write."""
+    session.execute(
+        insert(_table(Location)),
+        [
+            {
+                "id": p.id,
+                "lat": p.lat,
+                "lng": p.lng,
+                "full_address": p.full_address,
+                "created_at": quote.created_at,
+            }
+            for p in (quote.pickup, quote.dropoff)
+        ],
+    )
+    session.execute(
+        insert(_table(Quote)),
+        {
+            "id": quote.id,
+            "external_reference_id": quote.external_reference_id,
+            "merchant_id": quote.merchant_id,
+            "pickup_location_id": quote.pickup.id,
+            "dropoff_location_id": quote.dropoff.id,
+            "provider": quote.provider,
+            "fee_cents": quote.fee.amount_cents,
+            "currency": quote.fee.currency,
+            "distance_m": quote.distance_m,
+            "service_area_id": quote.service_area_id,
+            "order_value_cents": quote.order_value_cents,
+            "pickup_eta": quote.pickup_eta,
+            "dropoff_eta": quote.dropoff_eta,
+            "expires_at": quote.expires_at,
+            "used_by_delivery_id": None,
+            "created_at": quote.created_at,
+        },
+    )
 
 
 def _with_everything(query: Select[Delivery]) -> Select[Delivery]:

@@ -1,7 +1,7 @@
 """What the merchant API accepts and answers (Pydantic, at the edge only)."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -176,6 +176,30 @@ class DeliveryEventRead(BaseModel):
 class DeliveryEvents(BaseModel):
     delivery_id: str
     data: list[DeliveryEventRead]
+
+
+class AreaProperties(BaseModel):
+    id: str
+    name: str
+
+
+class Geometry(BaseModel):
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: list[Any] = Field(description="GeoJSON coordinates, [lng, lat] pairs")
+
+
+class ServiceAreaFeature(BaseModel):
+    type: Literal["Feature"]
+    id: str
+    properties: AreaProperties
+    geometry: Geometry
+
+
+class ServiceAreaCollection(BaseModel):
+    """GeoJSON FeatureCollection (RFC 7946)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[ServiceAreaFeature]
 
 
 class ProblemField(BaseModel):

@@ -16,6 +16,7 @@ from sidewalk.deliveries.domain import (
     TERMINAL_ATTEMPT,
     AttemptStatus,
     DeliveryStatus,
+    MerchantPrincipal,
     cancellation_target,
     check_quote_usable,
     move_attempt,
@@ -24,13 +25,11 @@ from sidewalk.deliveries.domain import (
     quote_expiry,
     quote_terms,
 )
-from sidewalk.deliveries.merchants import MerchantPrincipal
 from sidewalk.deliveries.models import (
     Attempt,
     Delivery,
     DeliveryAttempt,
     IdempotencyRecord,
-    Location,
     Quote,
 )
 from sidewalk.deliveries.schemas import (
@@ -39,7 +38,8 @@ from sidewalk.deliveries.schemas import (
     DeliveryEvents,
     DeliveryPage,
     DeliveryRead,
-    LocationIn,
+    Fee,
+    LocationRead,
     QuoteCreate,
     QuoteRead,
 )
@@ -49,16 +49,6 @@ from sidewalk.kernel.errors import Conflict, Unprocessable
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.secrets import new_token
-
-
-def _location(where: LocationIn, now: Any) -> Location:
-    return Location(
-        id=new_id("loc"),
-        lat=where.lat,
-        lng=where.lng,
-        full_address=where.full_address,
-        created_at=now,
-    )
 
 
 def create_quote(
@@ -79,35 +69,29 @@ def create_quote(
         detour_factor=ctx.settings.detour_factor,
         courier_max_distance_m=ctx.settings.courier_max_distance_m,
     )
+    now = ctx.clock.now()
+    eta = ctx.eta.estimate(terms.provider, pickup, dropoff, terms.distance_m, at=now)
+    quote = QuoteRead(
+        id=new_id("quo"),
+        external_reference_id=cmd.external_reference_id,
+        merchant_id=merchant.id,
+        pickup=LocationRead(id=new_id("loc"), **cmd.pickup.model_dump()),
+        dropoff=LocationRead(id=new_id("loc"), **cmd.dropoff.model_dump()),
+        provider=terms.provider,
+        fee=Fee(amount_cents=terms.fee.amount_cents, currency=terms.fee.currency),
+        distance_m=terms.distance_m,
+        service_area_id=terms.service_area_id,
+        order_value_cents=cmd.order_value_cents,
+        pickup_eta=eta.pickup,
+        dropoff_eta=eta.dropoff,
+        expires_at=quote_expiry(now, merchant.terms.quote_lifetime_s),
+        used_by_delivery_id=None,
+        created_at=now,
+    )
     with ctx.uow() as uow:
-        now = ctx.clock.now()
-        eta = ctx.eta.estimate(terms.provider, pickup, dropoff, terms.distance_m, at=now)
-        pickup_row, dropoff_row = _location(cmd.pickup, now), _location(cmd.dropoff, now)
-        quote = Quote(
-            id=new_id("quo"),
-            external_reference_id=cmd.external_reference_id,
-            merchant_id=merchant.id,
-            pickup_location_id=pickup_row.id,
-            dropoff_location_id=dropoff_row.id,
-            provider=terms.provider,
-            fee_cents=terms.fee.amount_cents,
-            currency=terms.fee.currency,
-            distance_m=terms.distance_m,
-            service_area_id=terms.service_area_id,
-            order_value_cents=cmd.order_value_cents,
-            pickup_eta=eta.pickup,
-            dropoff_eta=eta.dropoff,
-            expires_at=quote_expiry(now, merchant.terms.quote_lifetime_s),
-            used_by_delivery_id=None,
-            created_at=now,
-        )
-        quote.pickup, quote.dropoff = pickup_row, dropoff_row
-        uow.session.add_all([pickup_row, dropoff_row])
-        uow.session.flush()
-        uow.session.add(quote)
-        answer = quote_read(quote)
+        repository.insert_quote(uow.session, quote)
         uow.commit()
-        return answer
+    return quote
 
 
 def get_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, quote_id: str) -> QuoteRead:

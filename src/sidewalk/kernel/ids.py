@@ -1,11 +1,10 @@
-"""One id generator: a short type prefix and 128 random bits, so ids say what they name and
-cannot be guessed (`dlv_5Jc9...`)."""
+"""One id generator: a short type prefix and 120 random bits, so ids say what they name and
+cannot be guessed (`dlv_k5vdq3...`)."""
 
-import secrets
-
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghjkmnpqrstvwxyz"
+import base64
+import os
 
 
 def new_id(prefix: str) -> str:
-    """A fresh id such as `quo_3hG7...`: 22 characters of a 54-letter alphabet (≈126 bits)."""
-    return f"{prefix}_{''.join(secrets.choice(_ALPHABET) for _ in range(22))}"
+    """A fresh id such as `quo_mfrggzdfmztwq2lknnwg23tp`: 24 base32 characters (120 bits)."""
+    return f"{prefix}_{base64.b32encode(os.urandom(15)).decode('ascii').lower()}"

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         24, ge=24, description="How long Idempotency-Key answers are kept."
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
-    page_size_max: int = Field(100, gt=0)
+    api_key_cache_s: float = Field(30, ge=0, description="How long a key's owner is remembered.")
     db_pool_size: int = Field(10, gt=0)
 
     @field_validator("var_dir")
