@@ -139,6 +139,7 @@ def serve_deliveries(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve the merchant API (`/v1`) with uvicorn."""
     import uvicorn
@@ -152,7 +153,7 @@ def serve_deliveries(
         port=port,
         workers=workers,
         log_level="info",
-        access_log=False,
+        access_log=access_log,
     )
 
 
