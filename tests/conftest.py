@@ -16,16 +16,24 @@ from sidewalk.app import create_deliveries_app
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.kernel.clock import ManualClock
 from sidewalk.kernel.settings import Settings
-from tests.databases import fresh_postgres_database, sqlite_url
+from tests.databases import fresh_postgres_database, migrated_postgres_template, sqlite_url
 from tests.factories import MerchantClient, make_merchant
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    with migrated_postgres_template() as name:
+        yield name
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The database of one test: a SQLite file, or a copy of the migrated PostgreSQL template."""
     if request.param == "sqlite":
         yield sqlite_url(tmp_path)
     else:
-        with fresh_postgres_database() as url:
+        template = request.getfixturevalue("postgres_template")
+        with fresh_postgres_database(template) as url:
             yield url
 
 

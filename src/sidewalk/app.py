@@ -11,7 +11,7 @@ from sidewalk.bootstrap import Platform
 from sidewalk.deliveries.api import router as deliveries_router
 from sidewalk.deliveries.schemas import Health
 from sidewalk.kernel.errors import SidewalkError
-from sidewalk.kernel.http import BodySizeLimit, install_problem_handlers
+from sidewalk.kernel.http import BodySizeLimit, document_problems, install_problem_handlers
 
 DESCRIPTION = """
 Quote, order, track and cancel deliveries by sidewalk robot (or by courier where no robot can go).
@@ -43,6 +43,7 @@ def create_deliveries_app(platform: Platform, *, own_lifecycle: bool = True) -> 
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
     app.include_router(deliveries_router)
+    document_problems(app)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="The process is up")
     def healthz() -> Health:

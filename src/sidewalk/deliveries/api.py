@@ -1,6 +1,6 @@
 """The merchant REST API (`/v1`). Routes only translate HTTP to use cases and back."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
@@ -73,7 +73,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-router = APIRouter(prefix="/v1", responses=_problems(401, 413))
+router = APIRouter(prefix="/v1", responses=_problems(401, 413, 422))
 
 
 @router.get(
@@ -144,6 +144,19 @@ def create_delivery(
     return JSONResponse(ordered.delivery, status_code=201, headers=headers)
 
 
+def _utc(name: str, at: datetime | None) -> datetime | None:
+    """A query time in UTC; it must name its time zone and lie within the calendar."""
+    if at is None:
+        return None
+    try:
+        if at.tzinfo is None:
+            raise ValueError("a time zone is required, such as 2026-01-05T12:00:00Z")
+        return at.astimezone(UTC)
+    except (ValueError, OverflowError) as e:
+        message = str(e) if isinstance(e, ValueError) else "out of the calendar's range"
+        raise ValidationFailed(f"{name}: {message}", errors=[FieldError(name, message)]) from e
+
+
 @router.get(
     "/deliveries", response_model=DeliveryPage, tags=["deliveries"], responses=_problems(422)
 )
@@ -159,12 +172,7 @@ def list_deliveries(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> Response:
-    for name, at in (("created_from", created_from), ("created_to", created_to)):
-        if at is not None and at.tzinfo is None:
-            raise ValidationFailed(
-                f"{name} needs a time zone, such as 2026-01-05T12:00:00Z",
-                errors=[FieldError(name, "a time zone is required")],
-            )
+    created_from, created_to = _utc("created_from", created_from), _utc("created_to", created_to)
     filt = DeliveryFilter(
         status=[s.value for s in status] if status else None,
         external_reference_id=external_reference_id,

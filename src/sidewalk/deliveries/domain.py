@@ -145,6 +145,8 @@ def quote_terms(
 ) -> QuoteTerms:
     """A robot when both places lie in one service area within the merchant's robot range;
     otherwise a courier if the merchant allows it; otherwise refused."""
+    if haversine_m(pickup, dropoff) < 1.0:
+        raise Unprocessable("Pickup and dropoff are the same place", code="same_location")
     distance = route_distance_m(pickup, dropoff, detour_factor)
     area = areas.containing(pickup)
     if area is not None and area.contains(dropoff) and distance <= terms.max_robot_distance_m:

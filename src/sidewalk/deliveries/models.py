@@ -178,6 +178,8 @@ class Delivery(Base):
     updated_at: Mapped[datetime]
 
     quote: Mapped[Quote] = relationship(lazy="raise")
+    # Declared so that a flush inserts the attempt before the delivery that points at it.
+    latest_attempt: Mapped[Attempt | None] = relationship(lazy="raise")
     attempt_links: Mapped[list[DeliveryAttempt]] = relationship(
         lazy="raise", order_by=DeliveryAttempt.sequence
     )
@@ -200,6 +202,9 @@ class DeliveryEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime]
     data: Mapped[dict[str, Any]]
+
+    # Declared so that a flush inserts the delivery before its events.
+    delivery: Mapped["Delivery"] = relationship(lazy="raise")
 
 
 class IdempotencyRecord(Base):

@@ -5,7 +5,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Select, Table, and_, insert, or_, select
@@ -25,6 +25,12 @@ from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.kernel.errors import ValidationFailed
 
 
+def _storable(*texts: str | None) -> bool:
+    """Whether text could be in the database at all: PostgreSQL refuses NUL characters even in
+    a lookup, and a key that cannot be stored cannot be found."""
+    return not any(t is not None and "\x00" in t for t in texts)
+
+
 def merchant_by_key_digest(session: Session, key_digest: str) -> Merchant | None:
     return session.scalars(
         select(Merchant)
@@ -40,6 +46,8 @@ def merchants(session: Session) -> list[Merchant]:
 def quote(
     session: Session, merchant_id: str, quote_id: str, *, for_update: bool = False
 ) -> Quote | None:
+    if not _storable(quote_id):
+        return None
     query = (
         select(Quote)
         .options(joinedload(Quote.pickup), joinedload(Quote.dropoff))
@@ -103,6 +111,8 @@ def _with_everything(query: Select[Delivery]) -> Select[Delivery]:
 def delivery(
     session: Session, merchant_id: str, delivery_id: str, *, for_update: bool = False
 ) -> Delivery | None:
+    if not _storable(delivery_id):
+        return None
     query = _with_everything(select(Delivery)).where(
         Delivery.id == delivery_id, Delivery.merchant_id == merchant_id
     )
@@ -129,10 +139,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = json.loads(raw)
         at = datetime.fromisoformat(created)
-        if at.tzinfo is None or not isinstance(ident, str):
+        if at.tzinfo is None or not isinstance(ident, str) or not _storable(ident):
             raise ValueError
-        return at, ident
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return at.astimezone(UTC), ident
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as e:
         raise ValidationFailed(
             "The cursor is not one this API gave out", code="invalid_cursor"
         ) from e
@@ -143,6 +153,8 @@ def deliveries_page(
 ) -> tuple[list[Delivery], bool]:
     """Newest first; keyset paging on (created_at, id), so pages stay stable while new
     deliveries arrive."""
+    if not _storable(filt.external_reference_id):
+        return [], False
     query = select(Delivery).where(Delivery.merchant_id == merchant_id)
     if filt.status:
         query = query.where(Delivery.status.in_(filt.status))
@@ -173,4 +185,6 @@ def delivery_events(session: Session, delivery_id: str) -> list[DeliveryEvent]:
 
 
 def idempotency_record(session: Session, merchant_id: str, key: str) -> IdempotencyRecord | None:
+    if not _storable(key):
+        return None
     return session.get(IdempotencyRecord, (merchant_id, key))

@@ -9,8 +9,14 @@ from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryS
 
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, examples=[34.0901])]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, examples=[-118.3617])]
-Address = Annotated[str, Field(min_length=1, max_length=500, examples=["8500 Sunset Blvd"])]
+# Text is stored as given (any script, emoji included) but never with NUL characters, which
+# PostgreSQL cannot store and no address needs.
+NO_NUL = r"^[^\x00]*$"
+Address = Annotated[
+    str, Field(min_length=1, max_length=500, pattern=NO_NUL, examples=["8500 Sunset Blvd"])
+]
 Reference = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+FreeText = Annotated[str, Field(max_length=1000, pattern=NO_NUL)]
 
 
 class Request(BaseModel):
@@ -54,7 +60,7 @@ class QuoteCreate(Request):
 
 
 class CustomerIn(Request):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
     phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{3,30}$", examples=["+13105550100"])]
 
 
@@ -63,7 +69,7 @@ class DeliveryCreate(Request):
         str, Field(min_length=1, max_length=64, examples=["quo_3hG7kqWm2nP8xR4tV9bC5d"])
     ]
     customer: CustomerIn | None = None
-    dropoff_instructions: Annotated[str, Field(max_length=1000)] | None = None
+    dropoff_instructions: FreeText | None = None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -79,7 +85,9 @@ class DeliveryCreate(Request):
 
 
 class CancelRequest(Request):
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500, pattern=NO_NUL)] | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "customer_changed_mind"}]})
 
 
 class LocationRead(BaseModel):

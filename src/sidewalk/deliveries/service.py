@@ -59,8 +59,6 @@ def create_quote(
         LatLng(cmd.pickup.lat, cmd.pickup.lng),
         LatLng(cmd.dropoff.lat, cmd.dropoff.lng),
     )
-    if pickup == dropoff:
-        raise Unprocessable("Pickup and dropoff are the same place", code="same_location")
     terms = quote_terms(
         merchant.terms,
         ctx.areas,
@@ -220,9 +218,7 @@ def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: Delivery
         raise Conflict(f"Quote {quote.id} was already used", code="quote_already_used")
     link = DeliveryAttempt(delivery_id=delivery.id, attempt_id=attempt.id, sequence=1)
     link.attempt = attempt
-    delivery.quote, delivery.attempt_links = quote, [link]
-    session.add(attempt)
-    session.flush()  # the attempt first: the delivery points at it
+    delivery.quote, delivery.latest_attempt, delivery.attempt_links = quote, attempt, [link]
     session.add(delivery)
     uow.record(delivery.id, "delivery.created", status=delivery.status, quote_id=quote.id)
     uow.record(

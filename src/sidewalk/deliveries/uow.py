@@ -29,10 +29,8 @@ class DeliveriesUnitOfWork(UnitOfWork):
         )
 
     def before_commit(self) -> None:
-        if self._events:
-            self.session.flush()  # the rows the events name exist first
-            self.session.add_all(self._events)
-            self._events = []
+        self.session.add_all(self._events)
+        self._events = []
 
     def rollback(self) -> None:
         self._events = []

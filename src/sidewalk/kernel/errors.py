@@ -17,6 +17,7 @@ class SidewalkError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
+    headers: dict[str, str] = {}
 
     def __init__(
         self,
@@ -40,6 +41,7 @@ class NotFound(SidewalkError):
 
 class Unauthorized(SidewalkError):
     status, code, title = 401, "unauthorized", "Unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="sidewalk"'}
 
 
 class Forbidden(SidewalkError):

@@ -63,6 +63,7 @@ def _on_sidewalk_error(request: Request, exc: Exception) -> JSONResponse:
         instance=request.url.path,
         errors=exc.errors,
         extra=exc.extra,
+        headers=exc.headers,
     )
 
 
@@ -103,13 +104,20 @@ def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # The web framework could not even decode the body (not UTF-8, say).
+        code, title, detail = (
+            "malformed_json",
+            "Malformed JSON",
+            "The request body is not valid JSON",
+        )
     return problem_response(
         exc.status_code, code, title, detail, instance=request.url.path, headers=exc.headers
     )
 
 
 def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         500,
         "internal_error",
@@ -117,6 +125,27 @@ def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         "Something went wrong on our side; the request changed nothing",
         instance=request.url.path,
     )
+
+
+def document_problems(app: FastAPI) -> None:
+    """Error answers are sent as `application/problem+json`; say so in the OpenAPI document
+    (FastAPI files every response model under `application/json`)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[:1] in {"4", "5"} and "application/json" in content:
+                        response["content"] = {PROBLEM_JSON: content["application/json"]}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_problem_handlers(app: FastAPI) -> None:
