@@ -31,6 +31,7 @@ test: lint typecheck imports
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/api.py
 
 clean:
