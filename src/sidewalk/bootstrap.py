@@ -1,12 +1,14 @@
 """The composition root: the only place that builds engines, clocks and estimators. Tests, the
 CLI and the ASGI apps all come through `bootstrap`; nothing is built at import time."""
 
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from sidewalk import migrations
+from sidewalk.deliveries import service
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.eta import DistanceEta
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -14,6 +16,7 @@ from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock, SystemClock
 from sidewalk.kernel.db import make_engine
 from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
+from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.settings import Settings
 
 
@@ -25,6 +28,8 @@ class Platform:
     deliveries: DeliveriesContext
 
     def close(self) -> None:
+        if self.deliveries.quote_writer is not None:
+            self.deliveries.quote_writer.close()
         self.deliveries_engine.dispose()
 
 
@@ -37,6 +42,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
     if migrate:
         migrations.upgrade("deliveries", engine)
     sessions = sessionmaker(engine, expire_on_commit=False, autobegin=False)
+    write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
     areas = ServiceAreas.from_file(settings.service_areas_file or DEFAULT_SERVICE_AREAS_FILE)
     eta = DistanceEta(
         robot_speed_mps=settings.robot_speed_mps,
@@ -49,7 +55,11 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         clock=clock,
         areas=areas,
         eta=eta,
-        uow=lambda: DeliveriesUnitOfWork(sessions, clock),
+        uow=lambda: DeliveriesUnitOfWork(sessions, clock, write_lock=write_lock),
         principals=TtlCache(settings.api_key_cache_s),
+    )
+    deliveries.quote_writer = GroupCommit(
+        lambda quotes: service.store_quotes(deliveries, quotes),
+        name="quote-writer",
     )
     return Platform(settings, clock, engine, deliveries)

@@ -1,11 +1,12 @@
 """The merchant REST API (`/v1`). Routes only translate HTTP to use cases and back."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from sidewalk.deliveries import merchants, service
@@ -32,25 +33,27 @@ def _json(model: BaseModel, status_code: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
-bearer = HTTPBearer(auto_error=False, description="The merchant's API key.")
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls (the merchant of the API key) and the service they call."""
+
+    ctx: DeliveriesContext
+    merchant: MerchantPrincipal
 
 
-def context(request: Request) -> DeliveriesContext:
+async def current_caller(request: Request) -> Caller:
+    """A key seen lately is known without the database; otherwise it is looked up off the
+    event loop. The header is read here, in one dependency, as each dependency costs time
+    on every request (the bearer scheme is documented by `document_bearer_auth`)."""
     ctx: DeliveriesContext = request.app.state.deliveries
-    return ctx
+    header = request.headers.get("authorization")
+    known = merchants.remembered(ctx, header)
+    if known is None:
+        known = await run_in_threadpool(merchants.authenticate, ctx, header)
+    return Caller(ctx, known)
 
 
-Ctx = Annotated[DeliveriesContext, Depends(context)]
-
-
-def current_merchant(
-    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> MerchantPrincipal:
-    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
-    return merchants.authenticate(ctx, header)
-
-
-MerchantDep = Annotated[MerchantPrincipal, Depends(current_merchant)]
+CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -82,8 +85,8 @@ router = APIRouter(prefix="/v1", responses=_problems(401, 413, 422))
     summary="The areas robots serve, as GeoJSON",
     response_model=ServiceAreaCollection,
 )
-def service_areas(ctx: Ctx, _merchant: MerchantDep) -> Response:
-    return JSONResponse(ctx.areas.to_geojson())
+def service_areas(caller: CallerDep) -> Response:
+    return JSONResponse(caller.ctx.areas.to_geojson())
 
 
 @router.post(
@@ -94,15 +97,22 @@ def service_areas(ctx: Ctx, _merchant: MerchantDep) -> Response:
     summary="Price a delivery and promise its times",
     responses=_problems(400, 422),
 )
-def create_quote(ctx: Ctx, merchant: MerchantDep, body: QuoteCreate) -> Response:
-    return _json(service.create_quote(ctx, merchant, body), 201)
+async def create_quote(caller: CallerDep, body: QuoteCreate) -> Response:
+    """Priced on the event loop; stored by the group-commit writer with concurrent quotes."""
+    quote = service.price_quote(caller.ctx, caller.merchant, body)
+    writer = caller.ctx.quote_writer
+    if writer is None:
+        await run_in_threadpool(service.store_quotes, caller.ctx, [quote])
+    else:
+        await writer.submit(quote)
+    return _json(quote, 201)
 
 
 @router.get(
     "/quotes/{quote_id}", response_model=QuoteRead, tags=["quotes"], responses=_problems(404)
 )
-def get_quote(ctx: Ctx, merchant: MerchantDep, quote_id: str) -> Response:
-    return _json(service.get_quote(ctx, merchant, quote_id))
+def get_quote(caller: CallerDep, quote_id: str) -> Response:
+    return _json(service.get_quote(caller.ctx, caller.merchant, quote_id))
 
 
 IdempotencyKey = Annotated[
@@ -135,10 +145,10 @@ def _check_key(key: str | None) -> str | None:
     responses=_problems(400, 404, 409, 410, 422),
 )
 def create_delivery(
-    ctx: Ctx, merchant: MerchantDep, body: DeliveryCreate, idempotency_key: IdempotencyKey = None
+    caller: CallerDep, body: DeliveryCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
     ordered = service.create_delivery(
-        ctx, merchant, body, idempotency_key=_check_key(idempotency_key)
+        caller.ctx, caller.merchant, body, idempotency_key=_check_key(idempotency_key)
     )
     headers = {"Idempotent-Replayed": "true"} if ordered.replayed else {}
     return JSONResponse(ordered.delivery, status_code=201, headers=headers)
@@ -161,8 +171,7 @@ def _utc(name: str, at: datetime | None) -> datetime | None:
     "/deliveries", response_model=DeliveryPage, tags=["deliveries"], responses=_problems(422)
 )
 def list_deliveries(
-    ctx: Ctx,
-    merchant: MerchantDep,
+    caller: CallerDep,
     status: Annotated[list[DeliveryStatus] | None, Query()] = None,
     external_reference_id: Annotated[str | None, Query(max_length=200)] = None,
     created_from: Annotated[
@@ -179,7 +188,9 @@ def list_deliveries(
         created_from=created_from,
         created_to=created_to,
     )
-    return _json(service.list_deliveries(ctx, merchant, filt, cursor=cursor, limit=limit))
+    return _json(
+        service.list_deliveries(caller.ctx, caller.merchant, filt, cursor=cursor, limit=limit)
+    )
 
 
 @router.get(
@@ -188,8 +199,8 @@ def list_deliveries(
     tags=["deliveries"],
     responses=_problems(404),
 )
-def get_delivery(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> Response:
-    return _json(service.get_delivery(ctx, merchant, delivery_id))
+def get_delivery(caller: CallerDep, delivery_id: str) -> Response:
+    return _json(service.get_delivery(caller.ctx, caller.merchant, delivery_id))
 
 
 @router.post(
@@ -200,12 +211,13 @@ def get_delivery(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> Response:
     responses=_problems(400, 404, 409, 422),
 )
 def cancel_delivery(
-    ctx: Ctx,
-    merchant: MerchantDep,
+    caller: CallerDep,
     delivery_id: str,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> Response:
-    return _json(service.cancel_delivery(ctx, merchant, delivery_id, body or CancelRequest()))
+    return _json(
+        service.cancel_delivery(caller.ctx, caller.merchant, delivery_id, body or CancelRequest())
+    )
 
 
 @router.get(
@@ -215,5 +227,5 @@ def cancel_delivery(
     summary="What happened to the delivery, in order",
     responses=_problems(404),
 )
-def delivery_events(ctx: Ctx, merchant: MerchantDep, delivery_id: str) -> Response:
-    return _json(service.delivery_events(ctx, merchant, delivery_id))
+def delivery_events(caller: CallerDep, delivery_id: str) -> Response:
+    return _json(service.delivery_events(caller.ctx, caller.merchant, delivery_id))

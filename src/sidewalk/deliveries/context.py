@@ -5,10 +5,12 @@ from dataclasses import dataclass, field
 
 from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.eta import EtaEstimator
+from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.geo import ServiceAreas
+from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.settings import Settings
 
 
@@ -20,3 +22,4 @@ class DeliveriesContext:
     eta: EtaEstimator
     uow: Callable[[], DeliveriesUnitOfWork]
     principals: TtlCache[str, MerchantPrincipal] = field(default_factory=lambda: TtlCache(0))
+    quote_writer: "GroupCommit[QuoteRead] | None" = None

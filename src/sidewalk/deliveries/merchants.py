@@ -133,15 +133,24 @@ def list_merchants(ctx: DeliveriesContext) -> list[Merchant]:
         return found
 
 
-def authenticate(ctx: DeliveriesContext, authorization: str | None) -> MerchantPrincipal:
-    """The merchant whose API key is in the `Authorization: Bearer` header. Answers are cached
-    for `api_key_cache_s` seconds, so a revoked key may work that much longer."""
+def _key_digest(authorization: str | None) -> str:
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized(
             "Send your API key as `Authorization: Bearer <key>`", code="missing_api_key"
         )
-    key_digest = digest(key.strip())
+    return digest(key.strip())
+
+
+def remembered(ctx: DeliveriesContext, authorization: str | None) -> MerchantPrincipal | None:
+    """The merchant of this key if it was seen lately, without asking the database."""
+    return ctx.principals.get(_key_digest(authorization))
+
+
+def authenticate(ctx: DeliveriesContext, authorization: str | None) -> MerchantPrincipal:
+    """The merchant whose API key is in the `Authorization: Bearer` header. Answers are cached
+    for `api_key_cache_s` seconds, so a revoked key may work that much longer."""
+    key_digest = _key_digest(authorization)
     principal = ctx.principals.get_or_load(key_digest, lambda: _principal(ctx, key_digest))
     if principal is None:
         raise Unauthorized("The API key is not valid", code="invalid_api_key")

@@ -51,10 +51,8 @@ from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.secrets import new_token
 
 
-def create_quote(
-    ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteCreate
-) -> QuoteRead:
-    """Price a delivery and promise times, for a limited time."""
+def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteCreate) -> QuoteRead:
+    """Price a delivery and promise times, for a limited time (nothing is stored yet)."""
     pickup, dropoff = (
         LatLng(cmd.pickup.lat, cmd.pickup.lng),
         LatLng(cmd.dropoff.lat, cmd.dropoff.lng),
@@ -69,7 +67,7 @@ def create_quote(
     )
     now = ctx.clock.now()
     eta = ctx.eta.estimate(terms.provider, pickup, dropoff, terms.distance_m, at=now)
-    quote = QuoteRead(
+    return QuoteRead(
         id=new_id("quo"),
         external_reference_id=cmd.external_reference_id,
         merchant_id=merchant.id,
@@ -86,9 +84,20 @@ def create_quote(
         used_by_delivery_id=None,
         created_at=now,
     )
+
+
+def store_quotes(ctx: DeliveriesContext, quotes: list[QuoteRead]) -> None:
+    """Write priced quotes, all in one transaction."""
     with ctx.uow() as uow:
-        repository.insert_quote(uow.session, quote)
+        repository.insert_quotes(uow.session, quotes)
         uow.commit()
+
+
+def create_quote(
+    ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteCreate
+) -> QuoteRead:
+    quote = price_quote(ctx, merchant, cmd)
+    store_quotes(ctx, [quote])
     return quote
 
 

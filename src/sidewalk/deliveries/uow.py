@@ -1,6 +1,7 @@
 """The deliveries unit of work: the session of one use case and the timeline entries it
 records, written in the same transaction as the change they describe."""
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,8 +13,14 @@ from sidewalk.kernel.uow import UnitOfWork
 
 
 class DeliveriesUnitOfWork(UnitOfWork):
-    def __init__(self, session_factory: sessionmaker[Session], clock: Clock) -> None:
-        super().__init__(session_factory, clock)
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock,
+        *,
+        write_lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        super().__init__(session_factory, clock, write_lock=write_lock)
         self._events: list[DeliveryEvent] = []
 
     def record(self, delivery_id: str, type_: str, **data: Any) -> None:

@@ -14,6 +14,10 @@ class TtlCache(Generic[K, V]):
         self.ttl_s, self.max_entries = ttl_s, max_entries
         self._entries: dict[K, tuple[float, V]] = {}
 
+    def get(self, key: K) -> V | None:
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     def get_or_load(self, key: K, load: Callable[[], V | None]) -> V | None:
         """The cached value, or `load()`'s when absent or stale; `None` is never cached."""
         now = time.monotonic()

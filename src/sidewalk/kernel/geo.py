@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shapely import Point, Polygon, prepare
+from shapely import Polygon, intersects_xy, prepare
 from shapely.geometry import mapping, shape
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -34,7 +34,8 @@ class ServiceArea:
     polygon: Polygon
 
     def contains(self, where: LatLng) -> bool:
-        return bool(self.polygon.covers(Point(where.lng, where.lat)))
+        """Inside or on the border; no Point object is made, as this runs on every quote."""
+        return bool(intersects_xy(self.polygon, where.lng, where.lat))
 
     def to_feature(self) -> dict[str, Any]:
         return {

@@ -127,17 +127,26 @@ def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def document_problems(app: FastAPI) -> None:
-    """Error answers are sent as `application/problem+json`; say so in the OpenAPI document
-    (FastAPI files every response model under `application/json`)."""
+def document_api(app: FastAPI, *, bearer_prefix: str, bearer_description: str) -> None:
+    """Finish the OpenAPI document: error answers are sent as `application/problem+json`
+    (FastAPI files every response model under `application/json`), and the routes under
+    `bearer_prefix` take a bearer token (read by a plain dependency, not a security class)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = generate()
-        for operations in schema.get("paths", {}).values():
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": bearer_description,
+        }
+        for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
+                if path.startswith(bearer_prefix):
+                    operation["security"] = [{"bearer": []}]
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if status[:1] in {"4", "5"} and "application/json" in content:

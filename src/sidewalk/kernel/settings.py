@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
     api_key_cache_s: float = Field(30, ge=0, description="How long a key's owner is remembered.")
-    db_pool_size: int = Field(10, gt=0)
+    db_pool_size: int = Field(20, gt=0, description="Database connections kept open per process.")
 
     @field_validator("var_dir")
     @classmethod

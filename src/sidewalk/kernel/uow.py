@@ -2,6 +2,7 @@
 called `commit()`. Services subclass it to write what their use cases collect (the timeline
 now, the outbox when events cross services) in that same transaction."""
 
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Self
 
@@ -11,9 +12,19 @@ from sidewalk.kernel.clock import Clock
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session], clock: Clock) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock,
+        *,
+        write_lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        """`write_lock`, when given, is held for the whole transaction: on SQLite, which admits
+        one writer at a time, threads then queue on it instead of sleeping in the database's
+        busy handler."""
         self._session_factory = session_factory
         self.clock = clock
+        self._lock = write_lock or nullcontext()
         self._session: Session | None = None
 
     @property
@@ -23,6 +34,7 @@ class UnitOfWork:
         return self._session
 
     def __enter__(self) -> Self:
+        self._lock.__enter__()
         self._session = self._session_factory()
         self._session.begin()
         return self
@@ -38,6 +50,7 @@ class UnitOfWork:
         finally:
             self.session.close()
             self._session = None
+            self._lock.__exit__(None, None, None)
 
     def before_commit(self) -> None:
         """Hook for what must be written with the change (subclasses)."""
