@@ -11,6 +11,8 @@ from sidewalk import migrations
 from sidewalk.deliveries import service
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.eta import DistanceEta
+from sidewalk.deliveries.quote_store import PostgresQuoteWriter
+from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock, SystemClock
@@ -28,8 +30,6 @@ class Platform:
     deliveries: DeliveriesContext
 
     def close(self) -> None:
-        if self.deliveries.quote_writer is not None:
-            self.deliveries.quote_writer.close()
         self.deliveries_engine.dispose()
 
 
@@ -58,8 +58,19 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         uow=lambda: DeliveriesUnitOfWork(sessions, clock, write_lock=write_lock),
         principals=TtlCache(settings.api_key_cache_s),
     )
-    deliveries.quote_writer = GroupCommit(
-        lambda quotes: service.store_quotes(deliveries, quotes),
-        name="quote-writer",
-    )
+    deliveries.quote_writer = _quote_writer(engine, deliveries)
     return Platform(settings, clock, engine, deliveries)
+
+
+def _quote_writer(engine: Engine, deliveries: DeliveriesContext) -> GroupCommit[QuoteRead]:
+    """SQLite: on the event loop, through the service's own transaction (a local file;
+    SQLite admits one writer anyway). PostgreSQL: over an async connection."""
+    if engine.dialect.name == "postgresql":
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        postgres = PostgresQuoteWriter(conninfo)
+        return GroupCommit(postgres, close=postgres.aclose)
+
+    async def write(quotes: list[QuoteRead]) -> None:
+        service.store_quotes(deliveries, quotes)
+
+    return GroupCommit(write)

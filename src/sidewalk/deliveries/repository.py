@@ -6,7 +6,6 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -20,7 +19,6 @@ from sidewalk.deliveries.models import (
     Merchant,
     Quote,
 )
-from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.kernel.errors import ValidationFailed
 
 
@@ -55,87 +53,6 @@ def quote(
     if for_update:
         query = query.with_for_update(of=Quote)
     return session.scalars(query).one_or_none()
-
-
-_LOCATION_COLUMNS = ("id", "lat", "lng", "full_address", "created_at")
-_QUOTE_COLUMNS = (
-    "id",
-    "external_reference_id",
-    "merchant_id",
-    "pickup_location_id",
-    "dropoff_location_id",
-    "provider",
-    "fee_cents",
-    "currency",
-    "distance_m",
-    "service_area_id",
-    "order_value_cents",
-    "pickup_eta",
-    "dropoff_eta",
-    "expires_at",
-    "used_by_delivery_id",
-    "created_at",
-)
-
-
-def _insert_rows(
-    session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    """All rows in one multi-row INSERT statement: one call into the driver, which on a busy
-    server means one wait for the interpreter lock instead of one per row."""
-    marker = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
-    row = f"({', '.join([marker] * len(columns))})"
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * len(rows))}"
-    session.connection().exec_driver_sql(sql, tuple(v for r in rows for v in r))
-
-
-def insert_quotes(session: Session, quotes: list[QuoteRead]) -> None:
-    """Store new quotes and their places. Quoting is the hottest write, so concurrent quotes
-    are written together, straight to the driver: SQLAlchemy's per-value processing cost
-    more than the database itself. Times are stored as
-    `UTCDateTime` stores them (naive UTC on SQLite, aware elsewhere)."""
-    naive = session.get_bind().dialect.name == "sqlite"
-
-    def when(at: datetime) -> datetime:
-        at = at.astimezone(UTC)
-        return at.replace(tzinfo=None) if naive else at
-
-    _insert_rows(
-        session,
-        "locations",
-        _LOCATION_COLUMNS,
-        [
-            (p.id, p.lat, p.lng, p.full_address, when(q.created_at))
-            for q in quotes
-            for p in (q.pickup, q.dropoff)
-        ],
-    )
-    _insert_rows(
-        session,
-        "quotes",
-        _QUOTE_COLUMNS,
-        [
-            (
-                q.id,
-                q.external_reference_id,
-                q.merchant_id,
-                q.pickup.id,
-                q.dropoff.id,
-                q.provider.value,
-                q.fee.amount_cents,
-                q.fee.currency,
-                q.distance_m,
-                q.service_area_id,
-                q.order_value_cents,
-                when(q.pickup_eta),
-                when(q.dropoff_eta),
-                when(q.expires_at),
-                None,
-                when(q.created_at),
-            )
-            for q in quotes
-        ],
-    )
 
 
 def _with_everything(query: Select[Delivery]) -> Select[Delivery]:

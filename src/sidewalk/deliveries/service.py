@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from sidewalk.deliveries import repository
+from sidewalk.deliveries import quote_store, repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     TERMINAL_ATTEMPT,
@@ -89,7 +89,7 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
 def store_quotes(ctx: DeliveriesContext, quotes: list[QuoteRead]) -> None:
     """Write priced quotes, all in one transaction."""
     with ctx.uow() as uow:
-        repository.insert_quotes(uow.session, quotes)
+        quote_store.insert_quotes(uow.session, quotes)
         uow.commit()
 
 

@@ -1,12 +1,12 @@
-"""Group commit: concurrent writes of one kind share one transaction. Requests add their item
-to the batch of their event loop and await it; one writer thread commits a whole batch at a
-time while the next one fills. A burst of N writes costs one transaction and two thread
-hand-offs instead of N of each, and the event loop never blocks on the database."""
+"""Group commit: concurrent writes of one kind share one transaction. Each request adds its
+item to the batch of its event loop and awaits it; one writer task per loop commits a whole
+batch at a time while the next one fills. A burst of N writes costs one transaction instead
+of N. The write is a coroutine: it must not block the loop for long (an async driver, or a
+local file written in well under a millisecond)."""
 
 import asyncio
 import weakref
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -27,11 +27,15 @@ class _LoopState(Generic[T]):
 
 class GroupCommit(Generic[T]):
     def __init__(
-        self, write: Callable[[list[T]], None], *, name: str, max_batch: int = 256
+        self,
+        write: Callable[[list[T]], Awaitable[None]],
+        *,
+        close: Callable[[], Awaitable[None]] | None = None,
+        max_batch: int = 256,
     ) -> None:
-        """`write(items)` must write all the items in one transaction, or none of them."""
-        self._write, self._max_batch = write, max_batch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        """`write(items)` must write all the items in one transaction, or none of them;
+        `close()` releases what the writer holds for the running event loop."""
+        self._write, self._close, self._max_batch = write, close, max_batch
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState[T]] = (
             weakref.WeakKeyDictionary()
         )
@@ -44,15 +48,21 @@ class GroupCommit(Generic[T]):
         state.filling.items.append(item)
         state.filling.waiters.append(done)
         if state.writer is None:
-            state.writer = loop.create_task(self._drain(loop, state))
+            state.writer = loop.create_task(self._drain(state))
         await done
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
+    async def aclose(self) -> None:
+        """Wait for the batch being written on this loop, then release the writer's hold."""
+        state = self._loops.get(asyncio.get_running_loop())
+        if state is not None and state.writer is not None:
+            await state.writer
+        if self._close is not None:
+            await self._close()
 
-    async def _drain(self, loop: asyncio.AbstractEventLoop, state: _LoopState[T]) -> None:
+    async def _drain(self, state: _LoopState[T]) -> None:
         """Write batch after batch until none is left; what arrives meanwhile joins the next."""
         try:
+            await asyncio.sleep(0)  # one turn of the loop: the requests already read join
             while state.filling.items:
                 batch, state.filling = state.filling, _Batch()
                 if len(batch.items) > self._max_batch:
@@ -60,7 +70,7 @@ class GroupCommit(Generic[T]):
                     state.filling.items[:0] = batch.items[cut:]
                     state.filling.waiters[:0] = batch.waiters[cut:]
                     batch = _Batch(batch.items[:cut], batch.waiters[:cut])
-                errors = await loop.run_in_executor(self._executor, self._write_all, batch.items)
+                errors = await self._write_all(batch.items)
                 for waiter, error in zip(batch.waiters, errors, strict=True):
                     if waiter.done():  # its request went away; the write stands
                         continue
@@ -71,13 +81,13 @@ class GroupCommit(Generic[T]):
         finally:
             state.writer = None
 
-    def _write_all(self, items: list[T]) -> list[BaseException | None]:
+    async def _write_all(self, items: list[T]) -> list[BaseException | None]:
         """One transaction for all; if it fails, each on its own, so that one bad item does
         not fail its neighbours."""
         try:
-            self._write(items)
+            await self._write(items)
         except Exception as error:
             if len(items) == 1:
                 return [error]
-            return [e for item in items for e in self._write_all([item])]
+            return [e for item in items for e in await self._write_all([item])]
         return [None] * len(items)
