@@ -108,11 +108,12 @@ class PostgresQuoteWriter:
         loop = asyncio.get_running_loop()
         connection = self._connections.get(loop)
         if connection is None or connection.closed or connection.broken:
-            connection = await psycopg.AsyncConnection.connect(self._conninfo)
+            connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             self._connections[loop] = connection
-        async with connection.transaction():
-            for sql, params in quote_inserts(quotes, sqlite=False):
-                await connection.execute(sql, params)
+        # One statement, hence one round trip and its own transaction: the places are
+        # inserted by a data-modifying CTE, and the foreign keys are checked at its end.
+        (places_sql, places), (quotes_sql, rows) = quote_inserts(quotes, sqlite=False)
+        await connection.execute(f"WITH places AS ({places_sql}) {quotes_sql}", places + rows)
 
     async def aclose(self) -> None:
         connection = self._connections.pop(asyncio.get_running_loop(), None)
