@@ -7,7 +7,6 @@ interpreter lock."""
 
 import asyncio
 import weakref
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,21 +46,22 @@ def _multirow(
     return sql, tuple(v for r in rows for v in r)
 
 
-def quote_inserts(quotes: list[QuoteRead], *, sqlite: bool) -> Iterator[Statement]:
-    """The two statements that store `quotes` and their places. Times are stored as
+Rows = list[tuple[Any, ...]]
+
+
+def quote_rows(quotes: list[QuoteRead], *, naive_times: bool) -> tuple[Rows, Rows]:
+    """The rows of `locations` and of `quotes` that store `quotes`. Times are stored as
     `UTCDateTime` stores them: naive UTC on SQLite, aware elsewhere."""
 
     def when(at: datetime) -> datetime:
         at = at.astimezone(UTC)
-        return at.replace(tzinfo=None) if sqlite else at
+        return at.replace(tzinfo=None) if naive_times else at
 
-    marker = "?" if sqlite else "%s"
     places = [
         (p.id, p.lat, p.lng, p.full_address, when(q.created_at))
         for q in quotes
         for p in (q.pickup, q.dropoff)
     ]
-    yield _multirow("locations", LOCATION_COLUMNS, places, marker)
     rows = [
         (
             q.id,
@@ -83,15 +83,43 @@ def quote_inserts(quotes: list[QuoteRead], *, sqlite: bool) -> Iterator[Statemen
         )
         for q in quotes
     ]
-    yield _multirow("quotes", QUOTE_COLUMNS, rows, marker)
+    return places, rows
 
 
 def insert_quotes(session: Session, quotes: list[QuoteRead]) -> None:
     """Store quotes in the session's transaction."""
     sqlite = session.get_bind().dialect.name == "sqlite"
+    marker = "?" if sqlite else "%s"
+    places, rows = quote_rows(quotes, naive_times=sqlite)
     connection = session.connection()
-    for sql, params in quote_inserts(quotes, sqlite=sqlite):
+    for sql, params in (
+        _multirow("locations", LOCATION_COLUMNS, places, marker),
+        _multirow("quotes", QUOTE_COLUMNS, rows, marker),
+    ):
         connection.exec_driver_sql(sql, params)
+
+
+def _unnest(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+
+
+# One statement whatever the batch size (so PostgreSQL and the driver parse and plan it once),
+# hence one round trip and one transaction: the places go in through a data-modifying CTE,
+# and the foreign keys are checked at the end of the statement. One array per column.
+_POSTGRES_BATCH = (
+    "WITH places AS ("
+    + _unnest("locations", LOCATION_COLUMNS, ("text", "float8", "float8", "text", "timestamptz"))
+    + ") "
+    + _unnest(
+        "quotes",
+        QUOTE_COLUMNS,
+        ("text",) * 6
+        + ("int4", "text", "int4", "text", "int4")
+        + ("timestamptz",) * 3
+        + ("text", "timestamptz"),
+    )
+)
 
 
 class PostgresQuoteWriter:
@@ -110,10 +138,10 @@ class PostgresQuoteWriter:
         if connection is None or connection.closed or connection.broken:
             connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             self._connections[loop] = connection
-        # One statement, hence one round trip and its own transaction: the places are
-        # inserted by a data-modifying CTE, and the foreign keys are checked at its end.
-        (places_sql, places), (quotes_sql, rows) = quote_inserts(quotes, sqlite=False)
-        await connection.execute(f"WITH places AS ({places_sql}) {quotes_sql}", places + rows)
+        places, rows = quote_rows(quotes, naive_times=False)
+        columns = [list(c) for c in zip(*places, strict=True)]
+        columns += [list(c) for c in zip(*rows, strict=True)]
+        await connection.execute(_POSTGRES_BATCH, columns)
 
     async def aclose(self) -> None:
         connection = self._connections.pop(asyncio.get_running_loop(), None)
