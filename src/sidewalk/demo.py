@@ -60,7 +60,7 @@ def run_demo(host: str, port: int, duration: float | None, console: Console) -> 
         "Try it from another terminal:\n"
         f"  export SIDEWALK_KEY={key}\n"
         f"  curl -s -X POST {base}/v1/quotes {auth} -d {body}\n"
-        f"  curl -s -X POST {base}/v1/deliveries {auth} -H 'Idempotency-Key: order-1042' "
+        f'  curl -s -X POST {base}/v1/deliveries {auth} -H "Idempotency-Key: order-1042-$RANDOM" '
         '-d \'{"quote_id": "<the id of the quote>"}\'\n'
         "Ctrl-C stops the demo."
     )
