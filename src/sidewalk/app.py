@@ -44,11 +44,13 @@ def create_deliveries_app(platform: Platform, *, own_lifecycle: bool = True) -> 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The routes themselves rather than `include_router`, which matches every request
+        # a second time through the included router.
+        routes=list(deliveries_router.routes),
     )
     app.state.deliveries = platform.deliveries
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
-    app.include_router(deliveries_router)
     document_api(app, bearer_prefix="/v1/", bearer_description="The merchant's API key.")
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="The process is up")

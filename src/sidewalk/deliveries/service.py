@@ -67,15 +67,14 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
     )
     now = ctx.clock.now()
     eta = ctx.eta.estimate(terms.provider, pickup, dropoff, terms.distance_m, at=now)
-    # Built from values computed here, so not validated again (`model_construct`).
-    return QuoteRead.model_construct(
+    return QuoteRead(
         id=new_id("quo"),
         external_reference_id=cmd.external_reference_id,
         merchant_id=merchant.id,
-        pickup=LocationRead.model_construct(id=new_id("loc"), **cmd.pickup.__dict__),
-        dropoff=LocationRead.model_construct(id=new_id("loc"), **cmd.dropoff.__dict__),
+        pickup=LocationRead(id=new_id("loc"), **cmd.pickup.model_dump()),
+        dropoff=LocationRead(id=new_id("loc"), **cmd.dropoff.model_dump()),
         provider=terms.provider,
-        fee=Fee.model_construct(amount_cents=terms.fee.amount_cents, currency=terms.fee.currency),
+        fee=Fee(amount_cents=terms.fee.amount_cents, currency=terms.fee.currency),
         distance_m=terms.distance_m,
         service_area_id=terms.service_area_id,
         order_value_cents=cmd.order_value_cents,
