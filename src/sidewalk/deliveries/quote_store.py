@@ -141,7 +141,7 @@ class PostgresQuoteWriter:
         places, rows = quote_rows(quotes, naive_times=False)
         columns = [list(c) for c in zip(*places, strict=True)]
         columns += [list(c) for c in zip(*rows, strict=True)]
-        await connection.execute(_POSTGRES_BATCH, columns)
+        await connection.execute(_POSTGRES_BATCH, columns, prepare=True, binary=True)
 
     async def aclose(self) -> None:
         connection = self._connections.pop(asyncio.get_running_loop(), None)
