@@ -123,27 +123,29 @@ _POSTGRES_BATCH = (
 
 
 class PostgresQuoteWriter:
-    """Commits batches of quotes over one async connection per event loop, reconnecting
-    after a failure."""
+    """Commits batches of quotes over an async connection of its own per event loop; a broken
+    connection is dropped and replaced on the next batch."""
 
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
-        self._connections: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, psycopg.AsyncConnection[Any]
+        self._idle: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]
         ] = weakref.WeakKeyDictionary()
 
     async def __call__(self, quotes: list[QuoteRead]) -> None:
-        loop = asyncio.get_running_loop()
-        connection = self._connections.get(loop)
+        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
+        connection = idle.pop() if idle else None
         if connection is None or connection.closed or connection.broken:
             connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-            self._connections[loop] = connection
         places, rows = quote_rows(quotes, naive_times=False)
         columns = [list(c) for c in zip(*places, strict=True)]
         columns += [list(c) for c in zip(*rows, strict=True)]
-        await connection.execute(_POSTGRES_BATCH, columns, prepare=True, binary=True)
+        try:
+            await connection.execute(_POSTGRES_BATCH, columns, prepare=True, binary=True)
+        finally:
+            if not connection.broken:
+                idle.append(connection)
 
     async def aclose(self) -> None:
-        connection = self._connections.pop(asyncio.get_running_loop(), None)
-        if connection is not None:
+        for connection in self._idle.pop(asyncio.get_running_loop(), []):
             await connection.close()
