@@ -9,6 +9,9 @@ file in a temporary directory or on a PostgreSQL database made for the run and d
 
 How: wrk loads each endpoint with the same connections, threads and duration, after a warm-up
 that is not reported; the figures (requests/s, p50 and p99 latency, errors) are wrk's own.
+The bare endpoint stays up for the whole run and is measured again just before each of our
+scenarios, which is compared with that run: this machine's speed drifts by tens of percent
+from one minute to the next.
 Errors are answers with a status of 400 or more plus socket errors and timeouts. A delivery
 needs an unused quote: those the quote scenario made (topped up when they would not last) are
 read from the database into a file, and a wrk Lua script hands out one per request, each with
@@ -40,7 +43,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -536,6 +539,7 @@ class Row:
     scenario: str
     backend: str
     load: Load
+    baseline: Load | None = None  # the bare endpoint, measured just before this scenario
 
 
 def measure(opts: Options, server: Server, path: str, script: str) -> Load:
@@ -552,7 +556,11 @@ def shown(path: str, load: Load) -> Load:
     return load
 
 
-def bench_bare(opts: Options, tmp: Path) -> Row:
+@contextmanager
+def bare_endpoint(opts: Options, tmp: Path) -> Iterator[Callable[[], Load]]:
+    """The bare endpoint's server, up for the whole run, and a function that measures it:
+    each of our scenarios is compared with a bare run made just before it, since this
+    machine's speed drifts by tens of percent from minute to minute."""
     port = free_port()
     command = [str(BIN / "python"), "-m", "uvicorn", "bare_app:app"]
     command += ["--app-dir", str(ROOT / "bench"), "--host", HOST, "--port", str(port)]
@@ -560,11 +568,13 @@ def bench_bare(opts: Options, tmp: Path) -> Row:
     with serving(command, clean_env(), port, tmp / "bare.log") as server:
         console.print(f"[bold]bare endpoint[/bold] on {server.base_url}")
         post(server.base_url + "/v1/ping", PING_BODY, {})
-        load = measure(opts, server, "/v1/ping", static_post_script(PING_BODY, {}))
-    return Row("bare endpoint", "-", load)
+        script = static_post_script(PING_BODY, {})
+        yield lambda: measure(opts, server, "/v1/ping", script)
 
 
-def bench_backend(opts: Options, var_dir: Path, backend: str, database_url: str) -> list[Row]:
+def bench_backend(
+    opts: Options, var_dir: Path, backend: str, database_url: str, bare: Callable[[], Load]
+) -> list[Row]:
     var_dir.mkdir()
     env = sidewalk_env(var_dir, database_url)
     api_key = create_api_key(env)
@@ -576,11 +586,13 @@ def bench_backend(opts: Options, var_dir: Path, backend: str, database_url: str)
         console.print(f"[bold]{backend}[/bold]: deliveries API on {server.base_url}")
         quote = post(server.base_url + "/v1/quotes", QUOTE_BODY, auth)
         post(server.base_url + "/v1/deliveries", {"quote_id": quote["id"]}, auth)
+        quotes_baseline = bare()
         quotes = measure(opts, server, "/v1/quotes", static_post_script(QUOTE_BODY, auth))
+        deliveries_baseline = bare()
         deliveries = bench_deliveries(opts, server, var_dir, database_url, api_key, quotes.rate)
     return [
-        Row("POST /v1/quotes", backend, quotes),
-        Row("POST /v1/deliveries", backend, deliveries),
+        Row("POST /v1/quotes", backend, quotes, quotes_baseline),
+        Row("POST /v1/deliveries", backend, deliveries, deliveries_baseline),
     ]
 
 
@@ -620,7 +632,7 @@ def make_quotes(opts: Options, server: Server, api_key: str, count: int, rate: f
 
 
 def ratio(row: Row, bare: Row) -> float:
-    return row.load.rate / bare.load.rate
+    return row.load.rate / (row.baseline or bare.load).rate
 
 
 def rich_table(rows: list[Row], bare: Row) -> Table:
@@ -665,14 +677,15 @@ def goal_verdicts(rows: list[Row], bare: Row) -> list[str]:
 
 def markdown_table(rows: list[Row], bare: Row) -> list[str]:
     lines = [
-        "| scenario | backend | requests/s | p50 ms | p99 ms | errors | ratio to bare endpoint |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | backend | requests/s | p50 ms | p99 ms | errors "
+        "| bare endpoint just before, requests/s | ratio to it |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
-        load = row.load
+        load, baseline = row.load, (row.baseline or bare.load)
         lines.append(
             f"| {row.scenario} | {row.backend} | {load.rate:,.0f} | {load.p50_ms:.1f} "
-            f"| {load.p99_ms:.1f} | {load.errors} | {ratio(row, bare):.0%} |"
+            f"| {load.p99_ms:.1f} | {load.errors} | {baseline.rate:,.0f} | {ratio(row, bare):.0%} |"
         )
     return lines
 
@@ -834,12 +847,15 @@ def main(argv: list[str]) -> None:
     preflight(opts)
     with tempfile.TemporaryDirectory(prefix="sidewalk-bench-") as name:
         tmp = Path(name)
-        bare = bench_bare(opts, tmp)
-        rows = [bare]
-        sqlite_url = f"sqlite:///{tmp / 'sqlite' / 'deliveries.db'}"
-        rows += bench_backend(opts, tmp / "sqlite", "SQLite", sqlite_url)
-        with postgres_database(opts.postgres) as postgres_url:
-            rows += bench_backend(opts, tmp / "postgresql", "PostgreSQL", postgres_url)
+        with bare_endpoint(opts, tmp) as measure_bare:
+            bare = Row("bare endpoint", "-", measure_bare())
+            rows = [bare]
+            sqlite_url = f"sqlite:///{tmp / 'sqlite' / 'deliveries.db'}"
+            rows += bench_backend(opts, tmp / "sqlite", "SQLite", sqlite_url, measure_bare)
+            with postgres_database(opts.postgres) as postgres_url:
+                rows += bench_backend(
+                    opts, tmp / "postgresql", "PostgreSQL", postgres_url, measure_bare
+                )
     console.print(rich_table(rows, bare))
     for verdict in goal_verdicts(rows, bare):
         console.print(verdict.replace("**", ""))
