@@ -44,7 +44,7 @@ class Caller:
 async def current_caller(request: Request) -> Caller:
     """A key seen lately is known without the database; otherwise it is looked up off the
     event loop. The header is read here, in one dependency, as each dependency costs time
-    on every request (the bearer scheme is documented by `document_bearer_auth`)."""
+    on every request (the bearer scheme is documented by `kernel.http.document_api`)."""
     ctx: DeliveriesContext = request.app.state.deliveries
     header = request.headers.get("authorization")
     known = merchants.remembered(ctx, header)
@@ -66,14 +66,8 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Request body too large",
         422: "Invalid request",
     }
-    return {
-        s: {
-            "model": Problem,
-            "description": described[s],
-            "content": {"application/problem+json": {}},
-        }
-        for s in statuses
-    }
+    # Filed under application/problem+json by `kernel.http.document_api`.
+    return {s: {"model": Problem, "description": described[s]} for s in statuses}
 
 
 router = APIRouter(prefix="/v1", responses=_problems(401, 413, 422))
