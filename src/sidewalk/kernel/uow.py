@@ -1,6 +1,6 @@
 """One use case, one transaction: `with uow:` opens it and rolls it back unless the use case
-called `commit()`. Services subclass it to write what their use cases collect (the timeline
-now, the outbox when events cross services) in that same transaction."""
+called `commit()`. Services subclass it to record what their use cases produce (the
+timeline, the outbox) in that same transaction."""
 
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
@@ -52,11 +52,7 @@ class UnitOfWork:
             self._session = None
             self._lock.__exit__(None, None, None)
 
-    def before_commit(self) -> None:
-        """Hook for what must be written with the change (subclasses)."""
-
     def commit(self) -> None:
-        self.before_commit()
         self.session.commit()
 
     def rollback(self) -> None:
