@@ -34,8 +34,7 @@ def create_deliveries_app(platform: Platform, *, own_lifecycle: bool = True) -> 
         # collector's full passes, which otherwise stall requests for tens of milliseconds.
         gc.freeze()
         yield
-        if platform.deliveries.quote_writer is not None:
-            await platform.deliveries.quote_writer.aclose()
+        await platform.deliveries.quote_writer.aclose()
         if own_lifecycle:
             platform.close()
 

@@ -2,16 +2,16 @@
 CLI and the ASGI apps all come through `bootstrap`; nothing is built at import time."""
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from sidewalk import migrations
-from sidewalk.deliveries import service
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.eta import DistanceEta
-from sidewalk.deliveries.quote_store import PostgresQuoteWriter
+from sidewalk.deliveries.quote_store import PostgresQuoteWriter, sqlite_quote_writer
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.cache import TtlCache
@@ -50,27 +50,29 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         courier_speed_mps=settings.courier_speed_mps,
         courier_pickup_lead_s=settings.courier_pickup_lead_s,
     )
+
+    def uow() -> DeliveriesUnitOfWork:
+        return DeliveriesUnitOfWork(sessions, clock, write_lock=write_lock)
+
     deliveries = DeliveriesContext(
         settings=settings,
         clock=clock,
         areas=areas,
         eta=eta,
-        uow=lambda: DeliveriesUnitOfWork(sessions, clock, write_lock=write_lock),
+        uow=uow,
         principals=TtlCache(settings.api_key_cache_s),
+        quote_writer=_quote_writer(engine, uow),
     )
-    deliveries.quote_writer = _quote_writer(engine, deliveries)
     return Platform(settings, clock, engine, deliveries)
 
 
-def _quote_writer(engine: Engine, deliveries: DeliveriesContext) -> GroupCommit[QuoteRead]:
-    """SQLite: on the event loop, through the service's own transaction (a local file;
-    SQLite admits one writer anyway). PostgreSQL: over an async connection."""
+def _quote_writer(
+    engine: Engine, uow: Callable[[], DeliveriesUnitOfWork]
+) -> GroupCommit[QuoteRead]:
+    """Quotes are committed in batches: on SQLite on the event loop, on PostgreSQL over an
+    async connection of their own."""
     if engine.dialect.name == "postgresql":
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         postgres = PostgresQuoteWriter(conninfo)
         return GroupCommit(postgres, close=postgres.aclose)
-
-    async def write(quotes: list[QuoteRead]) -> None:
-        service.store_quotes(deliveries, quotes)
-
-    return GroupCommit(write)
+    return GroupCommit(sqlite_quote_writer(uow))

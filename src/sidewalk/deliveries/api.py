@@ -94,11 +94,7 @@ def service_areas(caller: CallerDep) -> Response:
 async def create_quote(caller: CallerDep, body: QuoteCreate) -> Response:
     """Priced on the event loop; stored by the group-commit writer with concurrent quotes."""
     quote = service.price_quote(caller.ctx, caller.merchant, body)
-    writer = caller.ctx.quote_writer
-    if writer is None:
-        await run_in_threadpool(service.store_quotes, caller.ctx, [quote])
-    else:
-        await writer.submit(quote)
+    await caller.ctx.quote_writer.submit(quote)
     return _json(quote, 201)
 
 

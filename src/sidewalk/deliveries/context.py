@@ -1,7 +1,7 @@
 """What the deliveries use cases need from the outside world, wired once by the bootstrap."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.eta import EtaEstimator
@@ -21,5 +21,5 @@ class DeliveriesContext:
     areas: ServiceAreas
     eta: EtaEstimator
     uow: Callable[[], DeliveriesUnitOfWork]
-    principals: TtlCache[str, MerchantPrincipal] = field(default_factory=lambda: TtlCache(0))
-    quote_writer: "GroupCommit[QuoteRead] | None" = None
+    principals: TtlCache[str, MerchantPrincipal]
+    quote_writer: GroupCommit[QuoteRead]

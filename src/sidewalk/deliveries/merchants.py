@@ -121,7 +121,7 @@ def issue_api_key(ctx: DeliveriesContext, merchant_id: str) -> str:
 
 def merchant_named(ctx: DeliveriesContext, name: str) -> Merchant | None:
     with ctx.uow() as uow:
-        found = next((m for m in repository.merchants(uow.session) if m.name == name), None)
+        found = repository.merchant_named(uow.session, name)
         uow.session.expunge_all()
         return found
 

@@ -7,6 +7,7 @@ interpreter lock."""
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries.schemas import QuoteRead
+from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 
 LOCATION_COLUMNS = ("id", "lat", "lng", "full_address", "created_at")
 QUOTE_COLUMNS = (
@@ -120,6 +122,20 @@ _POSTGRES_BATCH = (
         + ("text", "timestamptz"),
     )
 )
+
+
+def sqlite_quote_writer(
+    uow: Callable[[], DeliveriesUnitOfWork],
+) -> Callable[[list[QuoteRead]], Awaitable[None]]:
+    """Writes a batch on the event loop in one unit of work (a local file; SQLite admits one
+    writer at a time anyway)."""
+
+    async def write(quotes: list[QuoteRead]) -> None:
+        with uow() as unit:
+            insert_quotes(unit.session, quotes)
+            unit.commit()
+
+    return write
 
 
 class PostgresQuoteWriter:

@@ -36,6 +36,12 @@ def merchant_by_key_digest(session: Session, key_digest: str) -> Merchant | None
     ).one_or_none()
 
 
+def merchant_named(session: Session, name: str) -> Merchant | None:
+    return session.scalars(
+        select(Merchant).where(Merchant.name == name).order_by(Merchant.created_at).limit(1)
+    ).one_or_none()
+
+
 def merchants(session: Session) -> list[Merchant]:
     return list(session.scalars(select(Merchant).order_by(Merchant.created_at, Merchant.id)))
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from sidewalk.deliveries import quote_store, repository
+from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     TERMINAL_ATTEMPT,
@@ -84,21 +84,6 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
         used_by_delivery_id=None,
         created_at=now,
     )
-
-
-def store_quotes(ctx: DeliveriesContext, quotes: list[QuoteRead]) -> None:
-    """Write priced quotes, all in one transaction."""
-    with ctx.uow() as uow:
-        quote_store.insert_quotes(uow.session, quotes)
-        uow.commit()
-
-
-def create_quote(
-    ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteCreate
-) -> QuoteRead:
-    quote = price_quote(ctx, merchant, cmd)
-    store_quotes(ctx, [quote])
-    return quote
 
 
 def get_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, quote_id: str) -> QuoteRead:

@@ -30,6 +30,3 @@ class TtlCache(Generic[K, V]):
                 self._entries.clear()
             self._entries[key] = (now + self.ttl_s, value)
         return value
-
-    def clear(self) -> None:
-        self._entries.clear()
