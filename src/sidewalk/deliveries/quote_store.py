@@ -6,6 +6,7 @@ connection, so the loop never waits on the network and no thread fights it for t
 interpreter lock."""
 
 import asyncio
+import json
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -101,27 +102,27 @@ def insert_quotes(session: Session, quotes: list[QuoteRead]) -> None:
         connection.exec_driver_sql(sql, params)
 
 
-def _unnest(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
-    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-
-
-# One statement whatever the batch size (so PostgreSQL and the driver parse and plan it once),
-# hence one round trip and one transaction: the places go in through a data-modifying CTE,
-# and the foreign keys are checked at the end of the statement. One array per column.
+# One short statement whatever the batch size, hence one round trip and one transaction, one
+# parse and one plan: the rows travel as one JSON document per table, serialised in C, and
+# PostgreSQL reads them back as rows of the table's own type. (The driver adapts scalars in C
+# but arrays in Python, and splits a long multi-row statement anew on every call: both cost
+# more than the database did.) The places go in through a data-modifying CTE; the foreign keys
+# are checked at the end of the statement.
 _POSTGRES_BATCH = (
-    "WITH places AS ("
-    + _unnest("locations", LOCATION_COLUMNS, ("text", "float8", "float8", "text", "timestamptz"))
-    + ") "
-    + _unnest(
-        "quotes",
-        QUOTE_COLUMNS,
-        ("text",) * 6
-        + ("int4", "text", "int4", "text", "int4")
-        + ("timestamptz",) * 3
-        + ("text", "timestamptz"),
-    )
+    "WITH places AS (INSERT INTO locations SELECT * FROM"
+    " json_populate_recordset(NULL::locations, %s::json))"
+    " INSERT INTO quotes SELECT * FROM json_populate_recordset(NULL::quotes, %s::json)"
 )
+
+
+def _json_rows(columns: tuple[str, ...], rows: Rows) -> str:
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=_iso)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def sqlite_quote_writer(
@@ -154,10 +155,9 @@ class PostgresQuoteWriter:
         if connection is None or connection.closed or connection.broken:
             connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
         places, rows = quote_rows(quotes, naive_times=False)
-        columns = [list(c) for c in zip(*places, strict=True)]
-        columns += [list(c) for c in zip(*rows, strict=True)]
+        params = (_json_rows(LOCATION_COLUMNS, places), _json_rows(QUOTE_COLUMNS, rows))
         try:
-            await connection.execute(_POSTGRES_BATCH, columns, prepare=True, binary=True)
+            await connection.execute(_POSTGRES_BATCH, params, prepare=True)
         finally:
             if not connection.broken:
                 idle.append(connection)
