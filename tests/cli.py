@@ -11,6 +11,8 @@ def sidewalk_env(var_dir: Path, database_url: str, **extra: str) -> dict[str, st
     env.update(
         SIDEWALK_VAR_DIR=str(var_dir), SIDEWALK_DELIVERIES_DATABASE_URL=database_url, **extra
     )
+    if database_url.startswith("postgresql"):  # both services in the test's database
+        env.setdefault("SIDEWALK_OPERATIONS_DATABASE_URL", database_url)
     return env
 
 

@@ -12,12 +12,13 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from sidewalk.app import create_deliveries_app
+from sidewalk.app import create_deliveries_app, create_operations_app
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.kernel.clock import ManualClock
 from sidewalk.kernel.settings import Settings
 from tests.databases import fresh_postgres_database, migrated_postgres_template, sqlite_url
 from tests.factories import MerchantClient, make_merchant
+from tests.fleet import Fleet
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,12 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(var_dir=tmp_path, deliveries_database_url=database_url)
+    """On SQLite each service has its file under `tmp_path`; on PostgreSQL both share the test's
+    database, as their tables do not overlap."""
+    shared = database_url if database_url.startswith("postgresql") else ""
+    return Settings(
+        var_dir=tmp_path, deliveries_database_url=database_url, operations_database_url=shared
+    )
 
 
 @pytest.fixture
@@ -105,3 +111,16 @@ def live_url(platform: Platform) -> Iterator[str]:
 def live_client(live_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_url, timeout=30) as http:
         yield http
+
+
+@pytest.fixture
+def ops_client(platform: Platform) -> Iterator[TestClient]:
+    """The ops API in-process, without its dispatch loop (tests run rounds themselves)."""
+    app = create_operations_app(platform, own_lifecycle=False, dispatch=False)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def fleet(platform: Platform, ops_client: TestClient) -> Fleet:
+    return Fleet(platform, ops_client)

@@ -51,10 +51,12 @@ def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
 
 @contextmanager
 def migrated_postgres_template() -> Iterator[str]:
-    """A database migrated once, to be copied for each test (much faster than migrating)."""
+    """A database migrated once for both services, to be copied for each test (much faster
+    than migrating); the services' tables and revision tables do not overlap."""
     with fresh_postgres_database() as url:
         engine = make_engine(url)
         migrations.upgrade("deliveries", engine)
+        migrations.upgrade("operations", engine)
         engine.dispose()
         yield url.rsplit("/", 1)[1]
 

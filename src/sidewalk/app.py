@@ -5,14 +5,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import text
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine, text
 
 from sidewalk import __version__, migrations
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries.api import router as deliveries_router
-from sidewalk.deliveries.schemas import Health
 from sidewalk.kernel.errors import SidewalkError
 from sidewalk.kernel.http import BodySizeLimit, document_api, install_problem_handlers
+from sidewalk.kernel.schemas import Health
+from sidewalk.operations.api import router as operations_router
+from sidewalk.operations.dispatcher import DispatchLoop
 
 DESCRIPTION = """
 Quote, order, track and cancel deliveries by sidewalk robot (or by courier where no robot can go).
@@ -22,6 +25,15 @@ Quote, order, track and cancel deliveries by sidewalk robot (or by courier where
 * **Errors**: RFC 9457 problem details (`application/problem+json`) with a stable `code`.
 * **Retries**: send an `Idempotency-Key` header when creating a delivery; the same key with the
   same body gets the same answer (with `Idempotent-Replayed: true`).
+"""
+
+OPS_DESCRIPTION = """
+Run the fleet: robots and their state history, tasks and trips, operators and pilots, hubs.
+
+* **Auth**: `Authorization: Bearer <token>`: an operator's token, whose role (pilot,
+  supervisor, admin) decides what they may do, or a robot's own token, with which a robot
+  reports its telemetry and trips and reads its task, for itself only.
+* **Errors**: RFC 9457 problem details (`application/problem+json`) with a stable `code`.
 """
 
 
@@ -52,28 +64,77 @@ def create_deliveries_app(platform: Platform, *, own_lifecycle: bool = True) -> 
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
     document_api(app, bearer_prefix="/v1/", bearer_description="The merchant's API key.")
 
+    _add_health_routes(app, "deliveries", platform.deliveries_engine)
+    return app
+
+
+def create_operations_app(
+    platform: Platform, *, own_lifecycle: bool = True, dispatch: bool = True
+) -> FastAPI:
+    """The operations service; with `dispatch`, it also runs the dispatch loop (any number of
+    replicas may: only one acts on an area at a time)."""
+    loop = DispatchLoop(platform.operations) if dispatch else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        gc.freeze()
+        if loop is not None:
+            loop.start()
+        yield
+        if loop is not None:
+            await run_in_threadpool(loop.stop)
+        if own_lifecycle:
+            platform.close()
+
+    app = FastAPI(
+        title="sidewalk ops API",
+        version=__version__,
+        description=OPS_DESCRIPTION,
+        lifespan=lifespan,
+        routes=list(operations_router.routes),
+    )
+    app.state.operations = platform.operations
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
+    document_api(
+        app,
+        bearer_prefix="/ops/v1/",
+        bearer_description="An operator's token (`opt_…`) or a robot's own token (`rbt_…`).",
+    )
+    _add_health_routes(app, "operations", platform.operations_engine)
+    return app
+
+
+def _add_health_routes(app: FastAPI, service: str, engine: Engine) -> None:
     @app.get("/healthz", response_model=Health, tags=["health"], summary="The process is up")
     def healthz() -> Health:
         return Health(status="ok")
 
     @app.get("/readyz", response_model=Health, tags=["health"], summary="Ready to take traffic")
     def readyz() -> Health:
-        engine = platform.deliveries_engine
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-            ready = migrations.is_current("deliveries", engine)
+            ready = migrations.is_current(service, engine)
         except Exception as e:  # a database that is down is a 503, not a crash
             raise NotReady(str(e)) from e
         if not ready:
             raise NotReady("the database schema is not at the newest revision")
         return Health(status="ready")
 
-    return app
-
 
 class NotReady(SidewalkError):
     status, code, title = 503, "not_ready", "Not ready"
+
+
+def operations_app_from_environment() -> FastAPI:
+    from sidewalk.bootstrap import bootstrap
+    from sidewalk.kernel.settings import Settings
+
+    settings = Settings()
+    return create_operations_app(
+        bootstrap(settings, migrate=False), dispatch=settings.dispatch_in_server
+    )
 
 
 def deliveries_app_from_environment() -> FastAPI:

@@ -3,7 +3,7 @@ CLI and the ASGI apps all come through `bootstrap`; nothing is built at import t
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -20,6 +20,8 @@ from sidewalk.kernel.db import make_engine
 from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
 from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.settings import Settings
+from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.uow import Observer, OperationsUnitOfWork
 
 
 @dataclass
@@ -28,9 +30,14 @@ class Platform:
     clock: Clock
     deliveries_engine: Engine
     deliveries: DeliveriesContext
+    operations_engine: Engine
+    operations: OperationsContext
+    # Told of what happened in operations after each commit (the events issue relays them).
+    operations_observers: list[Observer] = field(default_factory=list)
 
     def close(self) -> None:
         self.deliveries_engine.dispose()
+        self.operations_engine.dispose()
 
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Platform:
@@ -63,7 +70,34 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         principals=TtlCache(settings.api_key_cache_s),
         quote_writer=_quote_writer(engine, uow),
     )
-    return Platform(settings, clock, engine, deliveries)
+    operations_engine, operations, observers = _operations(settings, clock, areas, migrate)
+    return Platform(settings, clock, engine, deliveries, operations_engine, operations, observers)
+
+
+def _operations(
+    settings: Settings, clock: Clock, areas: ServiceAreas, migrate: bool
+) -> tuple[Engine, OperationsContext, list[Observer]]:
+    engine = make_engine(settings.operations_url, pool_size=settings.db_pool_size)
+    if migrate:
+        migrations.upgrade("operations", engine)
+    sessions = sessionmaker(engine, expire_on_commit=False, autobegin=False)
+    write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+    observers: list[Observer] = []
+
+    def uow() -> OperationsUnitOfWork:
+        return OperationsUnitOfWork(
+            sessions, clock, settings, observers=observers, write_lock=write_lock
+        )
+
+    ctx = OperationsContext(
+        settings=settings,
+        clock=clock,
+        areas=areas,
+        uow=uow,
+        principals=TtlCache(settings.api_key_cache_s),
+        dialect=engine.dialect.name,
+    )
+    return engine, ctx, observers
 
 
 def _quote_writer(

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sidewalk import cli_ops
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries import merchants
 from sidewalk.deliveries.models import Merchant
@@ -24,6 +25,10 @@ serve_app = typer.Typer(help="Run the services over HTTP.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(serve_app, name="serve")
+app.add_typer(cli_ops.robots_app, name="robots")
+app.add_typer(cli_ops.operators_app, name="operators")
+app.add_typer(cli_ops.hubs_app, name="hubs")
+app.add_typer(cli_ops.dispatch_app, name="dispatch")
 
 console = Console()
 errors = Console(stderr=True)
@@ -59,9 +64,11 @@ def _merchant_dict(m: Merchant) -> dict[str, Any]:
 def db_upgrade() -> None:
     """Create or migrate the databases to the newest schema."""
     platform = bootstrap(Settings())
-    console.print(
-        f"deliveries database is up to date: [bold]{platform.deliveries_engine.url!r}[/bold]"
-    )
+    for service, engine in (
+        ("deliveries", platform.deliveries_engine),
+        ("operations", platform.operations_engine),
+    ):
+        console.print(f"{service} database is up to date: [bold]{engine.url!r}[/bold]")
     platform.close()
 
 
@@ -155,6 +162,20 @@ def serve_deliveries(
         log_level="info",
         access_log=access_log,
     )
+
+
+@serve_app.command("operations")
+def serve_operations(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8001,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    dispatch: Annotated[
+        bool, typer.Option("--dispatch/--no-dispatch", help="Run the dispatcher in the server.")
+    ] = True,
+) -> None:
+    """Serve the ops API (`/ops/v1`) with uvicorn, and the dispatcher beside it."""
+    cli_ops.serve_operations(host, port, workers, access_log, dispatch)
 
 
 @app.command("demo")

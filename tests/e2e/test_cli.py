@@ -42,6 +42,7 @@ def test_the_first_command_creates_var_and_a_migrated_database(tmp_path: Path) -
     upgraded = run_sidewalk("db", "upgrade", env=env, cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
     assert (state / "deliveries.db").is_file()
+    assert (state / "operations.db").is_file()
     again = run_sidewalk("merchants", "list", "--json", env=env, cwd=Path("/"))
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == []

@@ -19,12 +19,12 @@ from sidewalk.deliveries.schemas import (
     DeliveryEvents,
     DeliveryPage,
     DeliveryRead,
-    Problem,
     QuoteCreate,
     QuoteRead,
     ServiceAreaCollection,
 )
 from sidewalk.kernel.errors import FieldError, ValidationFailed
+from sidewalk.kernel.schemas import Problem
 
 
 def _json(model: BaseModel, status_code: int = 200) -> Response:

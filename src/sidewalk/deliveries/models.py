@@ -7,7 +7,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -19,24 +18,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
-from sidewalk.kernel.db import UTCDateTime, new_metadata
+from sidewalk.kernel.db import UTCDateTime, new_metadata, text_enum
 
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
-
-
-def _enum(cls: type[Any], name: str) -> Enum:
-    """Enums stored as their text value, guarded by a CHECK constraint on every engine."""
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 class Merchant(Base):
@@ -99,7 +86,9 @@ class Quote(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     pickup_location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
     dropoff_location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
-    provider: Mapped[AttemptProvider] = mapped_column(_enum(AttemptProvider, "attempt_provider"))
+    provider: Mapped[AttemptProvider] = mapped_column(
+        text_enum(AttemptProvider, "attempt_provider")
+    )
     fee_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     distance_m: Mapped[int] = mapped_column(Integer)
@@ -127,8 +116,10 @@ class Attempt(Base):
     __tablename__ = "attempts"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    provider: Mapped[AttemptProvider] = mapped_column(_enum(AttemptProvider, "attempt_provider"))
-    status: Mapped[str] = mapped_column(_enum(AttemptStatus, "attempt_status"))
+    provider: Mapped[AttemptProvider] = mapped_column(
+        text_enum(AttemptProvider, "attempt_provider")
+    )
+    status: Mapped[str] = mapped_column(text_enum(AttemptStatus, "attempt_status"))
     provider_id: Mapped[str | None] = mapped_column(String(100))
     status_times: Mapped[dict[str, Any]]
     failure_reason: Mapped[str | None] = mapped_column(Text)
@@ -161,7 +152,7 @@ class Delivery(Base):
     quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"), unique=True)
     latest_attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempts.id"))
     partner_id: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    status: Mapped[str] = mapped_column(text_enum(DeliveryStatus, "delivery_status"))
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     external_reference_id: Mapped[str | None] = mapped_column(String(200))
     status_times: Mapped[dict[str, Any]]

@@ -1,11 +1,8 @@
 """Every query of the deliveries service. A merchant's reads are always scoped to the
 merchant, so another merchant's id finds nothing, exactly like an unknown id."""
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -19,13 +16,7 @@ from sidewalk.deliveries.models import (
     Merchant,
     Quote,
 )
-from sidewalk.kernel.errors import ValidationFailed
-
-
-def _storable(*texts: str | None) -> bool:
-    """Whether text could be in the database at all: PostgreSQL refuses NUL characters even in
-    a lookup, and a key that cannot be stored cannot be found."""
-    return not any(t is not None and "\x00" in t for t in texts)
+from sidewalk.kernel.cursor import decode_cursor, storable
 
 
 def merchant_by_key_digest(session: Session, key_digest: str) -> Merchant | None:
@@ -49,7 +40,7 @@ def merchants(session: Session) -> list[Merchant]:
 def quote(
     session: Session, merchant_id: str, quote_id: str, *, for_update: bool = False
 ) -> Quote | None:
-    if not _storable(quote_id):
+    if not storable(quote_id):
         return None
     query = (
         select(Quote)
@@ -72,7 +63,7 @@ def _with_everything(query: Select[Delivery]) -> Select[Delivery]:
 def delivery(
     session: Session, merchant_id: str, delivery_id: str, *, for_update: bool = False
 ) -> Delivery | None:
-    if not _storable(delivery_id):
+    if not storable(delivery_id):
         return None
     query = _with_everything(select(Delivery)).where(
         Delivery.id == delivery_id, Delivery.merchant_id == merchant_id
@@ -90,31 +81,12 @@ class DeliveryFilter:
     created_to: datetime | None = None
 
 
-def encode_cursor(created_at: datetime, delivery_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), delivery_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, ident = json.loads(raw)
-        at = datetime.fromisoformat(created)
-        if at.tzinfo is None or not isinstance(ident, str) or not _storable(ident):
-            raise ValueError
-        return at.astimezone(UTC), ident
-    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as e:
-        raise ValidationFailed(
-            "The cursor is not one this API gave out", code="invalid_cursor"
-        ) from e
-
-
 def deliveries_page(
     session: Session, merchant_id: str, filt: DeliveryFilter, *, cursor: str | None, limit: int
 ) -> tuple[list[Delivery], bool]:
     """Newest first; keyset paging on (created_at, id), so pages stay stable while new
     deliveries arrive."""
-    if not _storable(filt.external_reference_id):
+    if not storable(filt.external_reference_id):
         return [], False
     query = select(Delivery).where(Delivery.merchant_id == merchant_id)
     if filt.status:
@@ -146,6 +118,6 @@ def delivery_events(session: Session, delivery_id: str) -> list[DeliveryEvent]:
 
 
 def idempotency_record(session: Session, merchant_id: str, key: str) -> IdempotencyRecord | None:
-    if not _storable(key):
+    if not storable(key):
         return None
     return session.get(IdempotencyRecord, (merchant_id, key))

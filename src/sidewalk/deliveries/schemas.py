@@ -6,23 +6,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
+from sidewalk.kernel.schemas import NO_NUL, Latitude, Longitude, Request
 
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, examples=[34.0901])]
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, examples=[-118.3617])]
-# Text is stored as given (any script, emoji included) but never with NUL characters, which
-# PostgreSQL cannot store and no address needs.
-NO_NUL = r"^[^\x00]*$"
 Address = Annotated[
     str, Field(min_length=1, max_length=500, pattern=NO_NUL, examples=["8500 Sunset Blvd"])
 ]
 Reference = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 FreeText = Annotated[str, Field(max_length=1000, pattern=NO_NUL)]
-
-
-class Request(BaseModel):
-    """Requests are strict: no unknown fields, no strings where numbers belong."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class LocationIn(Request):
@@ -208,24 +198,3 @@ class ServiceAreaCollection(BaseModel):
 
     type: Literal["FeatureCollection"]
     features: list[ServiceAreaFeature]
-
-
-class ProblemField(BaseModel):
-    field: str
-    message: str
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details, with a stable machine `code`."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    instance: str | None = None
-    errors: list[ProblemField] | None = None
-
-
-class Health(BaseModel):
-    status: str

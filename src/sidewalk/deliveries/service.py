@@ -45,6 +45,7 @@ from sidewalk.deliveries.schemas import (
 )
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read, event_read, quote_read
+from sidewalk.kernel.cursor import encode_cursor
 from sidewalk.kernel.errors import Conflict, Unprocessable
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
@@ -248,7 +249,7 @@ def list_deliveries(
             uow.session, merchant.id, filt, cursor=cursor, limit=limit
         )
         base = ctx.settings.public_base_url
-        next_cursor = repository.encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
         return DeliveryPage(
             data=[delivery_read(d, base) for d in rows], has_more=more, next_cursor=next_cursor
         )

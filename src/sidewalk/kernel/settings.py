@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     deliveries_database_url: str = Field(
         "", description="SQLAlchemy URL of the deliveries database; default a SQLite file in var/."
     )
+    operations_database_url: str = Field(
+        "", description="SQLAlchemy URL of the operations database; default a SQLite file in var/."
+    )
     service_areas_file: Path | None = Field(
         None, description="GeoJSON FeatureCollection of service areas; default the demo city."
     )
@@ -61,6 +64,34 @@ class Settings(BaseSettings):
     default_max_robot_distance_m: int = Field(3_000, gt=0)
     default_courier_fallback: bool = True
 
+    # Operations: robots, dispatch and pilots.
+    robot_battery_low_pct: float = Field(
+        25, ge=0, le=100, description="Under this an idle robot is sent to charge."
+    )
+    robot_battery_reserve_pct: float = Field(
+        10, ge=0, le=100, description="What a robot must still have on arrival back at a hub."
+    )
+    robot_drain_pct_per_km: float = Field(
+        4.0, ge=0, description="Battery a robot uses per km (a new robot's default)."
+    )
+    robot_offline_after_s: int = Field(
+        120, gt=0, description="A robot silent this long is taken as offline."
+    )
+    dispatch_in_server: bool = Field(
+        True, description="Run the dispatcher inside `sidewalk serve operations`."
+    )
+    dispatch_interval_s: float = Field(2.0, gt=0, description="Time between dispatch rounds.")
+    dispatch_max_pickup_s: int = Field(
+        1800, gt=0, description="Farthest a robot is sent to a pickup, in travel time."
+    )
+    task_assign_limit_s: int = Field(
+        600, gt=0, description="A task with no robot this long fails (no_robot_available)."
+    )
+    pilot_capacity: int = Field(4, gt=0, description="Robots one pilot supervises at once.")
+    pilot_wait_limit_s: int = Field(
+        300, gt=0, description="A started task with no pilot this long fails (no_pilot_available)."
+    )
+
     idempotency_ttl_hours: int = Field(
         24, ge=24, description="How long Idempotency-Key answers are kept."
     )
@@ -76,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def deliveries_url(self) -> str:
         return self.deliveries_database_url or f"sqlite:///{self.var_dir / 'deliveries.db'}"
+
+    @property
+    def operations_url(self) -> str:
+        return self.operations_database_url or f"sqlite:///{self.var_dir / 'operations.db'}"
 
     @classmethod
     def settings_customise_sources(

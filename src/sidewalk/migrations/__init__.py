@@ -11,6 +11,10 @@ from sqlalchemy import Engine
 
 HERE = Path(__file__).resolve().parent
 
+# Each service's database is its own, but a small deployment (or a test) may give both the
+# same one: their tables differ, and so must the tables that record their revisions.
+VERSION_TABLES = {"deliveries": "alembic_version", "operations": "alembic_version_operations"}
+
 
 def alembic_config(service: str, url: str) -> Config:
     config = Config()
@@ -30,5 +34,8 @@ def upgrade(service: str, engine: Engine) -> None:
 def is_current(service: str, engine: Engine) -> bool:
     script = ScriptDirectory.from_config(alembic_config(service, str(engine.url)))
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_heads()
+        context = MigrationContext.configure(
+            connection, opts={"version_table": VERSION_TABLES[service]}
+        )
+        current = context.get_current_heads()
     return set(current) == set(script.get_heads())

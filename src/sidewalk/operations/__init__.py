@@ -1,0 +1,1 @@
+"""The operations service: robots, tasks and trips, operators and pilots, and dispatch."""

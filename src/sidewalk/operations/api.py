@@ -1,0 +1,450 @@
+"""The ops REST API (`/ops/v1`) for operators and robots. Routes only check who calls,
+translate HTTP to use cases and back; the role table is `domain.PERMISSIONS`."""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AwareDatetime
+
+from sidewalk.kernel.errors import Forbidden
+from sidewalk.kernel.geo import LatLng
+from sidewalk.kernel.schemas import Problem
+from sidewalk.operations import (
+    access,
+    dispatcher,
+    hubs,
+    operators,
+    reads,
+    robots,
+    tasks,
+)
+from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.domain import (
+    Action,
+    OperatorPrincipal,
+    OperatorRole,
+    Principal,
+    RobotPrincipal,
+    RobotState,
+    TaskStatus,
+    TaskType,
+)
+from sidewalk.operations.schemas import (
+    CancelTaskIn,
+    DispatchReport,
+    HubCreate,
+    HubList,
+    HubRead,
+    MaintenanceIn,
+    OperatorCreate,
+    OperatorCreated,
+    OperatorList,
+    OperatorRead,
+    OperatorStatusIn,
+    PilotAssignmentList,
+    ReassignIn,
+    RobotCreate,
+    RobotCreated,
+    RobotList,
+    RobotRead,
+    StateHistoryPage,
+    TaskCreate,
+    TaskPage,
+    TaskRead,
+    TelemetryIn,
+    TripEventIn,
+)
+from sidewalk.operations.views import (
+    hub_read,
+    operator_read,
+    robot_read,
+    state_change,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    ctx: OperationsContext
+    who: Principal
+
+    def operator(self, action: Action) -> OperatorPrincipal:
+        return access.require(self.who, action)
+
+
+def current_caller(request: Request) -> Caller:
+    ctx: OperationsContext = request.app.state.operations
+    header = request.headers.get("authorization")
+    who = access.remembered(ctx, header) or access.authenticate(ctx, header)
+    return Caller(ctx, who)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        401: "Missing or invalid token",
+        403: "Not allowed for this role or this robot",
+        404: "Not found",
+        409: "Conflicts with the current state",
+        413: "Request body too large",
+        422: "Invalid request",
+    }
+    return {s: {"model": Problem, "description": described[s]} for s in statuses}
+
+
+router = APIRouter(prefix="/ops/v1", responses=_problems(401, 403, 413, 422))
+
+
+# --- robots -----------------------------------------------------------------------------------
+
+
+def _visible(caller: Caller, serial: str) -> None:
+    """A pilot may read only the robots they supervise now."""
+    op = caller.operator(Action.ROBOTS_READ)
+    visible = reads.visible_robots(caller.ctx, op)
+    if visible is not None and serial not in visible:
+        raise Forbidden("A pilot sees only the robots they supervise", code="forbidden")
+
+
+@router.get("/robots", tags=["robots"], summary="List robots", response_model=RobotList)
+def list_robots(
+    caller: CallerDep,
+    state: Annotated[RobotState | None, Query()] = None,
+    area_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> RobotList:
+    op = caller.operator(Action.ROBOTS_READ)
+    only = reads.visible_robots(caller.ctx, op)
+    found = robots.list_robots(caller.ctx, state=state, area_id=area_id, only=only)
+    return RobotList(data=[robot_read(r) for r in found])
+
+
+@router.post(
+    "/robots",
+    tags=["robots"],
+    summary="Register a robot (its token is shown once)",
+    status_code=201,
+    response_model=RobotCreated,
+    responses=_problems(404, 409),
+)
+def register_robot(body: RobotCreate, caller: CallerDep) -> RobotCreated:
+    caller.operator(Action.ROBOTS_MANAGE)
+    made = robots.register_robot(
+        caller.ctx,
+        robots.RobotSpec(
+            serial=body.serial,
+            display_name=body.display_name,
+            hub_id=body.hub_id,
+            speed_mps=body.speed_mps,
+            battery_low_pct=body.battery_low_pct,
+            battery_reserve_pct=body.battery_reserve_pct,
+            drain_pct_per_km=body.drain_pct_per_km,
+        ),
+    )
+    return RobotCreated(**robot_read(made.robot).model_dump(), token=made.token)
+
+
+@router.get(
+    "/robots/{serial}",
+    tags=["robots"],
+    summary="A robot and its current state",
+    response_model=RobotRead,
+    responses=_problems(404),
+)
+def get_robot(serial: str, caller: CallerDep) -> RobotRead:
+    _visible(caller, serial)
+    return robot_read(robots.get_robot(caller.ctx, serial))
+
+
+@router.post(
+    "/robots/{serial}/maintenance",
+    tags=["robots"],
+    summary="Take a robot out of service, or back",
+    response_model=RobotRead,
+    responses=_problems(404, 409),
+)
+def set_maintenance(serial: str, body: MaintenanceIn, caller: CallerDep) -> RobotRead:
+    caller.operator(Action.ROBOTS_MANAGE)
+    return robot_read(robots.set_maintenance(caller.ctx, serial, body.on))
+
+
+@router.post(
+    "/robots/{serial}/telemetry",
+    tags=["robots"],
+    summary="Report position, battery and state (robot token only)",
+    response_model=RobotRead,
+    responses=_problems(404, 409),
+)
+def report_telemetry(serial: str, body: TelemetryIn, caller: CallerDep) -> RobotRead:
+    access.require_robot(caller.who, serial)
+    reading = robots.Telemetry(body.lat, body.lng, body.battery_pct, body.state, body.at)
+    return robot_read(robots.report_telemetry(caller.ctx, serial, reading))
+
+
+@router.get(
+    "/robots/{serial}/state-history",
+    tags=["robots"],
+    summary="The robot's state changes in a time range, oldest first",
+    response_model=StateHistoryPage,
+    responses=_problems(404),
+)
+def state_history(
+    serial: str,
+    caller: CallerDep,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> StateHistoryPage:
+    _visible(caller, serial)
+    rows = robots.state_history(caller.ctx, serial, since=since, until=until, limit=limit)
+    return StateHistoryPage(data=[state_change(r) for r in rows])
+
+
+@router.get(
+    "/robots/{serial}/task",
+    tags=["robots"],
+    summary="The robot's active task with its ordered trips; 204 when it has none",
+    response_model=TaskRead,
+    responses={204: {"description": "No active task"}, **_problems(404)},
+)
+def robot_task(serial: str, caller: CallerDep) -> Response | TaskRead:
+    if not isinstance(caller.who, RobotPrincipal):
+        _visible(caller, serial)
+    else:
+        access.require_robot_or(caller.who, serial, Action.ROBOTS_READ)
+    robots.get_robot(caller.ctx, serial)
+    task = reads.robot_task(caller.ctx, serial)
+    return task if task is not None else Response(status_code=204)
+
+
+# --- tasks and trips --------------------------------------------------------------------------
+
+
+@router.get("/tasks", tags=["tasks"], summary="List tasks, newest first", response_model=TaskPage)
+def list_tasks(
+    caller: CallerDep,
+    status: Annotated[TaskStatus | None, Query()] = None,
+    type: Annotated[TaskType | None, Query()] = None,
+    robot_serial: Annotated[str | None, Query(max_length=64)] = None,
+    delivery_id: Annotated[str | None, Query(max_length=40)] = None,
+    created_after: Annotated[AwareDatetime | None, Query()] = None,
+    created_before: Annotated[AwareDatetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> TaskPage:
+    op = caller.operator(Action.TASKS_READ)
+    filt = reads.TaskFilter(status, type, robot_serial, delivery_id, created_after, created_before)
+    return reads.list_tasks(caller.ctx, op, filt, cursor=cursor, limit=limit)
+
+
+@router.post(
+    "/tasks",
+    tags=["tasks"],
+    summary="Send a robot to a hub (charge or reposition)",
+    status_code=201,
+    response_model=TaskRead,
+    responses=_problems(404, 409),
+)
+def create_task(body: TaskCreate, caller: CallerDep) -> TaskRead:
+    caller.operator(Action.TASKS_MANAGE)
+    task = tasks.create_robot_task(
+        caller.ctx, TaskType(body.type), body.robot_serial, hub_id=body.hub_id
+    )
+    return reads.task_view(caller.ctx, None, task.id)
+
+
+@router.get(
+    "/tasks/{task_id}",
+    tags=["tasks"],
+    summary="A task with its trips and pilot",
+    response_model=TaskRead,
+    responses=_problems(404),
+)
+def get_task(task_id: str, caller: CallerDep) -> TaskRead:
+    op = caller.operator(Action.TASKS_READ)
+    return reads.task_view(caller.ctx, op, task_id)
+
+
+@router.post(
+    "/tasks/{task_id}/cancel",
+    tags=["tasks"],
+    summary="Cancel a task and free its robot",
+    response_model=TaskRead,
+    responses=_problems(404, 409),
+)
+def cancel_task(task_id: str, caller: CallerDep, body: CancelTaskIn | None = None) -> TaskRead:
+    caller.operator(Action.TASKS_MANAGE)
+    reads.task_view(caller.ctx, None, task_id)
+    tasks.cancel_task(caller.ctx, task_id, reason=body.reason if body else "cancelled")
+    return reads.task_view(caller.ctx, None, task_id)
+
+
+@router.post(
+    "/tasks/{task_id}/reassign",
+    tags=["tasks"],
+    summary="Take a task that has not started from its robot (to another, or the dispatcher)",
+    response_model=TaskRead,
+    responses=_problems(404, 409),
+)
+def reassign_task(task_id: str, body: ReassignIn, caller: CallerDep) -> TaskRead:
+    caller.operator(Action.TASKS_MANAGE)
+    reads.task_view(caller.ctx, None, task_id)
+    tasks.reassign_task(caller.ctx, task_id, body.robot_serial)
+    return reads.task_view(caller.ctx, None, task_id)
+
+
+@router.post(
+    "/trips/{trip_id}/events",
+    tags=["tasks"],
+    summary="Report a trip started, arrived, completed or failed (its robot, or a supervisor)",
+    response_model=TaskRead,
+    responses=_problems(404, 409),
+)
+def trip_event(trip_id: str, body: TripEventIn, caller: CallerDep) -> TaskRead:
+    robot = caller.who.serial if isinstance(caller.who, RobotPrincipal) else None
+    if robot is None:
+        caller.operator(Action.TRIPS_REPORT)
+    elif reads.trip_task_robot(caller.ctx, trip_id) != robot:
+        raise Forbidden("This trip is not the reporting robot's", code="forbidden")
+    report = tasks.TripReport(trip_id, body.event, body.reason)
+    task = tasks.report_trip(caller.ctx, report, by_robot=robot)
+    return reads.task_view(caller.ctx, None, task.id)
+
+
+# --- operators and pilots ---------------------------------------------------------------------
+
+
+@router.get("/operators", tags=["operators"], summary="List operators", response_model=OperatorList)
+def list_operators(
+    caller: CallerDep, role: Annotated[OperatorRole | None, Query()] = None
+) -> OperatorList:
+    caller.operator(Action.OPERATORS_READ)
+    return OperatorList(
+        data=[operator_read(o) for o in operators.list_operators(caller.ctx, role=role)]
+    )
+
+
+@router.post(
+    "/operators",
+    tags=["operators"],
+    summary="Create an operator (their token is shown once)",
+    status_code=201,
+    response_model=OperatorCreated,
+    responses=_problems(409),
+)
+def create_operator(body: OperatorCreate, caller: CallerDep) -> OperatorCreated:
+    caller.operator(Action.OPERATORS_MANAGE)
+    made = operators.create_operator(
+        caller.ctx, body.email, body.role, display_name=body.display_name
+    )
+    return OperatorCreated(**operator_read(made.operator).model_dump(), token=made.token)
+
+
+@router.get("/operators/me", tags=["operators"], summary="Who I am", response_model=OperatorRead)
+def me(caller: CallerDep) -> OperatorRead:
+    op = _any_operator(caller)
+    return operator_read(operators.get_operator(caller.ctx, op, op.id))
+
+
+@router.get(
+    "/operators/{operator_id}",
+    tags=["operators"],
+    summary="An operator",
+    response_model=OperatorRead,
+    responses=_problems(404),
+)
+def get_operator(operator_id: str, caller: CallerDep) -> OperatorRead:
+    op = _any_operator(caller)
+    return operator_read(operators.get_operator(caller.ctx, op, operator_id))
+
+
+@router.patch(
+    "/operators/{operator_id}",
+    tags=["operators"],
+    summary="Set an operator's status (their own, or anyone's for an admin)",
+    response_model=OperatorRead,
+    responses=_problems(404),
+)
+def set_operator_status(
+    operator_id: str, body: OperatorStatusIn, caller: CallerDep
+) -> OperatorRead:
+    op = _any_operator(caller)
+    return operator_read(operators.set_status(caller.ctx, op, operator_id, body.status))
+
+
+def _any_operator(caller: Caller) -> OperatorPrincipal:
+    if not isinstance(caller.who, OperatorPrincipal):
+        raise Forbidden("This route is for operators", code="forbidden")
+    return caller.who
+
+
+@router.get(
+    "/pilot-assignments",
+    tags=["operators"],
+    summary="Pilot assignments, newest first (a pilot sees their own)",
+    response_model=PilotAssignmentList,
+)
+def list_assignments(
+    caller: CallerDep,
+    active: Annotated[bool, Query(description="Only those not released")] = False,
+    pilot_id: Annotated[str | None, Query(max_length=40)] = None,
+) -> PilotAssignmentList:
+    op = caller.operator(Action.ASSIGNMENTS_READ)
+    return PilotAssignmentList(
+        data=reads.list_assignments(caller.ctx, op, active=active, pilot_id=pilot_id)
+    )
+
+
+@router.get(
+    "/pilot-assignments/active",
+    tags=["operators"],
+    summary="Pilot assignments not yet released",
+    response_model=PilotAssignmentList,
+)
+def active_assignments(caller: CallerDep) -> PilotAssignmentList:
+    op = caller.operator(Action.ASSIGNMENTS_READ)
+    return PilotAssignmentList(
+        data=reads.list_assignments(caller.ctx, op, active=True, pilot_id=None)
+    )
+
+
+# --- hubs and dispatch ------------------------------------------------------------------------
+
+
+@router.get("/hubs", tags=["hubs"], summary="List hubs", response_model=HubList)
+def list_hubs(caller: CallerDep) -> HubList:
+    caller.operator(Action.HUBS_READ)
+    return HubList(data=[hub_read(h) for h in hubs.list_hubs(caller.ctx)])
+
+
+@router.post(
+    "/hubs",
+    tags=["hubs"],
+    summary="Add a hub",
+    status_code=201,
+    response_model=HubRead,
+    responses=_problems(409),
+)
+def add_hub(body: HubCreate, caller: CallerDep) -> HubRead:
+    caller.operator(Action.HUBS_MANAGE)
+    return hub_read(hubs.add_hub(caller.ctx, body.name, LatLng(body.lat, body.lng)))
+
+
+@router.post(
+    "/dispatch/run",
+    tags=["dispatch"],
+    summary="Run one dispatch round now",
+    response_model=DispatchReport,
+)
+def run_dispatch(caller: CallerDep) -> DispatchReport:
+    caller.operator(Action.DISPATCH_RUN)
+    r = dispatcher.run_round(caller.ctx)
+    return DispatchReport(
+        assigned=r.assigned,
+        no_robot_available=r.no_robot_available,
+        sent_to_charge=r.sent_to_charge,
+        went_offline=r.went_offline,
+        got_pilot=r.got_pilot,
+        no_pilot_available=r.no_pilot_available,
+    )

@@ -1,0 +1,21 @@
+"""What the operations use cases need from the outside world, wired once by the bootstrap."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sidewalk.kernel.cache import TtlCache
+from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.geo import ServiceAreas
+from sidewalk.kernel.settings import Settings
+from sidewalk.operations.domain import Principal
+from sidewalk.operations.uow import OperationsUnitOfWork
+
+
+@dataclass
+class OperationsContext:
+    settings: Settings
+    clock: Clock
+    areas: ServiceAreas
+    uow: Callable[[], OperationsUnitOfWork]
+    principals: TtlCache[str, Principal]
+    dialect: str

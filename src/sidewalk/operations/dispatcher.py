@@ -1,0 +1,237 @@
+"""The dispatch round, run every `dispatch_interval_s`: robots gone silent are taken offline,
+waiting tasks get pilots, robots low on battery are sent to charge, and in each service area
+the pending tasks go to free robots in one optimal batch (`dispatch.plan_dispatch`).
+
+Only one dispatcher acts on an area at a time, however many processes run one: each area's
+round holds a PostgreSQL advisory lock for its transaction and skips the area when another
+holds it (SQLite admits one writer at a time anyway). Rows another use case holds are
+skipped for this round rather than waited for, so a round never deadlocks with the API."""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from sidewalk.kernel.geo import LatLng
+from sidewalk.operations import pilots, robots, tasks
+from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.dispatch import FreeRobot, OpenTask, plan_dispatch
+from sidewalk.operations.domain import (
+    OPEN_TASK,
+    FailureReason,
+    RobotState,
+    TaskStatus,
+    TaskType,
+    nearest,
+    needs_charge,
+)
+from sidewalk.operations.models import Hub, Robot, Task
+from sidewalk.operations.robot_state import robot_for_update
+from sidewalk.operations.uow import OperationsUnitOfWork
+
+log = logging.getLogger(__name__)
+
+_DISPATCH_LOCK = 7_210_002  # advisory lock class; the area is the second key
+
+
+@dataclass
+class RoundReport:
+    assigned: int = 0
+    no_robot_available: int = 0
+    sent_to_charge: int = 0
+    went_offline: int = 0
+    got_pilot: int = 0
+    no_pilot_available: int = 0
+    areas_done: list[str | None] = field(default_factory=list)
+    areas_skipped: list[str | None] = field(default_factory=list)
+
+
+def run_round(ctx: OperationsContext) -> RoundReport:
+    report = RoundReport()
+    with ctx.uow() as uow:
+        report.went_offline = robots.mark_silent_robots_offline(uow)
+        uow.commit()
+    _staff_pilots(ctx, report)
+    for area_id in _areas_with_work(ctx):
+        with ctx.uow() as uow:
+            if not _lead(uow.session, area_id):
+                report.areas_skipped.append(area_id)
+                continue
+            _send_to_charge(uow, area_id, report)
+            _dispatch_area(uow, area_id, report)
+            uow.commit()
+            report.areas_done.append(area_id)
+    return report
+
+
+def _lead(session: Session, area_id: str | None) -> bool:
+    """Take the area's dispatch lock for this transaction, without waiting."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    taken = session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:lock, hashtext(:area))"),
+        {"lock": _DISPATCH_LOCK, "area": area_id or ""},
+    )
+    return bool(taken)
+
+
+def _areas_with_work(ctx: OperationsContext) -> list[str | None]:
+    """Areas with pending tasks or idle robots low on battery."""
+    with ctx.uow() as uow:
+        pending = uow.session.scalars(
+            select(Task.area_id).where(Task.status == TaskStatus.PENDING).distinct()
+        )
+        low = uow.session.scalars(
+            select(Robot.area_id)
+            .where(Robot.state == RobotState.IDLE, Robot.battery_pct < Robot.battery_low_pct)
+            .distinct()
+        )
+        return sorted({*pending, *low}, key=lambda a: a or "")
+
+
+def _staff_pilots(ctx: OperationsContext, report: RoundReport) -> None:
+    with ctx.uow() as uow:
+        report.got_pilot = pilots.staff_waiting_tasks(uow)
+        uow.commit()
+    with ctx.uow() as uow:
+        late = [(t.id, t.robot_serial) for t in pilots.waited_too_long(uow)]
+    for task_id, serial in late:
+        with ctx.uow() as uow:
+            robot = robot_for_update(uow.session, serial) if serial else None
+            task = uow.session.get_one(Task, task_id, with_for_update=True, populate_existing=True)
+            if task.status != TaskStatus.IN_PROGRESS or task.awaiting_pilot_since is None:
+                continue
+            tasks.fail_task(uow, task, robot, FailureReason.NO_PILOT_AVAILABLE.value)
+            uow.commit()
+            report.no_pilot_available += 1
+
+
+def _hubs(session: Session) -> list[Hub]:
+    return list(session.scalars(select(Hub).order_by(Hub.id)))
+
+
+def _free_robots(session: Session, area_id: str | None) -> list[Robot]:
+    """Idle robots of the area with a known position and battery and no open task, locked
+    (those another transaction holds wait for the next round)."""
+    has_task = select(Task.id).where(Task.robot_serial == Robot.serial, Task.status.in_(OPEN_TASK))
+    return list(
+        session.scalars(
+            select(Robot)
+            .where(
+                Robot.state == RobotState.IDLE,
+                Robot.area_id == area_id if area_id is not None else Robot.area_id.is_(None),
+                Robot.lat.is_not(None),
+                Robot.battery_pct.is_not(None),
+                ~has_task.exists(),
+            )
+            .order_by(Robot.serial)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def _send_to_charge(uow: OperationsUnitOfWork, area_id: str | None, report: RoundReport) -> None:
+    hubs = _hubs(uow.session)
+    places = [LatLng(h.lat, h.lng) for h in hubs]
+    for robot in _free_robots(uow.session, area_id):
+        if robot.battery_pct is None or robot.lat is None or robot.lng is None:
+            continue
+        if not needs_charge(robot.battery_pct, robot.config):
+            continue
+        i = nearest(LatLng(robot.lat, robot.lng), places)
+        if i is None:
+            continue
+        task = tasks.new_task(
+            uow, TaskType.CHARGE, [places[i]], area_id=robot.area_id, hub_id=hubs[i].id
+        )
+        tasks.assign(uow, task, robot)
+        report.sent_to_charge += 1
+
+
+def _pending_since(task: Task) -> datetime:
+    stamp = task.status_times.get(TaskStatus.PENDING.value)
+    return datetime.fromisoformat(stamp) if stamp else task.created_at
+
+
+def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: RoundReport) -> None:
+    session, settings = uow.session, uow.settings
+    area_filter = Task.area_id == area_id if area_id is not None else Task.area_id.is_(None)
+    pending = list(
+        session.scalars(
+            select(Task)
+            .where(Task.status == TaskStatus.PENDING, area_filter)
+            .order_by(Task.created_at, Task.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not pending:
+        return
+    free = [r for r in _free_robots(session, area_id) if r.state == RobotState.IDLE]
+    plan = plan_dispatch(
+        [OpenTask(t.id, t.start_lat, t.start_lng, t.end_lat, t.end_lng) for t in pending],
+        [
+            FreeRobot(
+                r.serial,
+                r.lat or 0.0,
+                r.lng or 0.0,
+                r.speed_mps,
+                r.battery_pct or 0.0,
+                r.drain_pct_per_km,
+                r.battery_reserve_pct,
+            )
+            for r in free
+        ],
+        [LatLng(h.lat, h.lng) for h in _hubs(session)],
+        detour_factor=settings.detour_factor,
+        max_pickup_s=settings.dispatch_max_pickup_s,
+    )
+    by_task = {t.id: t for t in pending}
+    by_serial = {r.serial: r for r in free}
+    for a in plan.assignments:
+        tasks.assign(uow, by_task[a.task_id], by_serial[a.serial])
+    report.assigned += len(plan.assignments)
+    too_old = uow.clock.now() - timedelta(seconds=settings.task_assign_limit_s)
+    for task_id in plan.unassigned:
+        task = by_task[task_id]
+        if _pending_since(task) <= too_old:
+            tasks.fail_task(uow, task, None, FailureReason.NO_ROBOT_AVAILABLE.value)
+            report.no_robot_available += 1
+
+
+def pending_count(ctx: OperationsContext) -> int:
+    with ctx.uow() as uow:
+        return int(
+            uow.session.scalar(
+                select(func.count()).select_from(Task).where(Task.status == TaskStatus.PENDING)
+            )
+            or 0
+        )
+
+
+class DispatchLoop:
+    """Runs rounds every `dispatch_interval_s` on a thread of its own until stopped; a round
+    that fails is logged and the next one runs as usual."""
+
+    def __init__(self, ctx: OperationsContext) -> None:
+        self._ctx = ctx
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._ctx.settings.dispatch_interval_s):
+            try:
+                run_round(self._ctx)
+            except Exception:
+                log.exception("dispatch round failed")

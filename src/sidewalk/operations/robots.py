@@ -1,0 +1,256 @@
+"""The robot registry: registration with a token shown once, telemetry, maintenance and the
+state history."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sidewalk.kernel.errors import Conflict, NotFound, ValidationFailed
+from sidewalk.kernel.geo import LatLng
+from sidewalk.kernel.secrets import digest, new_secret
+from sidewalk.operations import tasks
+from sidewalk.operations.access import ROBOT_TOKEN_PREFIX
+from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.domain import FailureReason, RobotState
+from sidewalk.operations.models import Hub, PilotAssignment, Robot, StateHistory
+from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
+from sidewalk.operations.uow import OperationsUnitOfWork
+
+SERIAL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+# What a robot may report of itself. `on_task` belongs to the dispatcher and `maintenance` to
+# supervisors; while on a task only a fault or going offline counts (and ends the task), and
+# in maintenance the robot's own view changes nothing.
+REPORTABLE = frozenset({RobotState.IDLE, RobotState.CHARGING, RobotState.FAULT, RobotState.OFFLINE})
+ENDS_TASK = {
+    RobotState.FAULT: FailureReason.ROBOT_FAULT,
+    RobotState.OFFLINE: FailureReason.ROBOT_OFFLINE,
+}
+
+# A reading stamped this far ahead of the service's clock is taken as "now".
+CLOCK_SKEW = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class RegisteredRobot:
+    robot: Robot
+    token: str
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    serial: str
+    display_name: str
+    hub_id: str | None = None
+    speed_mps: float | None = None
+    battery_low_pct: float | None = None
+    battery_reserve_pct: float | None = None
+    drain_pct_per_km: float | None = None
+
+
+def register_robot(ctx: OperationsContext, spec: RobotSpec) -> RegisteredRobot:
+    """A new robot, offline until it reports, placed at its hub; its token is returned here
+    once and kept only as a digest."""
+    s = ctx.settings
+    if not SERIAL_PATTERN.fullmatch(spec.serial):
+        raise ValidationFailed(
+            "A serial is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            code="validation_error",
+        )
+    name = spec.display_name.strip()
+    if not name or len(name) > 200:
+        raise ValidationFailed("A display name has 1 to 200 characters", code="validation_error")
+    token = new_secret(ROBOT_TOKEN_PREFIX)
+    try:
+        with ctx.uow() as uow:
+            hub = _hub(uow.session, spec.hub_id) if spec.hub_id else None
+            now = uow.clock.now()
+            robot = Robot(
+                serial=spec.serial,
+                display_name=name,
+                hub_id=hub.id if hub else None,
+                state=RobotState.OFFLINE,
+                lat=hub.lat if hub else None,
+                lng=hub.lng if hub else None,
+                area_id=hub.area_id if hub else None,
+                speed_mps=spec.speed_mps or s.robot_speed_mps,
+                battery_low_pct=_or(spec.battery_low_pct, s.robot_battery_low_pct),
+                battery_reserve_pct=_or(spec.battery_reserve_pct, s.robot_battery_reserve_pct),
+                drain_pct_per_km=_or(spec.drain_pct_per_km, s.robot_drain_pct_per_km),
+                token_digest=digest(token),
+                state_changed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            uow.session.add(robot)
+            uow.session.add(
+                StateHistory(
+                    serial=spec.serial, date=now, state=RobotState.OFFLINE, reason="registered"
+                )
+            )
+            uow.record("robot.registered", robot_serial=spec.serial)
+            uow.commit()
+            return RegisteredRobot(robot, token)
+    except IntegrityError as e:
+        raise Conflict(f"A robot {spec.serial!r} exists already", code="robot_exists") from e
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _hub(session: Session, hub_id: str) -> Hub:
+    hub = session.get(Hub, hub_id)
+    if hub is None:
+        raise NotFound(f"No hub {hub_id!r}", code="hub_not_found")
+    return hub
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    lat: float
+    lng: float
+    battery_pct: float
+    state: RobotState | None = None
+    at: datetime | None = None
+
+
+def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) -> Robot:
+    """Where the robot is and how charged; a reading older than the last one kept is not
+    applied (reports may arrive out of order). A robot heard from again after being taken
+    as offline is idle unless it says otherwise."""
+    if reading.state is not None and reading.state not in REPORTABLE:
+        raise ValidationFailed(
+            f"A robot cannot report itself {reading.state.value!r}",
+            code="state_not_reportable",
+        )
+    with ctx.uow() as uow:
+        robot = robot_for_update(uow.session, serial)
+        now = uow.clock.now()
+        at = min(reading.at or now, now + CLOCK_SKEW)
+        if robot.last_seen_at is not None and at < robot.last_seen_at:
+            return robot
+        robot.lat, robot.lng, robot.battery_pct = reading.lat, reading.lng, reading.battery_pct
+        robot.last_seen_at = at
+        robot.updated_at = now
+        area = ctx.areas.containing(LatLng(reading.lat, reading.lng))
+        robot.area_id = area.id if area else None
+        _apply_reported_state(uow, robot, reading.state)
+        uow.commit()
+        return robot
+
+
+def _apply_reported_state(
+    uow: OperationsUnitOfWork, robot: Robot, reported: RobotState | None
+) -> None:
+    current = RobotState(robot.state)
+    if reported is None:
+        reported = RobotState.IDLE if current is RobotState.OFFLINE else None
+    if reported is None or reported is current or current is RobotState.MAINTENANCE:
+        return
+    if current is RobotState.ON_TASK:
+        reason = ENDS_TASK.get(reported)
+        if reason is None:
+            return
+        change_state(uow, robot, reported, reason="reported")
+        task = tasks.active_task_of(uow.session, robot.serial)
+        if task is not None:
+            tasks.fail_task(uow, task, robot, reason.value)
+        return
+    change_state(uow, robot, reported, reason="reported")
+
+
+def set_maintenance(ctx: OperationsContext, serial: str, on: bool) -> Robot:
+    """Take a robot out of service or back; a robot on a task must be freed of it first."""
+    with ctx.uow() as uow:
+        robot = robot_for_update(uow.session, serial)
+        if on:
+            change_state(uow, robot, RobotState.MAINTENANCE, reason="maintenance_on")
+        elif robot.state == RobotState.MAINTENANCE:
+            change_state(uow, robot, RobotState.IDLE, reason="maintenance_off")
+        uow.commit()
+        return robot
+
+
+def mark_silent_robots_offline(uow: OperationsUnitOfWork) -> int:
+    """Robots not heard from for `robot_offline_after_s` are offline; a task they held fails."""
+    limit = uow.clock.now() - timedelta(seconds=uow.settings.robot_offline_after_s)
+    silent = uow.session.scalars(
+        select(Robot)
+        .where(
+            Robot.state.in_([RobotState.IDLE, RobotState.ON_TASK, RobotState.CHARGING]),
+            Robot.last_seen_at < limit,
+        )
+        .order_by(Robot.serial)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for robot in silent:
+        change_state(uow, robot, RobotState.OFFLINE, reason="silent")
+        task = tasks.active_task_of(uow.session, robot.serial)
+        if task is not None:
+            tasks.fail_task(uow, task, robot, FailureReason.ROBOT_OFFLINE.value)
+    return len(silent)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def supervised_serials(session: Session, pilot_id: str) -> set[str]:
+    """The robots a pilot supervises now."""
+    return set(
+        session.scalars(
+            select(PilotAssignment.robot_serial).where(
+                PilotAssignment.pilot_id == pilot_id, PilotAssignment.released_at.is_(None)
+            )
+        )
+    )
+
+
+def list_robots(
+    ctx: OperationsContext,
+    *,
+    state: RobotState | None = None,
+    area_id: str | None = None,
+    only: set[str] | None = None,
+) -> list[Robot]:
+    with ctx.uow() as uow:
+        query = select(Robot).order_by(Robot.serial)
+        if state is not None:
+            query = query.where(Robot.state == state)
+        if area_id is not None:
+            query = query.where(Robot.area_id == area_id)
+        if only is not None:
+            query = query.where(Robot.serial.in_(sorted(only)))
+        return list(uow.session.scalars(query))
+
+
+def get_robot(ctx: OperationsContext, serial: str) -> Robot:
+    with ctx.uow() as uow:
+        robot = uow.session.get(Robot, serial)
+        if robot is None:
+            raise robot_not_found(serial)
+        return robot
+
+
+def state_history(
+    ctx: OperationsContext,
+    serial: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[StateHistory]:
+    """The robot's state changes in [since, until), oldest first."""
+    with ctx.uow() as uow:
+        if uow.session.get(Robot, serial) is None:
+            raise robot_not_found(serial)
+        query = select(StateHistory).where(StateHistory.serial == serial)
+        if since is not None:
+            query = query.where(StateHistory.date >= since)
+        if until is not None:
+            query = query.where(StateHistory.date < until)
+        return list(uow.session.scalars(query.order_by(StateHistory.date).limit(limit)))

@@ -1,0 +1,392 @@
+"""Tasks and their trips: making them, giving them to robots, moving them along as robots
+report, and ending them. Every use case locks rows in one order (robot, then task, then the
+pilot roster) so that concurrent ones queue rather than deadlock."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sidewalk.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from sidewalk.kernel.geo import LatLng
+from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.statemachine import transition
+from sidewalk.operations import pilots
+from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.domain import (
+    ACTIVE_TASK,
+    TASK_TRANSITIONS,
+    TERMINAL_TRIP,
+    TRIP_EVENT_STATUS,
+    TRIP_TRANSITIONS,
+    TRIPS_OF,
+    RobotState,
+    TaskStatus,
+    TaskType,
+    TripEvent,
+    TripStatus,
+    robot_busy,
+)
+from sidewalk.operations.models import Hub, Robot, Task, Trip
+from sidewalk.operations.robot_state import change_state, robot_for_update
+from sidewalk.operations.uow import OperationsUnitOfWork
+
+
+def task_not_found(task_id: str) -> NotFound:
+    return NotFound(f"No task {task_id!r}", code="task_not_found")
+
+
+def trip_not_found(trip_id: str) -> NotFound:
+    return NotFound(f"No trip {trip_id!r}", code="trip_not_found")
+
+
+def _event(uow: OperationsUnitOfWork, type_: str, task: Task, **data: object) -> None:
+    uow.record(
+        type_,
+        task_id=task.id,
+        robot_serial=task.robot_serial,
+        delivery_id=task.delivery_id,
+        attempt_id=task.attempt_id,
+        data={"task_type": task.type, **data},
+    )
+
+
+# --- making tasks ---------------------------------------------------------------------------
+
+
+def new_task(
+    uow: OperationsUnitOfWork,
+    type_: TaskType,
+    destinations: list[LatLng],
+    *,
+    area_id: str | None,
+    delivery_id: str | None = None,
+    attempt_id: str | None = None,
+    hub_id: str | None = None,
+) -> Task:
+    """A pending task with one pending trip per destination, in the order of `TRIPS_OF`."""
+    legs = TRIPS_OF[type_]
+    if len(destinations) != len(legs):
+        raise ValueError(f"a {type_.value} task has {len(legs)} trip(s)")
+    now = uow.clock.now()
+    first, last = destinations[0], destinations[-1]
+    task = Task(
+        id=new_id("tsk"),
+        type=type_,
+        status=TaskStatus.PENDING,
+        delivery_id=delivery_id,
+        attempt_id=attempt_id,
+        area_id=area_id,
+        hub_id=hub_id,
+        start_lat=first.lat,
+        start_lng=first.lng,
+        end_lat=last.lat,
+        end_lng=last.lng,
+        status_times={TaskStatus.PENDING.value: now.isoformat()},
+        created_at=now,
+        updated_at=now,
+    )
+    task.trips = [
+        Trip(
+            id=new_id("trp"),
+            sequence=i + 1,
+            type=leg,
+            status=TripStatus.PENDING,
+            destination_lat=where.lat,
+            destination_lng=where.lng,
+            status_times={TripStatus.PENDING.value: now.isoformat()},
+            created_at=now,
+            updated_at=now,
+        )
+        for i, (leg, where) in enumerate(zip(legs, destinations, strict=True))
+    ]
+    uow.session.add(task)
+    _event(uow, "task.created", task)
+    return task
+
+
+def create_delivery_task(
+    ctx: OperationsContext,
+    *,
+    delivery_id: str,
+    attempt_id: str,
+    pickup: LatLng,
+    dropoff: LatLng,
+) -> Task:
+    """The task that carries out a robot attempt: to the pickup, then to the dropoff. Asking
+    twice for one attempt gives the same task (the events that ask may be redelivered)."""
+    area = ctx.areas.containing(pickup)
+    try:
+        with ctx.uow() as uow:
+            existing = task_of_attempt(uow.session, attempt_id)
+            if existing is not None:
+                return existing
+            task = new_task(
+                uow,
+                TaskType.DELIVERY,
+                [pickup, dropoff],
+                area_id=area.id if area else None,
+                delivery_id=delivery_id,
+                attempt_id=attempt_id,
+            )
+            uow.commit()
+            return task
+    except IntegrityError:
+        with ctx.uow() as uow:
+            existing = task_of_attempt(uow.session, attempt_id)
+            if existing is None:
+                raise
+            return existing
+
+
+def create_robot_task(
+    ctx: OperationsContext,
+    type_: TaskType,
+    robot_serial: str,
+    *,
+    hub_id: str | None = None,
+    destination: LatLng | None = None,
+    delivery_id: str | None = None,
+) -> Task:
+    """A task for one given robot: `charge` or `reposition` to a hub, or `return` of goods to
+    a place (the merchant). It is assigned at once."""
+    if type_ is TaskType.DELIVERY:
+        raise ValidationFailed("Delivery tasks come from delivery attempts", code="invalid_type")
+    with ctx.uow() as uow:
+        robot = robot_for_update(uow.session, robot_serial)
+        target = _destination(uow.session, type_, hub_id, destination)
+        task = new_task(
+            uow,
+            type_,
+            [target],
+            area_id=robot.area_id,
+            hub_id=hub_id,
+            delivery_id=delivery_id,
+        )
+        assign(uow, task, robot)
+        uow.commit()
+        return task
+
+
+def _destination(
+    session: Session, type_: TaskType, hub_id: str | None, destination: LatLng | None
+) -> LatLng:
+    if type_ is TaskType.RETURN:
+        if destination is None:
+            raise ValidationFailed("A return task needs a destination", code="validation_error")
+        return destination
+    hub = session.get(Hub, hub_id) if hub_id else None
+    if hub is None:
+        raise NotFound(f"No hub {hub_id!r}", code="hub_not_found")
+    return LatLng(hub.lat, hub.lng)
+
+
+# --- giving tasks to robots -----------------------------------------------------------------
+
+
+def assign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
+    """Give a pending task to an idle robot (locked by the caller). The partial unique index
+    on active tasks makes the database refuse a robot's second one, whatever happens here."""
+    if robot.state != RobotState.IDLE:
+        raise robot_busy(RobotState(robot.state))
+    now = uow.clock.now()
+    transition("task", TASK_TRANSITIONS, task, TaskStatus.ASSIGNED, at=now)
+    task.robot_serial = robot.serial
+    task.updated_at = now
+    change_state(uow, robot, RobotState.ON_TASK, reason="assigned", task_id=task.id)
+    uow.session.flush()
+    _event(uow, "task.assigned", task)
+
+
+def reassign_task(ctx: OperationsContext, task_id: str, robot_serial: str | None) -> Task:
+    """Take a task that has not started from its robot: back to the dispatcher's queue, or
+    straight to `robot_serial`."""
+    with ctx.uow() as uow:
+        session = uow.session
+        current = _task(session, task_id).robot_serial
+        serials = sorted(s for s in {current, robot_serial} if s is not None)
+        robots = {s: robot_for_update(session, s) for s in serials}
+        task = _task(session, task_id, lock=True)
+        if task.robot_serial != current:
+            raise Conflict("The task changed meanwhile; try again", code="concurrent_change")
+        if task.status == TaskStatus.ASSIGNED and current is not None:
+            _unassign(uow, task, robots[current])
+        if robot_serial is not None:
+            assign(uow, task, robots[robot_serial])
+        elif task.status != TaskStatus.PENDING:
+            transition("task", TASK_TRANSITIONS, task, TaskStatus.PENDING, at=uow.clock.now())
+        uow.commit()
+        return task
+
+
+def _unassign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
+    now = uow.clock.now()
+    transition("task", TASK_TRANSITIONS, task, TaskStatus.PENDING, at=now)
+    task.robot_serial = None
+    task.updated_at = now
+    if robot.state == RobotState.ON_TASK:
+        change_state(uow, robot, RobotState.IDLE, reason="unassigned", task_id=task.id)
+    uow.session.flush()
+    _event(uow, "task.unassigned", task, robot_serial=robot.serial)
+
+
+# --- moving tasks along ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TripReport:
+    trip_id: str
+    event: TripEvent
+    reason: str | None = None
+
+
+def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | None) -> Task:
+    """Move a trip by what its robot reports, and its task with it. `by_robot`, when given, is
+    the robot that reports, which must be the task's. Repeating the last report changes
+    nothing (robots retry on a lost answer)."""
+    with ctx.uow() as uow:
+        session = uow.session
+        trip = session.get(Trip, report.trip_id)
+        if trip is None:
+            raise trip_not_found(report.trip_id)
+        serial = _task(session, trip.task_id).robot_serial
+        if by_robot is not None and serial != by_robot:
+            raise Forbidden("This trip is not the reporting robot's", code="forbidden")
+        if serial is None:
+            raise Conflict("The task has no robot yet", code="task_not_assigned")
+        robot = robot_for_update(session, serial)
+        task = _task(session, trip.task_id, lock=True)
+        if task.robot_serial != serial:
+            raise Conflict("The task changed robot meanwhile", code="concurrent_change")
+        target = TRIP_EVENT_STATUS[report.event]
+        if trip.status == target:
+            return task
+        _move_trip(uow, task, trip, robot, target, report.reason)
+        uow.commit()
+        return task
+
+
+def _move_trip(
+    uow: OperationsUnitOfWork,
+    task: Task,
+    trip: Trip,
+    robot: Robot,
+    target: TripStatus,
+    reason: str | None,
+) -> None:
+    now = uow.clock.now()
+    earlier = [t for t in task.trips if t.sequence < trip.sequence]
+    if target is not TripStatus.FAILED and any(t.status != TripStatus.COMPLETED for t in earlier):
+        raise Conflict("An earlier trip of this task is not completed", code="trip_out_of_order")
+    if task.status not in ACTIVE_TASK:
+        raise Conflict(f"The task is {task.status}", code="task_not_active")
+    transition("trip", TRIP_TRANSITIONS, trip, target, at=now)
+    trip.updated_at = now
+    if target is TripStatus.FAILED:
+        trip.failure_reason = reason or "failed"
+    _event(uow, f"trip.{target.value}", task, trip_id=trip.id, trip_type=trip.type, reason=reason)
+    if target is TripStatus.IN_PROGRESS and task.status == TaskStatus.ASSIGNED:
+        transition("task", TASK_TRANSITIONS, task, TaskStatus.IN_PROGRESS, at=now)
+        task.updated_at = now
+        _event(uow, "task.in_progress", task)
+        pilots.assign_pilot(uow, task)
+    elif target is TripStatus.FAILED:
+        finish(uow, task, robot, TaskStatus.FAILED, reason=reason or "trip_failed")
+    elif target is TripStatus.COMPLETED and trip.sequence == len(task.trips):
+        finish(uow, task, robot, TaskStatus.COMPLETED)
+
+
+def finish(
+    uow: OperationsUnitOfWork,
+    task: Task,
+    robot: Robot | None,
+    status: TaskStatus,
+    *,
+    reason: str | None = None,
+) -> None:
+    """End a task: its open trips end with it, its robot is free (charging at a hub after a
+    charge task), its pilot released."""
+    now = uow.clock.now()
+    transition("task", TASK_TRANSITIONS, task, status, at=now)
+    task.updated_at = now
+    task.failure_reason = reason if status is TaskStatus.FAILED else task.failure_reason
+    trip_end = TripStatus.FAILED if status is TaskStatus.FAILED else TripStatus.CANCELLED
+    for trip in task.trips:
+        if trip.status not in TERMINAL_TRIP:
+            transition("trip", TRIP_TRANSITIONS, trip, trip_end, at=now)
+            trip.updated_at = now
+    if robot is not None and robot.state == RobotState.ON_TASK:
+        after = (
+            RobotState.CHARGING
+            if status is TaskStatus.COMPLETED and task.type == TaskType.CHARGE
+            else RobotState.IDLE
+        )
+        change_state(uow, robot, after, reason=f"task_{status.value}", task_id=task.id)
+    pilots.release_pilot(uow, task, reason=f"task_{status.value}")
+    uow.session.flush()
+    _event(uow, f"task.{status.value}", task, reason=reason)
+
+
+def cancel_task(ctx: OperationsContext, task_id: str, *, reason: str = "cancelled") -> Task:
+    with ctx.uow() as uow:
+        task = _end_by_id(uow, task_id, TaskStatus.CANCELLED, reason)
+        uow.commit()
+        return task
+
+
+def cancel_task_for_attempt(
+    ctx: OperationsContext, attempt_id: str, *, reason: str = "cancelled"
+) -> Task | None:
+    """Cancel the task of a delivery attempt, if it has one still open; None when it has none.
+    A task already ended is returned as it is (the request may be a redelivery)."""
+    with ctx.uow() as uow:
+        task = task_of_attempt(uow.session, attempt_id)
+        if task is None or task.status not in {TaskStatus.PENDING, *ACTIVE_TASK}:
+            return task
+        task = _end_by_id(uow, task.id, TaskStatus.CANCELLED, reason)
+        uow.commit()
+        return task
+
+
+def fail_task(uow: OperationsUnitOfWork, task: Task, robot: Robot | None, reason: str) -> None:
+    finish(uow, task, robot, TaskStatus.FAILED, reason=reason)
+
+
+def _end_by_id(uow: OperationsUnitOfWork, task_id: str, status: TaskStatus, reason: str) -> Task:
+    session = uow.session
+    serial = _task(session, task_id).robot_serial
+    robot = robot_for_update(session, serial) if serial else None
+    task = _task(session, task_id, lock=True)
+    if task.robot_serial != serial:
+        raise Conflict("The task changed robot meanwhile; try again", code="concurrent_change")
+    finish(uow, task, robot, status, reason=reason)
+    return task
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _task(session: Session, task_id: str, *, lock: bool = False) -> Task:
+    query = select(Task).where(Task.id == task_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    task = session.scalars(query).one_or_none()
+    if task is None:
+        raise task_not_found(task_id)
+    return task
+
+
+def task_of_attempt(session: Session, attempt_id: str) -> Task | None:
+    return session.scalars(select(Task).where(Task.attempt_id == attempt_id)).one_or_none()
+
+
+def active_task_of(session: Session, serial: str) -> Task | None:
+    return session.scalars(
+        select(Task).where(Task.robot_serial == serial, Task.status.in_(ACTIVE_TASK))
+    ).one_or_none()
+
+
+def get_task(ctx: OperationsContext, task_id: str) -> Task:
+    with ctx.uow() as uow:
+        return _task(uow.session, task_id)

@@ -1,0 +1,73 @@
+"""The operations unit of work: the session of one use case and the events it records, handed
+to the service's observers once the transaction has committed (never for a rolled-back one)."""
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.settings import Settings
+from sidewalk.kernel.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class OpsEvent:
+    """Something that happened in operations, e.g. `task.assigned` or `trip.arrived`."""
+
+    type: str
+    occurred_at: datetime
+    task_id: str | None = None
+    robot_serial: str | None = None
+    delivery_id: str | None = None
+    attempt_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Observer = Callable[[Sequence[OpsEvent]], None]
+
+
+class OperationsUnitOfWork(UnitOfWork):
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock,
+        settings: Settings,
+        *,
+        observers: Sequence[Observer] = (),
+        write_lock: AbstractContextManager[object] | None = None,
+    ) -> None:
+        super().__init__(session_factory, clock, write_lock=write_lock)
+        self.settings = settings
+        self._observers = observers
+        self.events: list[OpsEvent] = []
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """A use case that ends without error hands back what it loaded as plain detached
+        objects, still readable (the rollback of a read-only transaction would expire them)."""
+        if exc_type is None:
+            self.session.expunge_all()
+        super().__exit__(exc_type, exc, tb)
+
+    def record(self, type_: str, **fields: Any) -> None:
+        self.events.append(OpsEvent(type_, self.clock.now(), **fields))
+
+    def commit(self) -> None:
+        super().commit()
+        events, self.events = self.events, []
+        if events:
+            for observe in self._observers:
+                observe(events)
+
+    def rollback(self) -> None:
+        super().rollback()
+        self.events = []

@@ -1,0 +1,120 @@
+"""Builders for the operations tests: operators of each role with their tokens, hubs, robots
+that have reported in, delivery tasks, and the ops API seen through one token."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from sidewalk.bootstrap import Platform
+from sidewalk.kernel.geo import LatLng
+from sidewalk.operations import dispatcher, hubs, operators, robots, tasks
+from sidewalk.operations.dispatcher import RoundReport
+from sidewalk.operations.domain import (
+    OperatorPrincipal,
+    OperatorRole,
+    OperatorStatus,
+    RobotState,
+    TripEvent,
+)
+from sidewalk.operations.models import Task
+from sidewalk.operations.tasks import TripReport
+
+# Inside the default service area (West Hollywood).
+SUNSET = LatLng(34.0901, -118.3617)
+MAIN_ST = LatLng(34.0857, -118.3760)
+MELROSE = LatLng(34.0837, -118.3617)
+HUB_SPOT = LatLng(34.0880, -118.3700)
+
+
+@dataclass
+class Operator:
+    id: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Fleet:
+    """The operations service of one test, through its service layer and its HTTP API."""
+
+    platform: Platform
+    http: Any
+    _n: int = field(default=0)
+
+    @property
+    def ctx(self) -> Any:
+        return self.platform.operations
+
+    def operator(
+        self, role: OperatorRole, status: OperatorStatus = OperatorStatus.AVAILABLE
+    ) -> Operator:
+        self._n += 1
+        made = operators.create_operator(self.ctx, f"{role.value}{self._n}@example.com", role)
+        if status is not OperatorStatus.OFFLINE:
+            me = OperatorPrincipal(made.operator.id, role)
+            operators.set_status(self.ctx, me, made.operator.id, status)
+        return Operator(made.operator.id, made.token)
+
+    def hub(self, name: str = "Central", where: LatLng = HUB_SPOT) -> str:
+        return hubs.add_hub(self.ctx, name, where).id
+
+    def robot(
+        self,
+        serial: str,
+        where: LatLng = SUNSET,
+        battery: float = 90,
+        state: RobotState | None = None,
+        **config: float,
+    ) -> str:
+        """A registered robot that has reported in (idle unless told otherwise); its token."""
+        made = robots.register_robot(self.ctx, robots.RobotSpec(serial, serial, **config))
+        robots.report_telemetry(
+            self.ctx, serial, robots.Telemetry(where.lat, where.lng, battery, state)
+        )
+        return made.token
+
+    def delivery_task(self, n: int = 1, pickup: LatLng = SUNSET, dropoff: LatLng = MAIN_ST) -> Task:
+        return tasks.create_delivery_task(
+            self.ctx,
+            delivery_id=f"dlv_test{n}",
+            attempt_id=f"att_test{n}",
+            pickup=pickup,
+            dropoff=dropoff,
+        )
+
+    def dispatch(self) -> RoundReport:
+        return dispatcher.run_round(self.ctx)
+
+    def report(self, trip_id: str, event: str, reason: str | None = None) -> Task:
+        return tasks.report_trip(
+            self.ctx, TripReport(trip_id, TripEvent(event), reason), by_robot=None
+        )
+
+    def task(self, task_id: str) -> Task:
+        return tasks.get_task(self.ctx, task_id)
+
+    def robot_state(self, serial: str) -> str:
+        return str(robots.get_robot(self.ctx, serial).state)
+
+    # HTTP, as one caller
+    def get(self, token: str, path: str, **params: Any) -> httpx.Response:
+        response: httpx.Response = self.http.get(
+            path, params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+        return response
+
+    def post(self, token: str, path: str, json: Any = None) -> httpx.Response:
+        response: httpx.Response = self.http.post(
+            path, json=json, headers={"Authorization": f"Bearer {token}"}
+        )
+        return response
+
+    def patch(self, token: str, path: str, json: Any = None) -> httpx.Response:
+        response: httpx.Response = self.http.patch(
+            path, json=json, headers={"Authorization": f"Bearer {token}"}
+        )
+        return response
