@@ -1,6 +1,7 @@
 """`sidewalk demo`: the platform on the embedded default (SQLite files under var/), with a
 demo merchant whose fresh API key and a working curl example are printed at start."""
 
+import asyncio
 import json
 import shlex
 import socket
@@ -11,12 +12,15 @@ import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
-from sidewalk.app import create_deliveries_app
-from sidewalk.bootstrap import bootstrap
+from sidewalk.app import create_deliveries_app, create_operations_app
+from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries import merchants
 from sidewalk.kernel.settings import Settings
+from sidewalk.operations import operators
+from sidewalk.operations.domain import OperatorRole
 
 DEMO_MERCHANT = "Sunset Bakery (demo)"
+DEMO_ADMIN = "admin@demo.sidewalk.example"
 
 EXAMPLE_QUOTE = {
     "external_reference_id": "order-1042",
@@ -32,9 +36,12 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def run_demo(host: str, port: int, duration: float | None, console: Console) -> None:
-    if not port_is_free(host, port):
-        raise SystemExit(f"Port {port} on {host} is taken; run `sidewalk demo --port <another>`.")
+    ops_port = port + 1
+    for p in (port, ops_port):
+        if not port_is_free(host, p):
+            raise SystemExit(f"Port {p} on {host} is taken; run `sidewalk demo --port <another>`.")
     base = f"http://{host}:{port}"
+    ops_base = f"http://{host}:{ops_port}"
     platform = bootstrap(Settings(public_base_url=base))
     ctx = platform.deliveries
     existing = merchants.merchant_named(ctx, DEMO_MERCHANT)
@@ -43,6 +50,7 @@ def run_demo(host: str, port: int, duration: float | None, console: Console) -> 
         merchant_id, key = created.merchant.id, created.api_key
     else:
         merchant_id, key = existing.id, merchants.issue_api_key(ctx, existing.id)
+    admin_token = _demo_admin(platform)
 
     console.print(
         Panel.fit(
@@ -50,7 +58,11 @@ def run_demo(host: str, port: int, duration: float | None, console: Console) -> 
             f"Merchant API  {base}/v1\n"
             f"API docs      {base}/docs\n"
             f"Merchant      {DEMO_MERCHANT} ({merchant_id})\n"
-            f"API key       [bold green]{key}[/bold green]",
+            f"API key       [bold green]{key}[/bold green]\n\n"
+            f"Ops API       {ops_base}/ops/v1\n"
+            f"Ops docs      {ops_base}/docs\n"
+            f"Ops admin     {DEMO_ADMIN}\n"
+            f"Admin token   [bold green]{admin_token}[/bold green]",
             title="demo",
         )
     )
@@ -62,18 +74,52 @@ def run_demo(host: str, port: int, duration: float | None, console: Console) -> 
         f"  curl -s -X POST {base}/v1/quotes {auth} -d {body}\n"
         f'  curl -s -X POST {base}/v1/deliveries {auth} -H "Idempotency-Key: order-1042-$RANDOM" '
         '-d \'{"quote_id": "<the id of the quote>"}\'\n'
+        f"  export SIDEWALK_OPS_TOKEN={admin_token}\n"
+        f'  curl -s {ops_base}/ops/v1/robots -H "Authorization: Bearer $SIDEWALK_OPS_TOKEN"\n'
         "Ctrl-C stops the demo."
     )
     console.print(example, soft_wrap=True, highlight=False, markup=False)
-    server = uvicorn.Server(
-        uvicorn.Config(create_deliveries_app(platform), host=host, port=port, log_level="warning")
-    )
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                create_deliveries_app(platform, own_lifecycle=False),
+                host=host,
+                port=port,
+                log_level="warning",
+            )
+        ),
+        uvicorn.Server(
+            uvicorn.Config(
+                create_operations_app(platform, own_lifecycle=False),
+                host=host,
+                port=ops_port,
+                log_level="warning",
+            )
+        ),
+    ]
     if duration is not None:
-        threading.Thread(target=_stop_after, args=(server, duration), daemon=True).start()
-    server.run()
+        threading.Thread(target=_stop_after, args=(servers, duration), daemon=True).start()
+    try:
+        asyncio.run(_serve(servers))
+    finally:
+        platform.close()
     console.print("demo stopped")
 
 
-def _stop_after(server: uvicorn.Server, seconds: float) -> None:
+async def _serve(servers: list[uvicorn.Server]) -> None:
+    await asyncio.gather(*(s.serve() for s in servers))
+
+
+def _demo_admin(platform: Platform) -> str:
+    """The demo's ops admin, with a fresh token each run (tokens are shown only once)."""
+    ctx = platform.operations
+    existing = operators.operator_by_email(ctx, DEMO_ADMIN)
+    if existing is None:
+        return operators.create_operator(ctx, DEMO_ADMIN, OperatorRole.ADMIN).token
+    return operators.issue_token(ctx, existing.id)
+
+
+def _stop_after(servers: list[uvicorn.Server], seconds: float) -> None:
     time.sleep(seconds)
-    server.should_exit = True
+    for server in servers:
+        server.should_exit = True

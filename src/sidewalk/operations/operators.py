@@ -108,3 +108,24 @@ def get_operator(ctx: OperationsContext, caller: OperatorPrincipal, operator_id:
         if operator is None:
             raise operator_not_found(operator_id)
         return operator
+
+
+def operator_by_email(ctx: OperationsContext, email: str) -> Operator | None:
+    with ctx.uow() as uow:
+        return uow.session.scalars(
+            select(Operator).where(Operator.email == email.strip().lower())
+        ).one_or_none()
+
+
+def issue_token(ctx: OperationsContext, operator_id: str) -> str:
+    """A new token for the operator, returned once; the old one stops working (within the
+    token cache's life)."""
+    token = new_secret(OPERATOR_TOKEN_PREFIX)
+    with ctx.uow() as uow:
+        operator = uow.session.get(Operator, operator_id, with_for_update=True)
+        if operator is None:
+            raise operator_not_found(operator_id)
+        operator.token_digest = digest(token)
+        operator.updated_at = uow.clock.now()
+        uow.commit()
+    return token
