@@ -95,7 +95,6 @@ def _operations(
         areas=areas,
         uow=uow,
         principals=TtlCache(settings.api_key_cache_s),
-        dialect=engine.dialect.name,
     )
     return engine, ctx, observers
 

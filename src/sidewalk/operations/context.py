@@ -18,4 +18,3 @@ class OperationsContext:
     areas: ServiceAreas
     uow: Callable[[], OperationsUnitOfWork]
     principals: TtlCache[str, Principal]
-    dialect: str

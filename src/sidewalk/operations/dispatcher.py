@@ -169,7 +169,7 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
     )
     if not pending:
         return
-    free = [r for r in _free_robots(session, area_id) if r.state == RobotState.IDLE]
+    free = _free_robots(session, area_id)
     plan = plan_dispatch(
         [OpenTask(t.id, t.start_lat, t.start_lng, t.end_lat, t.end_lng) for t in pending],
         [
