@@ -98,6 +98,8 @@ class TelemetryIn(Request):
 class MaintenanceIn(Request):
     on: bool
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"on": True}]})
+
 
 class StateChange(BaseModel):
     serial: str
@@ -161,15 +163,25 @@ class TaskCreate(Request):
     robot_serial: Serial
     hub_id: str = Field(max_length=40, pattern=NO_NUL)
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"type": "charge", "robot_serial": "SW-0042", "hub_id": "hub_…"}]
+        }
+    )
+
 
 class ReassignIn(Request):
     robot_serial: Serial | None = Field(
         None, description="Give the task to this robot; leave out to let the dispatcher choose."
     )
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"robot_serial": "SW-0043"}]})
+
 
 class CancelTaskIn(Request):
     reason: str = Field("cancelled", min_length=1, max_length=200, pattern=NO_NUL)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "customer_cancelled"}]})
 
 
 class TripEventIn(Request):
@@ -186,6 +198,12 @@ class OperatorCreate(Request):
     email: str = Field(min_length=3, max_length=254, pattern=NO_NUL, examples=["ana@example.com"])
     role: OperatorRole = Field(strict=False)
     display_name: Name | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ana@example.com", "role": "pilot", "display_name": "Ana"}]
+        }
+    )
 
 
 class OperatorRead(BaseModel):
@@ -208,6 +226,8 @@ class OperatorList(BaseModel):
 class OperatorStatusIn(Request):
     status: OperatorStatus = Field(strict=False)
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "available"}]})
+
 
 class PilotAssignmentRead(BaseModel):
     id: str
@@ -227,6 +247,12 @@ class HubCreate(Request):
     name: Name
     lat: Latitude
     lng: Longitude
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Santa Monica Blvd hub", "lat": 34.088, "lng": -118.37}]
+        }
+    )
 
 
 class HubRead(BaseModel):
