@@ -33,6 +33,7 @@ test: lint typecheck imports
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/dispatch.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
