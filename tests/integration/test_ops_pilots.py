@@ -13,6 +13,7 @@ from sidewalk.kernel.geo import LatLng
 from sidewalk.operations import operators
 from sidewalk.operations.domain import OperatorPrincipal, OperatorRole, OperatorStatus
 from sidewalk.operations.models import Operator, PilotAssignment, Task
+from sidewalk.operations.pilots import waiting_for_pilot
 from tests.fleet import Fleet
 
 
@@ -52,7 +53,8 @@ def test_started_robots_go_to_the_least_loaded_pilot_up_to_capacity(fleet: Fleet
     for task in started:
         _start(fleet, task)
     assert _open_loads(fleet) == {a.id: capacity, b.id: capacity}
-    waiting = [t for t in started if fleet.task(t.id).awaiting_pilot_since is not None]
+    with fleet.ctx.uow() as uow:
+        waiting = waiting_for_pilot(uow.session)
     assert len(waiting) == 1
 
 
@@ -80,8 +82,10 @@ def test_a_task_without_a_pilot_waits_then_fails(fleet: Fleet, clock: ManualCloc
     fleet.robot("SW-1")
     task = fleet.delivery_task()
     fleet.dispatch()
-    started = _start(fleet, task)
-    assert started.awaiting_pilot_since is not None
+    _start(fleet, task)
+    assert fleet.get(
+        fleet.operator(OperatorRole.SUPERVISOR).token, f"/ops/v1/tasks/{task.id}"
+    ).json()["awaiting_pilot"]
     clock.advance(timedelta(seconds=fleet.platform.settings.pilot_wait_limit_s - 1))
     assert fleet.dispatch().no_pilot_available == 0
     clock.advance(timedelta(seconds=1))
@@ -100,7 +104,8 @@ def test_a_pilot_coming_online_takes_a_waiting_robot(fleet: Fleet) -> None:
     answer = fleet.patch(late.token, f"/ops/v1/operators/{late.id}", {"status": "available"})
     assert answer.status_code == 200, answer.text
     assert _open_loads(fleet) == {late.id: 1}
-    assert fleet.task(task.id).awaiting_pilot_since is None
+    with fleet.ctx.uow() as uow:
+        assert waiting_for_pilot(uow.session) == []
 
 
 # Random runs of starts, task ends and pilots coming and going: no pilot ever holds more
@@ -153,13 +158,15 @@ def test_pilot_capacity_is_never_exceeded(fleet: Fleet, steps: list[tuple[object
         available = {p.id for p in pilots if _status(fleet, p.id) == "available"}
         assert all(n <= capacity for n in loads.values())
         assert set(loads) <= available
+        with fleet.ctx.uow() as uow:
+            waiting = {w.task_id for w in waiting_for_pilot(uow.session)}
+        supervised = _supervised(fleet)
         for task_id in task_ids:
             t = fleet.task(task_id)
-            supervised = t.id in _supervised(fleet)
             if t.status == "in_progress":
-                assert supervised != (t.awaiting_pilot_since is not None)
+                assert (t.id in supervised) != (t.id in waiting)
             else:
-                assert not supervised
+                assert t.id not in supervised
 
 
 def _status(fleet: Fleet, operator_id: str) -> str:

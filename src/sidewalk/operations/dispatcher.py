@@ -97,12 +97,15 @@ def _staff_pilots(ctx: OperationsContext, report: RoundReport) -> None:
         report.got_pilot = pilots.staff_waiting_tasks(uow)
         uow.commit()
     with ctx.uow() as uow:
-        late = [(t.id, t.robot_serial) for t in pilots.waited_too_long(uow)]
-    for task_id, serial in late:
+        late = pilots.waited_too_long(uow)
+    for waiting in late:
         with ctx.uow() as uow:
-            robot = robot_for_update(uow.session, serial) if serial else None
-            task = uow.session.get_one(Task, task_id, with_for_update=True, populate_existing=True)
-            if task.status != TaskStatus.IN_PROGRESS or task.awaiting_pilot_since is None:
+            robot = robot_for_update(uow.session, waiting.robot_serial)
+            task = uow.session.get_one(
+                Task, waiting.task_id, with_for_update=True, populate_existing=True
+            )
+            still = task.status == TaskStatus.IN_PROGRESS and task.robot_serial == robot.serial
+            if not still or pilots.open_assignment(uow.session, task.id) is not None:
                 continue
             tasks.fail_task(uow, task, robot, FailureReason.NO_PILOT_AVAILABLE.value)
             uow.commit()

@@ -123,8 +123,6 @@ class Task(Base):
     end_lat: Mapped[float] = mapped_column(Float)
     end_lng: Mapped[float] = mapped_column(Float)
     failure_reason: Mapped[str | None] = mapped_column(String(200))
-    # Set while a started task has no pilot; past a limit it fails (no_pilot_available).
-    awaiting_pilot_since: Mapped[datetime | None]
     status_times: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

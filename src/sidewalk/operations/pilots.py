@@ -1,13 +1,17 @@
 """Remote pilots: each supervises at most `pilot_capacity` robots at once. A robot starting a
 task gets the least-loaded available pilot; the pilot is released when the task ends; when a
-pilot goes offline or on a break their robots move to others; a task that can get no pilot
+pilot goes offline or on a break their robots move to others; a started task with no pilot
 waits, and past `pilot_wait_limit_s` fails with `no_pilot_available`.
 
 Every change to who supervises what first takes one roster lock (a PostgreSQL advisory lock;
 SQLite admits one writer anyway), so two tasks starting at once cannot both take a pilot's
-last free place."""
+last free place. These functions write only pilot assignments, never task or robot rows: the
+use cases that end tasks lock robot, then task, then the roster, and a pilot change that
+waited on a task row while holding the roster would deadlock with them. Whether a task waits
+for a pilot is therefore derived: started, and no open assignment."""
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -55,56 +59,49 @@ def open_assignment(session: Session, task_id: str) -> PilotAssignment | None:
     ).one_or_none()
 
 
-def assign_pilot(uow: OperationsUnitOfWork, task: Task, *, exclude: str | None = None) -> bool:
-    """Give the task's robot a pilot; when none has room, the task waits for one."""
+def assign_pilot(
+    uow: OperationsUnitOfWork, task_id: str, robot_serial: str, *, exclude: str | None = None
+) -> bool:
+    """Give the task's robot a pilot; False when none has room (the task then waits)."""
     session = uow.session
     lock_roster(session)
-    if open_assignment(session, task.id) is not None:
+    if open_assignment(session, task_id) is not None:
         return True
     loads = [p for p in pilot_loads(session) if p.pilot_id != exclude]
     pilot_id = choose_pilot(loads, uow.settings.pilot_capacity)
-    now = uow.clock.now()
-    if pilot_id is None or task.robot_serial is None:
-        if task.awaiting_pilot_since is None:
-            task.awaiting_pilot_since = now
-            uow.record("task.awaiting_pilot", task_id=task.id, robot_serial=task.robot_serial)
+    if pilot_id is None:
         return False
     session.add(
         PilotAssignment(
             id=new_id("pas"),
             pilot_id=pilot_id,
-            task_id=task.id,
-            robot_serial=task.robot_serial,
-            assigned_at=now,
+            task_id=task_id,
+            robot_serial=robot_serial,
+            assigned_at=uow.clock.now(),
         )
     )
-    task.awaiting_pilot_since = None
-    uow.record(
-        "pilot.assigned",
-        task_id=task.id,
-        robot_serial=task.robot_serial,
-        data={"pilot_id": pilot_id},
-    )
     session.flush()
+    uow.record(
+        "pilot.assigned", task_id=task_id, robot_serial=robot_serial, data={"pilot_id": pilot_id}
+    )
     return True
 
 
-def release_pilot(uow: OperationsUnitOfWork, task: Task, reason: str) -> None:
+def release_pilot(uow: OperationsUnitOfWork, task_id: str, reason: str) -> None:
     """The task ended (or left its robot): its pilot is free of it."""
     lock_roster(uow.session)
-    assignment = open_assignment(uow.session, task.id)
-    task.awaiting_pilot_since = None
+    assignment = open_assignment(uow.session, task_id)
     if assignment is None:
         return
     assignment.released_at = uow.clock.now()
     assignment.release_reason = reason
+    uow.session.flush()
     uow.record(
         "pilot.released",
-        task_id=task.id,
+        task_id=task_id,
         robot_serial=assignment.robot_serial,
         data={"pilot_id": assignment.pilot_id, "reason": reason},
     )
-    uow.session.flush()
 
 
 def hand_over(uow: OperationsUnitOfWork, pilot_id: str) -> None:
@@ -121,38 +118,55 @@ def hand_over(uow: OperationsUnitOfWork, pilot_id: str) -> None:
         assignment.released_at = uow.clock.now()
         assignment.release_reason = "pilot_left"
         session.flush()
-        task = session.get_one(Task, assignment.task_id)
-        assign_pilot(uow, task, exclude=pilot_id)
+        if not assign_pilot(uow, assignment.task_id, assignment.robot_serial, exclude=pilot_id):
+            uow.record(
+                "task.awaiting_pilot",
+                task_id=assignment.task_id,
+                robot_serial=assignment.robot_serial,
+            )
+
+
+@dataclass(frozen=True)
+class Waiting:
+    task_id: str
+    robot_serial: str
+    since: datetime
+
+
+def waiting_for_pilot(session: Session) -> list[Waiting]:
+    """Started tasks without a pilot, longest waiting first; a task waits since it started or
+    since it lost its last pilot, whichever is later."""
+    supervised = select(PilotAssignment.task_id).where(PilotAssignment.released_at.is_(None))
+    started = session.execute(
+        select(Task.id, Task.robot_serial, Task.status_times).where(
+            Task.status == TaskStatus.IN_PROGRESS, Task.id.not_in(supervised)
+        )
+    ).all()
+    if not started:
+        return []
+    lost: dict[str, datetime | None] = dict(
+        session.execute(
+            select(PilotAssignment.task_id, func.max(PilotAssignment.released_at))
+            .where(PilotAssignment.task_id.in_([row.id for row in started]))
+            .group_by(PilotAssignment.task_id)
+        ).all()
+    )
+    waiting = []
+    for row in started:
+        since = datetime.fromisoformat(row.status_times[TaskStatus.IN_PROGRESS.value])
+        released = lost.get(row.id)
+        if released is not None:
+            since = max(since, released)
+        waiting.append(Waiting(row.id, str(row.robot_serial), since))
+    return sorted(waiting, key=lambda w: (w.since, w.task_id))
 
 
 def staff_waiting_tasks(uow: OperationsUnitOfWork) -> int:
-    """Give pilots to started tasks waiting for one (oldest first); fail those that waited past
-    the limit. Returns how many got a pilot."""
-    session = uow.session
-    lock_roster(session)
-    waiting = session.scalars(
-        select(Task)
-        .where(Task.awaiting_pilot_since.is_not(None), Task.status == TaskStatus.IN_PROGRESS)
-        .order_by(Task.awaiting_pilot_since, Task.id)
-    ).all()
-    staffed = 0
-    for task in waiting:
-        if assign_pilot(uow, task):
-            staffed += 1
-    return staffed
+    """Give pilots to started tasks waiting for one, longest waiting first; how many got one."""
+    lock_roster(uow.session)
+    return sum(assign_pilot(uow, w.task_id, w.robot_serial) for w in waiting_for_pilot(uow.session))
 
 
-def waited_too_long(uow: OperationsUnitOfWork) -> list[Task]:
-    """Started tasks that have waited for a pilot longer than the limit."""
+def waited_too_long(uow: OperationsUnitOfWork) -> list[Waiting]:
     limit = uow.clock.now() - timedelta(seconds=uow.settings.pilot_wait_limit_s)
-    return list(
-        uow.session.scalars(
-            select(Task)
-            .where(
-                Task.awaiting_pilot_since.is_not(None),
-                Task.awaiting_pilot_since <= limit,
-                Task.status == TaskStatus.IN_PROGRESS,
-            )
-            .order_by(Task.id)
-        )
-    )
+    return [w for w in waiting_for_pilot(uow.session) if w.since <= limit]

@@ -290,7 +290,8 @@ def _move_trip(
         transition("task", TASK_TRANSITIONS, task, TaskStatus.IN_PROGRESS, at=now)
         task.updated_at = now
         _event(uow, "task.in_progress", task)
-        pilots.assign_pilot(uow, task)
+        if not pilots.assign_pilot(uow, task.id, robot.serial):
+            _event(uow, "task.awaiting_pilot", task)
     elif target is TripStatus.FAILED:
         finish(uow, task, robot, TaskStatus.FAILED, reason=reason or "trip_failed")
     elif target is TripStatus.COMPLETED and trip.sequence == len(task.trips):
@@ -323,7 +324,7 @@ def finish(
             else RobotState.IDLE
         )
         change_state(uow, robot, after, reason=f"task_{status.value}", task_id=task.id)
-    pilots.release_pilot(uow, task, reason=f"task_{status.value}")
+    pilots.release_pilot(uow, task.id, reason=f"task_{status.value}")
     uow.session.flush()
     _event(uow, f"task.{status.value}", task, reason=reason)
 

@@ -3,6 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sidewalk.operations.domain import TaskStatus
 from sidewalk.operations.models import Hub, Operator, PilotAssignment, Robot, StateHistory, Task
 from sidewalk.operations.schemas import (
     HubRead,
@@ -78,7 +79,7 @@ def task_read(task: Task, pilot: PilotAssignment | None) -> TaskRead:
         area_id=task.area_id,
         hub_id=task.hub_id,
         failure_reason=task.failure_reason,
-        awaiting_pilot=task.awaiting_pilot_since is not None,
+        awaiting_pilot=task.status == TaskStatus.IN_PROGRESS and pilot is None,
         pilot=(
             PilotRead(
                 assignment_id=pilot.id, pilot_id=pilot.pilot_id, assigned_at=pilot.assigned_at

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:59:07.979183
+Create Date: 2026-11-25 19:28:58.156819
 """
 
 from collections.abc import Sequence
@@ -203,9 +203,6 @@ def upgrade() -> None:
         sa.Column("end_lat", sa.Float(), nullable=False),
         sa.Column("end_lng", sa.Float(), nullable=False),
         sa.Column("failure_reason", sa.String(length=200), nullable=True),
-        sa.Column(
-            "awaiting_pilot_since", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=True
-        ),
         sa.Column("status_times", sa.JSON(), nullable=False),
         sa.Column("created_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=False),
