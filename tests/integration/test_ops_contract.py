@@ -98,10 +98,33 @@ def test_bad_requests_get_problem_details_and_write_nothing(fleet: Fleet) -> Non
         ),
         (fleet.post(admin.token, "/ops/v1/trips/trp_nope/events", {"event": "started"}), 404),
         (fleet.post(admin.token, "/ops/v1/trips/trp_nope/events", {"event": "teleported"}), 422),
-        (fleet.post(admin.token, "/ops/v1/tasks/tsk_%00/cancel"), 404),
+        (fleet.post(admin.token, "/ops/v1/tasks/tsk_%00/cancel"), 422),
         (fleet.get(admin.token, "/ops/v1/tasks", cursor="garbage"), 422),
         (fleet.get(admin.token, "/ops/v1/tasks", limit=0), 422),
-        (fleet.get(admin.token, "/ops/v1/tasks", robot_serial="SW\x00"), 200),
+        (fleet.get(admin.token, "/ops/v1/tasks", robot_serial="SW\x00"), 422),
+        (fleet.get(admin.token, "/ops/v1/robots/SW%00"), 422),
+        (fleet.get(admin.token, "/ops/v1/robots/SW%00/state-history"), 422),
+        (fleet.post(admin.token, "/ops/v1/robots/SW%00/maintenance", {"on": True}), 422),
+        (fleet.get(admin.token, "/ops/v1/robots", area_id="a\x00"), 422),
+        (fleet.post(admin.token, "/ops/v1/trips/trp_%00/events", {"event": "started"}), 422),
+        (fleet.get(admin.token, "/ops/v1/operators/opr_%00"), 422),
+        (fleet.patch(admin.token, "/ops/v1/operators/opr_%00", {"status": "available"}), 422),
+        (fleet.get(admin.token, "/ops/v1/pilot-assignments", pilot_id="p\x00"), 422),
+        (
+            fleet.get(
+                admin.token, "/ops/v1/robots/SW-1/state-history", since="0001-01-01T00:00:00+14:00"
+            ),
+            422,
+        ),
+        (fleet.get(admin.token, "/ops/v1/tasks", created_before="9999-12-31T23:59:59-14:00"), 422),
+        (
+            http.post(
+                telemetry,
+                json={"lat": 1, "lng": 2, "battery_pct": 3, "at": "0001-01-01T00:00:00+14:00"},
+                headers=auth,
+            ),
+            422,
+        ),
         (fleet.patch(admin.token, "/ops/v1/operators/opr_nope", {"status": "available"}), 404),
         (fleet.patch(admin.token, f"/ops/v1/operators/{admin.id}", {"status": "asleep"}), 422),
     ]

@@ -168,3 +168,64 @@ def test_robots_silent_too_long_go_offline_and_fail_their_task(
     assert fleet.robot_state("SW-1") == "offline"
     ended = fleet.task(task.id)
     assert (ended.status, ended.failure_reason) == ("failed", "robot_offline")
+
+
+def test_a_robot_whose_clock_runs_behind_stays_online_and_moves(
+    fleet: Fleet, clock: ManualClock
+) -> None:
+    token = fleet.robot("SW-1")
+    for step in range(40):  # 200 s of readings every 5 s, stamped 150 s late
+        clock.advance(timedelta(seconds=5))
+        late = (clock.now() - timedelta(seconds=150)).isoformat()
+        lng = SUNSET.lng + 0.0001 * step
+        reading = {"lat": SUNSET.lat, "lng": lng, "battery_pct": 80, "at": late}
+        assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", reading).status_code == 200
+        fleet.dispatch()
+    robot = robots.get_robot(fleet.ctx, "SW-1")
+    assert robot.state == RobotState.IDLE
+    assert robot.lng == SUNSET.lng + 0.0001 * 39
+
+
+def test_a_late_fault_still_counts_but_a_late_position_does_not(
+    fleet: Fleet, clock: ManualClock
+) -> None:
+    token = fleet.robot("SW-1")
+    now = clock.now()
+    fresh = {"lat": MAIN_ST.lat, "lng": MAIN_ST.lng, "battery_pct": 70, "at": now.isoformat()}
+    fleet.post(token, "/ops/v1/robots/SW-1/telemetry", fresh)
+    earlier = (now - timedelta(milliseconds=1)).isoformat()
+    fault = {"lat": SUNSET.lat, "lng": SUNSET.lng, "battery_pct": 71, "state": "fault"}
+    answer = fleet.post(token, "/ops/v1/robots/SW-1/telemetry", {**fault, "at": earlier}).json()
+    assert answer["state"] == "fault"
+    assert answer["position"] == {"lat": MAIN_ST.lat, "lng": MAIN_ST.lng}
+    assert answer["battery_pct"] == 70
+
+
+def test_a_charging_robot_is_idle_again_once_full(fleet: Fleet) -> None:
+    token = fleet.robot("SW-1", state=RobotState.CHARGING, battery=40)
+    here = {"lat": SUNSET.lat, "lng": SUNSET.lng}
+    half = fleet.post(token, "/ops/v1/robots/SW-1/telemetry", {**here, "battery_pct": 60})
+    assert half.json()["state"] == "charging"
+    full = fleet.post(token, "/ops/v1/robots/SW-1/telemetry", {**here, "battery_pct": 96})
+    assert full.json()["state"] == "idle"
+
+
+def test_a_robots_token_is_replaced_and_the_old_one_stops_working(fleet: Fleet) -> None:
+    boss = fleet.operator(OperatorRole.SUPERVISOR)
+    old = fleet.robot("SW-1")
+    here = {"lat": SUNSET.lat, "lng": SUNSET.lng, "battery_pct": 50}
+    assert fleet.post(old, "/ops/v1/robots/SW-1/telemetry", here).status_code == 200
+    new = fleet.post(boss.token, "/ops/v1/robots/SW-1/token").json()["token"]
+    assert new.startswith("rbt_")
+    assert fleet.post(old, "/ops/v1/robots/SW-1/telemetry", here).status_code == 401
+    assert fleet.post(new, "/ops/v1/robots/SW-1/telemetry", here).status_code == 200
+    assert fleet.post(boss.token, "/ops/v1/robots/NOPE/token").status_code == 404
+
+
+def test_an_operator_replaces_their_own_token(fleet: Fleet) -> None:
+    pilot = fleet.operator(OperatorRole.PILOT)
+    other = fleet.operator(OperatorRole.PILOT)
+    new = fleet.post(pilot.token, f"/ops/v1/operators/{pilot.id}/token").json()["token"]
+    assert fleet.get(pilot.token, "/ops/v1/operators/me").status_code == 401
+    assert fleet.get(new, "/ops/v1/operators/me").json()["id"] == pilot.id
+    assert fleet.post(new, f"/ops/v1/operators/{other.id}/token").status_code == 403

@@ -64,6 +64,12 @@ MATRIX = [
     ),
     Route(
         "POST",
+        "/ops/v1/robots/{serial}/token",
+        MANAGERS,
+        lambda w: "/ops/v1/robots/SW-3/token",
+    ),
+    Route(
+        "POST",
         "/ops/v1/robots/{serial}/telemetry",
         {ROBOT},
         lambda w: "/ops/v1/robots/SW-1/telemetry",
@@ -139,6 +145,12 @@ MATRIX = [
         {PILOT, ADMIN},  # the pilot themselves, or an admin
         lambda w: f"/ops/v1/operators/{w.pilot_id}",
         lambda w: {"status": "available"},
+    ),
+    Route(
+        "POST",
+        "/ops/v1/operators/{operator_id}/token",
+        {PILOT, ADMIN},  # their own, or anyone's for an admin
+        lambda w: f"/ops/v1/operators/{w.pilot_id}/token",
     ),
     Route("GET", "/ops/v1/pilot-assignments", READERS, lambda w: "/ops/v1/pilot-assignments"),
     Route(

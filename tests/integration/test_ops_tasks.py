@@ -214,3 +214,48 @@ def test_ending_a_task_twice_is_refused_by_its_state_machine(fleet: Fleet) -> No
     tasks.cancel_task(fleet.ctx, task.id)
     with pytest.raises(InvalidTransition):
         tasks.cancel_task(fleet.ctx, task.id)
+
+
+@pytest.mark.parametrize("how", ["cancel", "blocked"])
+def test_goods_on_board_go_back_to_the_pickup_when_the_delivery_stops(
+    fleet: Fleet, how: str
+) -> None:
+    boss = fleet.operator(OperatorRole.SUPERVISOR)
+    token = fleet.robot("SW-1")
+    task = fleet.delivery_task()
+    fleet.dispatch()
+    to_pickup, to_dropoff = (t.id for t in task.trips)
+    for event in ("started", "arrived", "completed"):
+        fleet.report(to_pickup, event)
+    fleet.report(to_dropoff, "started")
+    if how == "cancel":
+        ended = fleet.post(boss.token, f"/ops/v1/tasks/{task.id}/cancel").json()
+        assert ended["status"] == "cancelled"
+    else:
+        fleet.report(to_dropoff, "failed", "blocked_path")
+        assert fleet.task(task.id).status == "failed"
+
+    back = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    assert back["type"] == "return"
+    assert back["status"] == "assigned"
+    assert back["return_of_task_id"] == task.id
+    assert back["delivery_id"] == task.delivery_id
+    assert [t["type"] for t in back["trips"]] == ["to_merchant"]
+    assert back["trips"][0]["destination"] == {
+        "lat": task.trips[0].destination_lat,
+        "lng": task.trips[0].destination_lng,
+    }
+    assert fleet.robot_state("SW-1") == "on_task"  # it never became free with the goods
+    for event in ("started", "arrived", "completed"):
+        fleet.report(back["trips"][0]["id"], event)
+    assert fleet.robot_state("SW-1") == "idle"
+
+
+def test_a_delivery_stopped_before_pickup_needs_no_return(fleet: Fleet) -> None:
+    token = fleet.robot("SW-1")
+    task = fleet.delivery_task()
+    fleet.dispatch()
+    fleet.report(task.trips[0].id, "started")
+    tasks.cancel_task(fleet.ctx, task.id)
+    assert fleet.get(token, "/ops/v1/robots/SW-1/task").status_code == 204
+    assert fleet.robot_state("SW-1") == "idle"

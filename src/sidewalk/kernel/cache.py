@@ -18,6 +18,9 @@ class TtlCache(Generic[K, V]):
         hit = self._entries.get(key)
         return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
+    def forget(self, key: K) -> None:
+        self._entries.pop(key, None)
+
     def get_or_load(self, key: K, load: Callable[[], V | None]) -> V | None:
         """The cached value, or `load()`'s when absent or stale; `None` is never cached."""
         now = time.monotonic()

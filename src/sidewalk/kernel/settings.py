@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     robot_drain_pct_per_km: float = Field(
         4.0, ge=0, description="Battery a robot uses per km (a new robot's default)."
     )
+    robot_charged_pct: float = Field(
+        95, ge=0, le=100, description="A charging robot this full is idle again."
+    )
     robot_offline_after_s: int = Field(
         120, gt=0, description="A robot silent this long is taken as offline."
     )

@@ -4,12 +4,11 @@ translate HTTP to use cases and back; the role table is `domain.PERMISSIONS`."""
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from sidewalk.kernel.errors import Forbidden
 from sidewalk.kernel.geo import LatLng
-from sidewalk.kernel.schemas import Problem
+from sidewalk.kernel.schemas import NO_NUL, Problem, UtcDatetime
 from sidewalk.operations import (
     access,
     dispatcher,
@@ -21,6 +20,7 @@ from sidewalk.operations import (
 )
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
+    SERIAL_PATTERN,
     Action,
     OperatorPrincipal,
     OperatorRole,
@@ -53,6 +53,7 @@ from sidewalk.operations.schemas import (
     TaskPage,
     TaskRead,
     TelemetryIn,
+    TokenIssued,
     TripEventIn,
 )
 from sidewalk.operations.views import (
@@ -80,6 +81,9 @@ def current_caller(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
+SerialPath = Annotated[str, Path(max_length=64, pattern=SERIAL_PATTERN)]
+IdPath = Annotated[str, Path(max_length=64, pattern=NO_NUL)]
+IdQuery = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -112,7 +116,7 @@ def _visible(caller: Caller, serial: str) -> None:
 def list_robots(
     caller: CallerDep,
     state: Annotated[RobotState | None, Query()] = None,
-    area_id: Annotated[str | None, Query(max_length=64)] = None,
+    area_id: IdQuery = None,
 ) -> RobotList:
     op = caller.operator(Action.ROBOTS_READ)
     only = reads.visible_robots(caller.ctx, op)
@@ -152,7 +156,7 @@ def register_robot(body: RobotCreate, caller: CallerDep) -> RobotCreated:
     response_model=RobotRead,
     responses=_problems(404),
 )
-def get_robot(serial: str, caller: CallerDep) -> RobotRead:
+def get_robot(serial: SerialPath, caller: CallerDep) -> RobotRead:
     _visible(caller, serial)
     return robot_read(robots.get_robot(caller.ctx, serial))
 
@@ -164,9 +168,21 @@ def get_robot(serial: str, caller: CallerDep) -> RobotRead:
     response_model=RobotRead,
     responses=_problems(404, 409),
 )
-def set_maintenance(serial: str, body: MaintenanceIn, caller: CallerDep) -> RobotRead:
+def set_maintenance(serial: SerialPath, body: MaintenanceIn, caller: CallerDep) -> RobotRead:
     caller.operator(Action.ROBOTS_MANAGE)
     return robot_read(robots.set_maintenance(caller.ctx, serial, body.on))
+
+
+@router.post(
+    "/robots/{serial}/token",
+    tags=["robots"],
+    summary="Replace a robot's token (the new one is shown once)",
+    response_model=TokenIssued,
+    responses=_problems(404),
+)
+def replace_robot_token(serial: SerialPath, caller: CallerDep) -> TokenIssued:
+    caller.operator(Action.ROBOTS_MANAGE)
+    return TokenIssued(token=robots.issue_token(caller.ctx, serial))
 
 
 @router.post(
@@ -176,7 +192,7 @@ def set_maintenance(serial: str, body: MaintenanceIn, caller: CallerDep) -> Robo
     response_model=RobotRead,
     responses=_problems(404, 409),
 )
-def report_telemetry(serial: str, body: TelemetryIn, caller: CallerDep) -> RobotRead:
+def report_telemetry(serial: SerialPath, body: TelemetryIn, caller: CallerDep) -> RobotRead:
     access.require_robot(caller.who, serial)
     reading = robots.Telemetry(body.lat, body.lng, body.battery_pct, body.state, body.at)
     return robot_read(robots.report_telemetry(caller.ctx, serial, reading))
@@ -190,10 +206,10 @@ def report_telemetry(serial: str, body: TelemetryIn, caller: CallerDep) -> Robot
     responses=_problems(404),
 )
 def state_history(
-    serial: str,
+    serial: SerialPath,
     caller: CallerDep,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[UtcDatetime | None, Query()] = None,
+    until: Annotated[UtcDatetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> StateHistoryPage:
     _visible(caller, serial)
@@ -208,7 +224,7 @@ def state_history(
     response_model=TaskRead,
     responses={204: {"description": "No active task"}, **_problems(404)},
 )
-def robot_task(serial: str, caller: CallerDep) -> Response | TaskRead:
+def robot_task(serial: SerialPath, caller: CallerDep) -> Response | TaskRead:
     if not isinstance(caller.who, RobotPrincipal):
         _visible(caller, serial)
     else:
@@ -226,10 +242,10 @@ def list_tasks(
     caller: CallerDep,
     status: Annotated[TaskStatus | None, Query()] = None,
     type: Annotated[TaskType | None, Query()] = None,
-    robot_serial: Annotated[str | None, Query(max_length=64)] = None,
-    delivery_id: Annotated[str | None, Query(max_length=40)] = None,
-    created_after: Annotated[AwareDatetime | None, Query()] = None,
-    created_before: Annotated[AwareDatetime | None, Query()] = None,
+    robot_serial: IdQuery = None,
+    delivery_id: IdQuery = None,
+    created_after: Annotated[UtcDatetime | None, Query()] = None,
+    created_before: Annotated[UtcDatetime | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TaskPage:
@@ -261,7 +277,7 @@ def create_task(body: TaskCreate, caller: CallerDep) -> TaskRead:
     response_model=TaskRead,
     responses=_problems(404),
 )
-def get_task(task_id: str, caller: CallerDep) -> TaskRead:
+def get_task(task_id: IdPath, caller: CallerDep) -> TaskRead:
     op = caller.operator(Action.TASKS_READ)
     return reads.task_view(caller.ctx, op, task_id)
 
@@ -273,7 +289,7 @@ def get_task(task_id: str, caller: CallerDep) -> TaskRead:
     response_model=TaskRead,
     responses=_problems(404, 409),
 )
-def cancel_task(task_id: str, caller: CallerDep, body: CancelTaskIn | None = None) -> TaskRead:
+def cancel_task(task_id: IdPath, caller: CallerDep, body: CancelTaskIn | None = None) -> TaskRead:
     caller.operator(Action.TASKS_MANAGE)
     reads.task_view(caller.ctx, None, task_id)
     tasks.cancel_task(caller.ctx, task_id, reason=body.reason if body else "cancelled")
@@ -287,7 +303,7 @@ def cancel_task(task_id: str, caller: CallerDep, body: CancelTaskIn | None = Non
     response_model=TaskRead,
     responses=_problems(404, 409),
 )
-def reassign_task(task_id: str, body: ReassignIn, caller: CallerDep) -> TaskRead:
+def reassign_task(task_id: IdPath, body: ReassignIn, caller: CallerDep) -> TaskRead:
     caller.operator(Action.TASKS_MANAGE)
     reads.task_view(caller.ctx, None, task_id)
     tasks.reassign_task(caller.ctx, task_id, body.robot_serial)
@@ -301,7 +317,7 @@ def reassign_task(task_id: str, body: ReassignIn, caller: CallerDep) -> TaskRead
     response_model=TaskRead,
     responses=_problems(404, 409),
 )
-def trip_event(trip_id: str, body: TripEventIn, caller: CallerDep) -> TaskRead:
+def trip_event(trip_id: IdPath, body: TripEventIn, caller: CallerDep) -> TaskRead:
     robot = caller.who.serial if isinstance(caller.who, RobotPrincipal) else None
     if robot is None:
         caller.operator(Action.TRIPS_REPORT)
@@ -354,7 +370,7 @@ def me(caller: CallerDep) -> OperatorRead:
     response_model=OperatorRead,
     responses=_problems(404),
 )
-def get_operator(operator_id: str, caller: CallerDep) -> OperatorRead:
+def get_operator(operator_id: IdPath, caller: CallerDep) -> OperatorRead:
     op = _any_operator(caller)
     return operator_read(operators.get_operator(caller.ctx, op, operator_id))
 
@@ -367,10 +383,24 @@ def get_operator(operator_id: str, caller: CallerDep) -> OperatorRead:
     responses=_problems(404),
 )
 def set_operator_status(
-    operator_id: str, body: OperatorStatusIn, caller: CallerDep
+    operator_id: IdPath, body: OperatorStatusIn, caller: CallerDep
 ) -> OperatorRead:
     op = _any_operator(caller)
     return operator_read(operators.set_status(caller.ctx, op, operator_id, body.status))
+
+
+@router.post(
+    "/operators/{operator_id}/token",
+    tags=["operators"],
+    summary="Replace an operator's token (their own, or anyone's for an admin)",
+    response_model=TokenIssued,
+    responses=_problems(404),
+)
+def replace_operator_token(operator_id: IdPath, caller: CallerDep) -> TokenIssued:
+    op = _any_operator(caller)
+    if op.id != operator_id:
+        caller.operator(Action.OPERATORS_MANAGE)
+    return TokenIssued(token=operators.issue_token(caller.ctx, operator_id))
 
 
 def _any_operator(caller: Caller) -> OperatorPrincipal:
@@ -388,7 +418,7 @@ def _any_operator(caller: Caller) -> OperatorPrincipal:
 def list_assignments(
     caller: CallerDep,
     active: Annotated[bool, Query(description="Only those not released")] = False,
-    pilot_id: Annotated[str | None, Query(max_length=40)] = None,
+    pilot_id: IdQuery = None,
 ) -> PilotAssignmentList:
     op = caller.operator(Action.ASSIGNMENTS_READ)
     return PilotAssignmentList(

@@ -102,7 +102,10 @@ def _staff_pilots(ctx: OperationsContext, report: RoundReport) -> None:
         with ctx.uow() as uow:
             robot = robot_for_update(uow.session, waiting.robot_serial)
             task = uow.session.get_one(
-                Task, waiting.task_id, with_for_update=True, populate_existing=True
+                Task,
+                waiting.task_id,
+                with_for_update={"key_share": True},
+                populate_existing=True,
             )
             still = task.status == TaskStatus.IN_PROGRESS and task.robot_serial == robot.serial
             if not still or pilots.open_assignment(uow.session, task.id) is not None:
@@ -131,7 +134,7 @@ def _free_robots(session: Session, area_id: str | None) -> list[Robot]:
                 ~has_task.exists(),
             )
             .order_by(Robot.serial)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         )
     )
 
@@ -167,7 +170,7 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
             select(Task)
             .where(Task.status == TaskStatus.PENDING, area_filter)
             .order_by(Task.created_at, Task.id)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         )
     )
     if not pending:

@@ -109,6 +109,12 @@ TRIP_TRANSITIONS: dict[TripStatus, frozenset[TripStatus]] = {
     P.CANCELLED: frozenset(),
 }
 
+# Operators move freely between their statuses; the table keeps "every status change goes
+# through its state machine" true for them as well.
+OPERATOR_TRANSITIONS: dict[OperatorStatus, frozenset[OperatorStatus]] = {
+    s: frozenset(OperatorStatus) - {s} for s in OperatorStatus
+}
+
 TRIP_EVENT_STATUS: dict[TripEvent, TripStatus] = {
     TripEvent.STARTED: P.IN_PROGRESS,
     TripEvent.ARRIVED: P.ARRIVED,
@@ -186,6 +192,10 @@ def sees_everything(role: OperatorRole) -> bool:
 
 
 # --- robots -----------------------------------------------------------------------------
+
+# A serial: letters, digits, '.', '_' and '-', starting with a letter or digit (it is a path
+# segment of the API and a key of the state history).
+SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 @dataclass(frozen=True, slots=True)

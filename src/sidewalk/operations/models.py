@@ -70,7 +70,8 @@ class Robot(Base):
     battery_reserve_pct: Mapped[float] = mapped_column(Float)
     drain_pct_per_km: Mapped[float] = mapped_column(Float)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
-    last_seen_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]  # when the service last heard from it
+    reading_at: Mapped[datetime | None]  # when the position and battery kept were read
     state_changed_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -123,6 +124,8 @@ class Task(Base):
     end_lat: Mapped[float] = mapped_column(Float)
     end_lng: Mapped[float] = mapped_column(Float)
     failure_reason: Mapped[str | None] = mapped_column(String(200))
+    # A return task brings back the goods of the delivery task it names.
+    return_of_task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"))
     status_times: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -9,10 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sidewalk.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.secrets import digest, new_secret
+from sidewalk.kernel.statemachine import check
 from sidewalk.operations import pilots
 from sidewalk.operations.access import OPERATOR_TOKEN_PREFIX
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
+    OPERATOR_TRANSITIONS,
     OperatorPrincipal,
     OperatorRole,
     OperatorStatus,
@@ -74,11 +76,13 @@ def set_status(
         raise Forbidden("Only admins set another operator's status", code="forbidden")
     with ctx.uow() as uow:
         operator = uow.session.scalars(
-            select(Operator).where(Operator.id == operator_id).with_for_update()
+            select(Operator).where(Operator.id == operator_id).with_for_update(key_share=True)
         ).one_or_none()
         if operator is None:
             raise operator_not_found(operator_id)
         before = OperatorStatus(operator.status)
+        if before is not status:
+            check("operator", OPERATOR_TRANSITIONS, before, status)
         operator.status = status
         operator.updated_at = uow.clock.now()
         uow.session.flush()
@@ -118,14 +122,16 @@ def operator_by_email(ctx: OperationsContext, email: str) -> Operator | None:
 
 
 def issue_token(ctx: OperationsContext, operator_id: str) -> str:
-    """A new token for the operator, returned once; the old one stops working (within the
-    token cache's life)."""
+    """A new token for the operator, returned once; the old one stops working (at once in
+    this process, within `api_key_cache_s` in others)."""
     token = new_secret(OPERATOR_TOKEN_PREFIX)
     with ctx.uow() as uow:
-        operator = uow.session.get(Operator, operator_id, with_for_update=True)
+        operator = uow.session.get(Operator, operator_id, with_for_update={"key_share": True})
         if operator is None:
             raise operator_not_found(operator_id)
+        old = operator.token_digest
         operator.token_digest = digest(token)
         operator.updated_at = uow.clock.now()
         uow.commit()
+    ctx.principals.forget(old)
     return token

@@ -17,11 +17,17 @@ def robot_not_found(serial: str) -> NotFound:
 
 
 def robot_for_update(session: Session, serial: str) -> Robot:
-    """The robot, locked until the end of the transaction (on SQLite the transaction already
-    holds the database's only write lock)."""
-    robot = session.scalars(
-        select(Robot).where(Robot.serial == serial).with_for_update()
-    ).one_or_none()
+    """The robot, locked until the end of the transaction and read afresh. The lock is FOR NO
+    KEY UPDATE, which does not conflict with the key-share locks that foreign-key checks take:
+    inserting a row that refers to the robot (a pilot assignment) never waits on it. (On
+    SQLite the transaction already holds the database's only write lock.)"""
+    query = (
+        select(Robot)
+        .where(Robot.serial == serial)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    robot = session.scalars(query).one_or_none()
     if robot is None:
         raise robot_not_found(serial)
     return robot

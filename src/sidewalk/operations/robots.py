@@ -15,12 +15,12 @@ from sidewalk.kernel.secrets import digest, new_secret
 from sidewalk.operations import tasks
 from sidewalk.operations.access import ROBOT_TOKEN_PREFIX
 from sidewalk.operations.context import OperationsContext
-from sidewalk.operations.domain import FailureReason, RobotState
+from sidewalk.operations.domain import SERIAL_PATTERN, FailureReason, RobotState
 from sidewalk.operations.models import Hub, PilotAssignment, Robot, StateHistory
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
 from sidewalk.operations.uow import OperationsUnitOfWork
 
-SERIAL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SERIAL = re.compile(SERIAL_PATTERN)
 
 # What a robot may report of itself. `on_task` belongs to the dispatcher and `maintenance` to
 # supervisors; while on a task only a fault or going offline counts (and ends the task), and
@@ -30,9 +30,6 @@ ENDS_TASK = {
     RobotState.FAULT: FailureReason.ROBOT_FAULT,
     RobotState.OFFLINE: FailureReason.ROBOT_OFFLINE,
 }
-
-# A reading stamped this far ahead of the service's clock is taken as "now".
-CLOCK_SKEW = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ def register_robot(ctx: OperationsContext, spec: RobotSpec) -> RegisteredRobot:
     """A new robot, offline until it reports, placed at its hub; its token is returned here
     once and kept only as a digest."""
     s = ctx.settings
-    if not SERIAL_PATTERN.fullmatch(spec.serial):
+    if not SERIAL.fullmatch(spec.serial):
         raise ValidationFailed(
             "A serial is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
             code="validation_error",
@@ -120,9 +117,12 @@ class Telemetry:
 
 
 def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) -> Robot:
-    """Where the robot is and how charged; a reading older than the last one kept is not
-    applied (reports may arrive out of order). A robot heard from again after being taken
-    as offline is idle unless it says otherwise."""
+    """Where the robot is and how charged. The robot is alive whenever it is heard from (by
+    the service's clock: a robot's own clock may be off); its position and battery are
+    replaced only by a reading taken after the one kept (reports may arrive out of order),
+    while a fault or going offline always counts. A robot heard from again after being taken
+    as offline is idle unless it says otherwise; a charging robot whose battery is full is
+    idle again."""
     if reading.state is not None and reading.state not in REPORTABLE:
         raise ValidationFailed(
             f"A robot cannot report itself {reading.state.value!r}",
@@ -131,15 +131,23 @@ def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) ->
     with ctx.uow() as uow:
         robot = robot_for_update(uow.session, serial)
         now = uow.clock.now()
-        at = min(reading.at or now, now + CLOCK_SKEW)
-        if robot.last_seen_at is not None and at < robot.last_seen_at:
-            return robot
-        robot.lat, robot.lng, robot.battery_pct = reading.lat, reading.lng, reading.battery_pct
-        robot.last_seen_at = at
+        taken = min(reading.at or now, now)
+        fresh = robot.reading_at is None or taken >= robot.reading_at
+        robot.last_seen_at = now
         robot.updated_at = now
-        area = ctx.areas.containing(LatLng(reading.lat, reading.lng))
-        robot.area_id = area.id if area else None
-        _apply_reported_state(uow, robot, reading.state)
+        if fresh:
+            robot.lat, robot.lng = reading.lat, reading.lng
+            robot.battery_pct = reading.battery_pct
+            robot.reading_at = taken
+            area = ctx.areas.containing(LatLng(reading.lat, reading.lng))
+            robot.area_id = area.id if area else None
+        state = reading.state
+        if not fresh and state not in ENDS_TASK:
+            state = None  # an old idle or charging says nothing about now
+        elif state is None and fresh and robot.state == RobotState.CHARGING:
+            full = reading.battery_pct >= ctx.settings.robot_charged_pct
+            state = RobotState.IDLE if full else None
+        _apply_reported_state(uow, robot, state)
         uow.commit()
         return robot
 
@@ -164,6 +172,21 @@ def _apply_reported_state(
     change_state(uow, robot, reported, reason="reported")
 
 
+def issue_token(ctx: OperationsContext, serial: str) -> str:
+    """A new token for the robot, returned once; the old one stops working (at once in this
+    process, within `api_key_cache_s` in others)."""
+    token = new_secret(ROBOT_TOKEN_PREFIX)
+    with ctx.uow() as uow:
+        robot = robot_for_update(uow.session, serial)
+        old = robot.token_digest
+        robot.token_digest = digest(token)
+        robot.updated_at = uow.clock.now()
+        uow.record("robot.token_replaced", robot_serial=serial)
+        uow.commit()
+    ctx.principals.forget(old)
+    return token
+
+
 def set_maintenance(ctx: OperationsContext, serial: str, on: bool) -> Robot:
     """Take a robot out of service or back; a robot on a task must be freed of it first."""
     with ctx.uow() as uow:
@@ -186,7 +209,7 @@ def mark_silent_robots_offline(uow: OperationsUnitOfWork) -> int:
             Robot.last_seen_at < limit,
         )
         .order_by(Robot.serial)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     ).all()
     for robot in silent:
         change_state(uow, robot, RobotState.OFFLINE, reason="silent")

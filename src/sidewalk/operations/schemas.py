@@ -3,9 +3,9 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from sidewalk.kernel.schemas import NO_NUL, Latitude, Longitude, Request
+from sidewalk.kernel.schemas import NO_NUL, Latitude, Longitude, Request, UtcDatetime
 from sidewalk.operations.domain import (
     OperatorRole,
     OperatorStatus,
@@ -62,7 +62,8 @@ class RobotRead(BaseModel):
     battery_pct: float | None
     area_id: str | None
     config: RobotConfigRead
-    last_seen_at: datetime | None
+    last_seen_at: datetime | None = Field(description="When the service last heard from it.")
+    reading_at: datetime | None = Field(description="When its position and battery were read.")
     state_changed_at: datetime
     created_at: datetime
 
@@ -84,7 +85,7 @@ class TelemetryIn(Request):
         strict=False,
         description="What the robot reports of itself: idle, charging, fault or offline.",
     )
-    at: AwareDatetime | None = Field(
+    at: UtcDatetime | None = Field(
         None, strict=False, description="When the reading was taken (ISO 8601 with a zone)."
     )
 
@@ -93,6 +94,10 @@ class TelemetryIn(Request):
             "examples": [{"lat": 34.0901, "lng": -118.3617, "battery_pct": 81.5, "state": "idle"}]
         },
     )
+
+
+class TokenIssued(BaseModel):
+    token: str = Field(description="The new bearer token; shown once. The old one stops working.")
 
 
 class MaintenanceIn(Request):
@@ -143,6 +148,9 @@ class TaskRead(BaseModel):
     area_id: str | None
     hub_id: str | None
     failure_reason: str | None
+    return_of_task_id: str | None = Field(
+        description="For a return task: the delivery task whose goods it brings back."
+    )
     awaiting_pilot: bool
     pilot: PilotRead | None
     trips: list[TripRead]

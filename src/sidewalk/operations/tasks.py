@@ -17,6 +17,7 @@ from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
     ACTIVE_TASK,
     TASK_TRANSITIONS,
+    TERMINAL_TASK,
     TERMINAL_TRIP,
     TRIP_EVENT_STATUS,
     TRIP_TRANSITIONS,
@@ -305,10 +306,13 @@ def finish(
     status: TaskStatus,
     *,
     reason: str | None = None,
-) -> None:
-    """End a task: its open trips end with it, its robot is free (charging at a hub after a
-    charge task), its pilot released."""
+) -> Task | None:
+    """End a task: its open trips end with it, its pilot is released, its robot is free
+    (charging at a hub after a charge task). A delivery cancelled or failed with the goods on
+    board of a robot that can still drive sends that robot straight back to the pickup with a
+    `return` task, which is returned."""
     now = uow.clock.now()
+    carrying = _goods_on_board(task) and robot is not None and robot.state == RobotState.ON_TASK
     transition("task", TASK_TRANSITIONS, task, status, at=now)
     task.updated_at = now
     task.failure_reason = reason if status is TaskStatus.FAILED else task.failure_reason
@@ -317,6 +321,11 @@ def finish(
         if trip.status not in TERMINAL_TRIP:
             transition("trip", TRIP_TRANSITIONS, trip, trip_end, at=now)
             trip.updated_at = now
+    pilots.release_pilot(uow, task.id, reason=f"task_{status.value}")
+    uow.session.flush()
+    _event(uow, f"task.{status.value}", task, reason=reason)
+    if carrying and robot is not None and status is not TaskStatus.COMPLETED:
+        return _send_goods_back(uow, task, robot)
     if robot is not None and robot.state == RobotState.ON_TASK:
         after = (
             RobotState.CHARGING
@@ -324,9 +333,34 @@ def finish(
             else RobotState.IDLE
         )
         change_state(uow, robot, after, reason=f"task_{status.value}", task_id=task.id)
-    pilots.release_pilot(uow, task.id, reason=f"task_{status.value}")
+    return None
+
+
+def _goods_on_board(task: Task) -> bool:
+    """A delivery whose robot has picked the goods up and not yet handed them over."""
+    if task.type != TaskType.DELIVERY or not task.trips:
+        return False
+    picked_up = task.trips[0].status == TripStatus.COMPLETED
+    handed_over = task.trips[-1].status == TripStatus.COMPLETED
+    return picked_up and not handed_over
+
+
+def _send_goods_back(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> Task:
+    """The robot keeps going, now to bring the goods back to where it took them."""
+    pickup = task.trips[0]
+    back = new_task(
+        uow,
+        TaskType.RETURN,
+        [LatLng(pickup.destination_lat, pickup.destination_lng)],
+        area_id=task.area_id,
+        delivery_id=task.delivery_id,
+    )
+    back.return_of_task_id = task.id
+    transition("task", TASK_TRANSITIONS, back, TaskStatus.ASSIGNED, at=uow.clock.now())
+    back.robot_serial = robot.serial  # it stays on_task: one task follows the other
     uow.session.flush()
-    _event(uow, f"task.{status.value}", task, reason=reason)
+    _event(uow, "task.assigned", back, return_of_task_id=task.id)
+    return back
 
 
 def cancel_task(ctx: OperationsContext, task_id: str, *, reason: str = "cancelled") -> Task:
@@ -343,9 +377,9 @@ def cancel_task_for_attempt(
     A task already ended is returned as it is (the request may be a redelivery)."""
     with ctx.uow() as uow:
         task = task_of_attempt(uow.session, attempt_id)
-        if task is None or task.status not in {TaskStatus.PENDING, *ACTIVE_TASK}:
-            return task
-        task = _end_by_id(uow, task.id, TaskStatus.CANCELLED, reason)
+        if task is None:
+            return None
+        task = _end_by_id(uow, task.id, TaskStatus.CANCELLED, reason, if_open=True)
         uow.commit()
         return task
 
@@ -354,13 +388,27 @@ def fail_task(uow: OperationsUnitOfWork, task: Task, robot: Robot | None, reason
     finish(uow, task, robot, TaskStatus.FAILED, reason=reason)
 
 
-def _end_by_id(uow: OperationsUnitOfWork, task_id: str, status: TaskStatus, reason: str) -> Task:
+def _end_by_id(
+    uow: OperationsUnitOfWork,
+    task_id: str,
+    status: TaskStatus,
+    reason: str,
+    *,
+    if_open: bool = False,
+) -> Task:
+    """Lock the task's robot, then the task, and end it; with `if_open`, a task that has
+    ended meanwhile is left as it is."""
     session = uow.session
-    serial = _task(session, task_id).robot_serial
-    robot = robot_for_update(session, serial) if serial else None
-    task = _task(session, task_id, lock=True)
-    if task.robot_serial != serial:
-        raise Conflict("The task changed robot meanwhile; try again", code="concurrent_change")
+    for _attempt in range(3):  # the dispatcher may give the task a robot meanwhile
+        serial = _task(session, task_id).robot_serial
+        robot = robot_for_update(session, serial) if serial else None
+        task = _task(session, task_id, lock=True)
+        if task.robot_serial == serial:
+            break
+    else:
+        raise Conflict("The task keeps changing robot; try again", code="concurrent_change")
+    if if_open and task.status in TERMINAL_TASK:
+        return task
     finish(uow, task, robot, status, reason=reason)
     return task
 
@@ -371,7 +419,7 @@ def _end_by_id(uow: OperationsUnitOfWork, task_id: str, status: TaskStatus, reas
 def _task(session: Session, task_id: str, *, lock: bool = False) -> Task:
     query = select(Task).where(Task.id == task_id)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     task = session.scalars(query).one_or_none()
     if task is None:
         raise task_not_found(task_id)

@@ -1,6 +1,7 @@
 """The operations unit of work: the session of one use case and the events it records, handed
 to the service's observers once the transaction has committed (never for a rolled-back one)."""
 
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.settings import Settings
 from sidewalk.kernel.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,11 @@ class OperationsUnitOfWork(UnitOfWork):
     def commit(self) -> None:
         super().commit()
         events, self.events = self.events, []
-        if events:
-            for observe in self._observers:
+        for observe in self._observers if events else ():
+            try:
                 observe(events)
+            except Exception:  # the change is committed: an observer's failure is its own
+                log.exception("an observer of operations events failed")
 
     def rollback(self) -> None:
         super().rollback()

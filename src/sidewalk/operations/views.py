@@ -40,6 +40,7 @@ def robot_read(robot: Robot) -> RobotRead:
             drain_pct_per_km=c.drain_pct_per_km,
         ),
         last_seen_at=robot.last_seen_at,
+        reading_at=robot.reading_at,
         state_changed_at=robot.state_changed_at,
         created_at=robot.created_at,
     )
@@ -79,6 +80,7 @@ def task_read(task: Task, pilot: PilotAssignment | None) -> TaskRead:
         area_id=task.area_id,
         hub_id=task.hub_id,
         failure_reason=task.failure_reason,
+        return_of_task_id=task.return_of_task_id,
         awaiting_pilot=task.status == TaskStatus.IN_PROGRESS and pilot is None,
         pilot=(
             PilotRead(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 19:28:58.156819
+Create Date: 2026-11-25 19:38:33.705271
 """
 
 from collections.abc import Sequence
@@ -99,6 +99,7 @@ def upgrade() -> None:
         sa.Column("drain_pct_per_km", sa.Float(), nullable=False),
         sa.Column("token_digest", sa.String(length=64), nullable=False),
         sa.Column("last_seen_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reading_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "state_changed_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=False
         ),
@@ -203,10 +204,14 @@ def upgrade() -> None:
         sa.Column("end_lat", sa.Float(), nullable=False),
         sa.Column("end_lng", sa.Float(), nullable=False),
         sa.Column("failure_reason", sa.String(length=200), nullable=True),
+        sa.Column("return_of_task_id", sa.String(length=40), nullable=True),
         sa.Column("status_times", sa.JSON(), nullable=False),
         sa.Column("created_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["hub_id"], ["hubs.id"], name=op.f("fk_tasks_hub_id_hubs")),
+        sa.ForeignKeyConstraint(
+            ["return_of_task_id"], ["tasks.id"], name=op.f("fk_tasks_return_of_task_id_tasks")
+        ),
         sa.ForeignKeyConstraint(
             ["robot_serial"], ["robots.serial"], name=op.f("fk_tasks_robot_serial_robots")
         ),
