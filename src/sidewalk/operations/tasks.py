@@ -202,23 +202,26 @@ def assign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
 
 def reassign_task(ctx: OperationsContext, task_id: str, robot_serial: str | None) -> Task:
     """Take a task that has not started from its robot: back to the dispatcher's queue, or
-    straight to `robot_serial`."""
-    with ctx.uow() as uow:
-        session = uow.session
-        current = _task(session, task_id).robot_serial
-        serials = sorted(s for s in {current, robot_serial} if s is not None)
-        robots = {s: robot_for_update(session, s) for s in serials}
-        task = _task(session, task_id, lock=True)
-        if task.robot_serial != current:
-            raise Conflict("The task changed meanwhile; try again", code="concurrent_change")
-        if task.status == TaskStatus.ASSIGNED and current is not None:
-            _unassign(uow, task, robots[current])
-        if robot_serial is not None:
-            assign(uow, task, robots[robot_serial])
-        elif task.status != TaskStatus.PENDING:
-            transition("task", TASK_TRANSITIONS, task, TaskStatus.PENDING, at=uow.clock.now())
-        uow.commit()
-        return task
+    straight to `robot_serial`. Robots are locked before the task, in serial order; if the
+    dispatcher gives the task a robot meanwhile, the use case starts again."""
+    for _attempt in range(3):
+        with ctx.uow() as uow:
+            session = uow.session
+            current = _task(session, task_id).robot_serial
+            serials = sorted(s for s in {current, robot_serial} if s is not None)
+            robots = {s: robot_for_update(session, s) for s in serials}
+            task = _task(session, task_id, lock=True)
+            if task.robot_serial != current:
+                continue
+            if task.status == TaskStatus.ASSIGNED and current is not None:
+                _unassign(uow, task, robots[current])
+            if robot_serial is not None:
+                assign(uow, task, robots[robot_serial])
+            elif task.status != TaskStatus.PENDING:
+                transition("task", TASK_TRANSITIONS, task, TaskStatus.PENDING, at=uow.clock.now())
+            uow.commit()
+            return task
+    raise Conflict("The task keeps changing robot; try again", code="concurrent_change")
 
 
 def _unassign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
