@@ -3,7 +3,8 @@ server. Like the others, commands that create or list take `--json`."""
 
 import json
 import os
-import time
+import signal
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -173,7 +174,10 @@ def dispatch_run(
     as_json: JsonFlag = False,
 ) -> None:
     """Run dispatch rounds: with several dispatchers on one database, only one acts on an area
-    at a time."""
+    at a time. Ctrl-C or SIGTERM stops it after the round under way, which is never cut short."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
     platform = _platform()
     pause = platform.settings.dispatch_interval_s if interval is None else interval
     totals: dict[str, int] = {}
@@ -181,17 +185,22 @@ def dispatch_run(
         with Progress(console=errors, transient=True, disable=as_json) as progress:
             bar = progress.add_task("dispatching", total=rounds or None)
             done = 0
-            while rounds == 0 or done < rounds:
-                report = dispatcher.run_round(platform.operations)
+            while (rounds == 0 or done < rounds) and not stop.is_set():
+                try:
+                    report = dispatcher.run_round(platform.operations)
+                except Exception as e:  # a long-running dispatcher logs and goes on
+                    if rounds != 0:
+                        raise
+                    errors.print(f"[red]dispatch round failed[/red]: {e!r}")
+                    stop.wait(pause)
+                    continue
                 for key, value in vars(report).items():
                     if isinstance(value, int):
                         totals[key] = totals.get(key, 0) + value
                 done += 1
                 progress.update(bar, advance=1)
                 if rounds == 0 or done < rounds:
-                    time.sleep(pause)
-    except KeyboardInterrupt:
-        pass
+                    stop.wait(pause)
     finally:
         platform.close()
     if as_json:

@@ -125,8 +125,11 @@ def test_two_dispatchers_never_put_a_robot_on_two_tasks(tmp_path: Path) -> None:
             finally:
                 outputs = []
                 for d in dispatchers:
-                    d.send_signal(signal.SIGINT)
+                    d.send_signal(signal.SIGTERM)
                     outputs.append(d.communicate(timeout=60))
+            for d, (out, err) in zip(dispatchers, outputs, strict=True):
+                assert d.returncode == 0, err
+                assert out.strip(), err
             totals = [json.loads(out) for out, _err in outputs]
             _check_timelines(platform)
         finally:
