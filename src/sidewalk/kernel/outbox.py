@@ -1,0 +1,165 @@
+"""The transactional outbox and the inbox: how a service's events reach the bus without ever
+being lost or applied twice.
+
+A use case adds its events to the `outbox` table in the transaction of its state change, so
+they exist exactly when the change does. A relay reads them in order and publishes them; a
+relay that dies between publishing and marking publishes again, which the bus deduplicates by
+envelope id and consumers ignore through their `inbox`: a consumer records each event id it
+handled in the transaction of the effect, and an id already there is skipped. Each service
+builds both tables in its own metadata (`outbox_table`, `inbox_table`)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from sidewalk.kernel.bus.base import Bus
+from sidewalk.kernel.db import UTCDateTime
+from sidewalk.kernel.events import Envelope
+
+log = logging.getLogger(__name__)
+
+UNPUBLISHED = text("published_at IS NULL")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        # The order events were written in; on SQLite an INTEGER PRIMARY KEY is the rowid.
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+        Column("event_id", String(40), nullable=False, unique=True),
+        Column("type", String(100), nullable=False),
+        Column("occurred_at", UTCDateTime(), nullable=False),
+        Column("envelope", Text, nullable=False),
+        Column("published_at", UTCDateTime(), nullable=True),
+        Index(
+            "ix_outbox_unpublished",
+            "seq",
+            sqlite_where=UNPUBLISHED,
+            postgresql_where=UNPUBLISHED,
+        ),
+    )
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(64), nullable=False),
+        Column("event_id", String(40), nullable=False),
+        Column("handled_at", UTCDateTime(), nullable=False),
+        PrimaryKeyConstraint("consumer", "event_id"),
+    )
+
+
+def add_to_outbox(session: Session, outbox: Table, envelopes: Sequence[Envelope]) -> None:
+    """Write events in the session's transaction: published only if it commits."""
+    if envelopes:
+        session.execute(
+            insert(outbox),
+            [
+                {
+                    "event_id": e.id,
+                    "type": e.type,
+                    "occurred_at": e.occurred_at,
+                    "envelope": e.to_json().decode(),
+                }
+                for e in envelopes
+            ],
+        )
+
+
+def first_time(session: Session, inbox: Table, consumer: str, event_id: str, at: datetime) -> bool:
+    """Record that `consumer` handles `event_id` in this transaction; False when it already
+    did (a redelivery), and the handler then changes nothing. Two deliveries racing both get
+    True, but only one can commit: the other fails on the key and is delivered again."""
+    seen = session.execute(
+        select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
+    ).first()
+    if seen is not None:
+        return False
+    session.execute(insert(inbox).values(consumer=consumer, event_id=event_id, handled_at=at))
+    return True
+
+
+class OutboxRelay:
+    """Publishes a service's outbox in order. Several relays may run on one PostgreSQL
+    database: each takes a batch with SKIP LOCKED, so they share the rows instead of
+    publishing them twice (a double publish would still be harmless)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        outbox: Table,
+        bus: Bus,
+        now: Callable[[], datetime],
+        *,
+        batch: int = 200,
+        idle_wait_s: float = 0.05,
+    ) -> None:
+        self._engine, self._outbox, self._bus, self._now = engine, outbox, bus, now
+        self._batch, self._idle_wait_s = batch, idle_wait_s
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unpublished events, oldest first; how many were published."""
+        connection = await asyncio.to_thread(self._engine.connect)
+        try:
+            transaction = await asyncio.to_thread(connection.begin)
+            rows = await asyncio.to_thread(self._claim, connection)
+            for _seq, envelope in rows:
+                await self._bus.publish(Envelope.from_json(envelope))
+            if rows:
+                await asyncio.to_thread(self._mark, connection, [seq for seq, _ in rows])
+            await asyncio.to_thread(transaction.commit)
+            return len(rows)
+        finally:
+            await asyncio.to_thread(connection.close)
+
+    def _claim(self, connection: Connection) -> list[tuple[int, str]]:
+        o = self._outbox
+        query = (
+            select(o.c.seq, o.c.envelope)
+            .where(o.c.published_at.is_(None))
+            .order_by(o.c.seq)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
+        return [(int(seq), str(env)) for seq, env in connection.execute(query)]
+
+    def _mark(self, connection: Connection, seqs: list[int]) -> None:
+        o = self._outbox
+        connection.execute(update(o).where(o.c.seq.in_(seqs)).values(published_at=self._now()))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; a failed batch (bus or database away) is retried."""
+        while not stop.is_set():
+            try:
+                published = await self.relay_once()
+            except Exception:
+                log.exception("outbox relay batch failed; retrying")
+                published = 0
+                await asyncio.sleep(1.0)
+            if published == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._idle_wait_s)
