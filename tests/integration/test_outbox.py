@@ -36,10 +36,13 @@ from tests.integration.test_bus import OpenBus, Recorder, event, open_bus, run
 __all__ = ["open_bus"]  # the bus fixture, shared with the bus contract tests
 
 metadata = MetaData()
-OUTBOX = outbox_table(metadata)
-INBOX = inbox_table(metadata)
+OUTBOX = outbox_table(metadata, "test")
+INBOX = inbox_table(metadata, "test")
 EFFECTS = Table(
-    "effects", metadata, Column("id", Integer, primary_key=True), Column("event_id", String(40))
+    "test_effects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(40)),
 )
 
 

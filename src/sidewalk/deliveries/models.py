@@ -19,11 +19,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
 from sidewalk.kernel.db import UTCDateTime, new_metadata, text_enum
+from sidewalk.kernel.outbox import inbox_table, outbox_table
 
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+# The events this service tells the other, written in the transaction of their change, and the
+# ids of the events it has handled (see `kernel.outbox`).
+OUTBOX = outbox_table(Base.metadata, "deliveries")
+INBOX = inbox_table(Base.metadata, "deliveries")
 
 
 class Merchant(Base):

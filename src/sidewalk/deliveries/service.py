@@ -30,6 +30,7 @@ from sidewalk.deliveries.models import (
     Delivery,
     DeliveryAttempt,
     IdempotencyRecord,
+    Location,
     Quote,
 )
 from sidewalk.deliveries.schemas import (
@@ -223,7 +224,23 @@ def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: Delivery
         provider=attempt.provider.value,
         sequence=1,
     )
+    uow.emit(
+        "attempt.requested",
+        subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
+        payload={
+            "provider": attempt.provider.value,
+            "sequence": 1,
+            "merchant_id": merchant.id,
+            "pickup": _place(quote.pickup),
+            "dropoff": _place(quote.dropoff),
+            "dropoff_instructions": delivery.dropoff_instructions,
+        },
+    )
     return delivery
+
+
+def _place(location: Location) -> dict[str, Any]:
+    return {"lat": location.lat, "lng": location.lng, "full_address": location.full_address}
 
 
 def get_delivery(
@@ -292,6 +309,18 @@ def cancel_delivery(
             latest.updated_at = now
             uow.record(
                 delivery.id, "attempt.cancelled", attempt_id=latest.id, previous=before.value
+            )
+        if latest is not None:
+            # Operations stops the robot's task; with the goods on board, the robot brings
+            # them back (a `return` task), which ends the delivery `returned`.
+            uow.emit(
+                "attempt.cancel_requested",
+                subject={"delivery_id": delivery.id, "attempt_id": latest.id},
+                payload={
+                    "provider": latest.provider.value,
+                    "reason": delivery.cancel_reason,
+                    "goods_on_board": target is DeliveryStatus.RETURNING,
+                },
             )
         answer = delivery_read(delivery, ctx.settings.public_base_url)
         uow.commit()

@@ -3,8 +3,10 @@ records, written in the same transaction as the change they describe."""
 
 from typing import Any
 
-from sidewalk.deliveries.models import DeliveryEvent
+from sidewalk.deliveries.models import OUTBOX, DeliveryEvent
+from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.outbox import add_to_outbox
 from sidewalk.kernel.uow import UnitOfWork
 
 
@@ -20,3 +22,11 @@ class DeliveriesUnitOfWork(UnitOfWork):
                 data=data,
             )
         )
+
+    def emit(self, type_: str, *, subject: dict[str, str], payload: dict[str, Any]) -> None:
+        """Tell the operations service something, through the outbox: sent only if the use
+        case commits."""
+        envelope = Envelope.new(
+            type_, "deliveries", occurred_at=self.clock.now(), subject=subject, payload=payload
+        )
+        add_to_outbox(self.session, OUTBOX, [envelope])

@@ -6,7 +6,8 @@ they exist exactly when the change does. A relay reads them in order and publish
 relay that dies between publishing and marking publishes again, which the bus deduplicates by
 envelope id and consumers ignore through their `inbox`: a consumer records each event id it
 handled in the transaction of the effect, and an id already there is skipped. Each service
-builds both tables in its own metadata (`outbox_table`, `inbox_table`)."""
+builds both tables in its own metadata (`outbox_table`, `inbox_table`), named after it, so that
+two services may also share one database."""
 
 import asyncio
 import contextlib
@@ -42,9 +43,10 @@ log = logging.getLogger(__name__)
 UNPUBLISHED = text("published_at IS NULL")
 
 
-def outbox_table(metadata: MetaData) -> Table:
+def outbox_table(metadata: MetaData, owner: str) -> Table:
+    name = f"{owner}_outbox"
     return Table(
-        "outbox",
+        name,
         metadata,
         # The order events were written in; on SQLite an INTEGER PRIMARY KEY is the rowid.
         Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
@@ -54,7 +56,7 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("envelope", Text, nullable=False),
         Column("published_at", UTCDateTime(), nullable=True),
         Index(
-            "ix_outbox_unpublished",
+            f"ix_{name}_unpublished",
             "seq",
             sqlite_where=UNPUBLISHED,
             postgresql_where=UNPUBLISHED,
@@ -62,9 +64,9 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
-def inbox_table(metadata: MetaData) -> Table:
+def inbox_table(metadata: MetaData, owner: str) -> Table:
     return Table(
-        "inbox",
+        f"{owner}_inbox",
         metadata,
         Column("consumer", String(64), nullable=False),
         Column("event_id", String(40), nullable=False),

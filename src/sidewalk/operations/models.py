@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from sidewalk.kernel.db import UTCDateTime, new_metadata, text_enum
+from sidewalk.kernel.outbox import inbox_table, outbox_table
 from sidewalk.operations.domain import (
     OperatorRole,
     OperatorStatus,
@@ -35,6 +36,12 @@ from sidewalk.operations.domain import (
 class Base(DeclarativeBase):
     metadata = new_metadata()
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+# The events this service tells the other, written in the transaction of their change, and the
+# ids of the events it has handled (see `kernel.outbox`).
+OUTBOX = outbox_table(Base.metadata, "operations")
+INBOX = inbox_table(Base.metadata, "operations")
 
 
 ACTIVE_TASK_SQL = text("status IN ('assigned', 'in_progress')")

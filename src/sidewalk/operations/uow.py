@@ -12,8 +12,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.events import Envelope
+from sidewalk.kernel.outbox import add_to_outbox
 from sidewalk.kernel.settings import Settings
 from sidewalk.kernel.uow import UnitOfWork
+from sidewalk.operations.models import OUTBOX
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class OperationsUnitOfWork(UnitOfWork):
         self.events.append(OpsEvent(type_, self.clock.now(), **fields))
 
     def commit(self) -> None:
+        """Commit the change with its events in the outbox, then tell the observers."""
+        add_to_outbox(self.session, OUTBOX, [_envelope(e) for e in self.events])
         super().commit()
         events, self.events = self.events, []
         for observe in self._observers if events else ():
@@ -76,3 +81,19 @@ class OperationsUnitOfWork(UnitOfWork):
     def rollback(self) -> None:
         super().rollback()
         self.events = []
+
+
+def _envelope(event: OpsEvent) -> Envelope:
+    ids = {
+        "task_id": event.task_id,
+        "robot_serial": event.robot_serial,
+        "delivery_id": event.delivery_id,
+        "attempt_id": event.attempt_id,
+    }
+    return Envelope.new(
+        event.type,
+        "operations",
+        occurred_at=event.occurred_at,
+        subject={k: v for k, v in ids.items() if v is not None},
+        payload=dict(event.data),
+    )
