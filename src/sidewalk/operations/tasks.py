@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sidewalk.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.outbox import first_time
 from sidewalk.kernel.statemachine import transition
 from sidewalk.operations import pilots
 from sidewalk.operations.context import OperationsContext
@@ -29,9 +30,12 @@ from sidewalk.operations.domain import (
     TripStatus,
     robot_busy,
 )
-from sidewalk.operations.models import Hub, Robot, Task, Trip
+from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
 from sidewalk.operations.robot_state import change_state, robot_for_update
 from sidewalk.operations.uow import OperationsUnitOfWork
+
+# The name this service's event handlers go by in its inbox (and on the bus).
+INBOX_CONSUMER = "operations"
 
 
 def task_not_found(task_id: str) -> NotFound:
@@ -114,15 +118,19 @@ def create_delivery_task(
     attempt_id: str,
     pickup: LatLng,
     dropoff: LatLng,
+    event_id: str | None = None,
 ) -> Task:
     """The task that carries out a robot attempt: to the pickup, then to the dropoff. Asking
-    twice for one attempt gives the same task (the events that ask may be redelivered)."""
+    twice for one attempt gives the same task (the events that ask may be redelivered);
+    `event_id`, when the request is an event, is recorded in the inbox with the task."""
     area = ctx.areas.containing(pickup)
     try:
         with ctx.uow() as uow:
             existing = task_of_attempt(uow.session, attempt_id)
             if existing is not None:
                 return existing
+            if event_id is not None:
+                first_time(uow.session, INBOX, INBOX_CONSUMER, event_id, uow.clock.now())
             task = new_task(
                 uow,
                 TaskType.DELIVERY,
@@ -374,14 +382,23 @@ def cancel_task(ctx: OperationsContext, task_id: str, *, reason: str = "cancelle
 
 
 def cancel_task_for_attempt(
-    ctx: OperationsContext, attempt_id: str, *, reason: str = "cancelled"
+    ctx: OperationsContext,
+    attempt_id: str,
+    *,
+    reason: str = "cancelled",
+    event_id: str | None = None,
 ) -> Task | None:
     """Cancel the task of a delivery attempt, if it has one still open; None when it has none.
-    A task already ended is returned as it is (the request may be a redelivery)."""
+    A task already ended is returned as it is (the request may be a redelivery, and an event
+    already in the inbox changes nothing)."""
     with ctx.uow() as uow:
         task = task_of_attempt(uow.session, attempt_id)
         if task is None:
             return None
+        if event_id is not None and not first_time(
+            uow.session, INBOX, INBOX_CONSUMER, event_id, uow.clock.now()
+        ):
+            return task
         task = _end_by_id(uow, task.id, TaskStatus.CANCELLED, reason, if_open=True)
         uow.commit()
         return task

@@ -1,0 +1,66 @@
+"""What the operations service does when the deliveries service tells it something. Each
+handler is safe to run twice for one event: the inbox (written with the effect) or the use
+case itself makes a redelivery change nothing. An event this service cannot read is logged and
+dropped, as no redelivery would ever make it readable."""
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sidewalk.kernel.events import Envelope
+from sidewalk.kernel.geo import LatLng
+from sidewalk.operations import tasks
+from sidewalk.operations.context import OperationsContext
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[OperationsContext, Envelope], None]
+
+
+def _place(payload: Mapping[str, Any], key: str) -> LatLng:
+    place = payload[key]
+    lat, lng = float(place["lat"]), float(place["lng"])
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise ValueError(f"{key} lies outside the globe")
+    return LatLng(lat, lng)
+
+
+def attempt_requested(ctx: OperationsContext, event: Envelope) -> None:
+    """A robot attempt becomes a delivery task (courier attempts are not ours)."""
+    if event.payload.get("provider") != "robot":
+        return
+    tasks.create_delivery_task(
+        ctx,
+        delivery_id=event.subject["delivery_id"],
+        attempt_id=event.subject["attempt_id"],
+        pickup=_place(event.payload, "pickup"),
+        dropoff=_place(event.payload, "dropoff"),
+        event_id=event.id,
+    )
+
+
+def attempt_cancel_requested(ctx: OperationsContext, event: Envelope) -> None:
+    """Stop the attempt's task; with the goods on board its robot brings them back."""
+    tasks.cancel_task_for_attempt(
+        ctx,
+        event.subject["attempt_id"],
+        reason=str(event.payload.get("reason") or "cancelled"),
+        event_id=event.id,
+    )
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "attempt.requested": attempt_requested,
+    "attempt.cancel_requested": attempt_cancel_requested,
+}
+
+
+def handle(ctx: OperationsContext, event: Envelope) -> None:
+    """Run the handler of `event`'s type; unknown types are not this service's business."""
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        return
+    try:
+        handler(ctx, event)
+    except (KeyError, TypeError, ValueError) as e:
+        log.error("dropped unreadable %s event %s: %r", event.type, event.id, e)
