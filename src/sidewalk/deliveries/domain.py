@@ -87,6 +87,41 @@ def move_attempt(attempt: Stateful, to: AttemptStatus, *, at: datetime) -> Attem
     return transition("attempt", ATTEMPT_TRANSITIONS, attempt, to, at=at)
 
 
+# What a robot's progress, told by the operations service, means for the attempt and the
+# delivery: (event type, trip type or "" for task events) -> (attempt status, delivery status).
+# A status the machine cannot take any more (a delivery cancelled meanwhile) is left alone.
+ROBOT_PROGRESS: dict[tuple[str, str], tuple[AttemptStatus | None, DeliveryStatus | None]] = {
+    ("task.assigned", ""): (AttemptStatus.ASSIGNED, DeliveryStatus.ASSIGNED),
+    ("trip.in_progress", "to_pickup"): (
+        AttemptStatus.IN_PROGRESS,
+        DeliveryStatus.ENROUTE_TO_PICKUP,
+    ),
+    ("trip.arrived", "to_pickup"): (None, DeliveryStatus.AT_PICKUP),
+    ("trip.completed", "to_pickup"): (None, DeliveryStatus.ENROUTE_TO_DROPOFF),
+    ("trip.in_progress", "to_dropoff"): (None, DeliveryStatus.ENROUTE_TO_DROPOFF),
+    ("trip.arrived", "to_dropoff"): (None, DeliveryStatus.AT_DROPOFF),
+    ("task.completed", ""): (AttemptStatus.SUCCEEDED, DeliveryStatus.DELIVERED),
+}
+
+# A return task brings the goods of a stopped delivery back to the merchant.
+RETURN_PROGRESS: dict[str, DeliveryStatus] = {
+    "task.assigned": DeliveryStatus.RETURNING,
+    "task.completed": DeliveryStatus.RETURNED,
+}
+
+
+def progress_targets(
+    event_type: str, task_type: str, trip_type: str
+) -> tuple[AttemptStatus | None, DeliveryStatus | None]:
+    """The statuses an operations event moves the attempt and the delivery to, if any."""
+    if task_type == "return":
+        return None, RETURN_PROGRESS.get(event_type)
+    if task_type != "delivery":
+        return None, None
+    key = (event_type, trip_type if event_type.startswith("trip.") else "")
+    return ROBOT_PROGRESS.get(key, (None, None))
+
+
 def cancellation_target(status: DeliveryStatus) -> DeliveryStatus:
     """Before pickup a cancel ends the delivery; with the goods on board they go back to the
     merchant first. Anything else is refused by the state machine."""

@@ -73,6 +73,15 @@ def delivery(
     return session.scalars(query).unique().one_or_none()
 
 
+def delivery_for_update(session: Session, delivery_id: str) -> Delivery | None:
+    """A delivery by id alone, locked: for the events of the operations service, which know
+    no merchant."""
+    if not storable(delivery_id):
+        return None
+    query = _with_everything(select(Delivery)).where(Delivery.id == delivery_id)
+    return session.scalars(query.with_for_update(of=Delivery)).unique().one_or_none()
+
+
 @dataclass(frozen=True)
 class DeliveryFilter:
     status: list[str] | None = None

@@ -1,0 +1,93 @@
+"""What the deliveries service does when the operations service tells it something: a robot's
+progress moves the attempt and the delivery along, each step through their state machines and
+into the timeline. Each event is applied once (the inbox is written with the effect); a step
+the delivery cannot take any more (it was cancelled meanwhile, or the event is of an older
+attempt) is left out, as the delivery has moved on."""
+
+import logging
+from collections.abc import Callable, Mapping
+
+from sidewalk.deliveries import repository
+from sidewalk.deliveries.context import DeliveriesContext
+from sidewalk.deliveries.domain import (
+    ATTEMPT_TRANSITIONS,
+    DELIVERY_TRANSITIONS,
+    AttemptStatus,
+    DeliveryStatus,
+    move_attempt,
+    move_delivery,
+    progress_targets,
+)
+from sidewalk.deliveries.models import INBOX
+from sidewalk.kernel.events import Envelope
+from sidewalk.kernel.outbox import first_time
+
+log = logging.getLogger(__name__)
+
+INBOX_CONSUMER = "deliveries"
+
+Handler = Callable[[DeliveriesContext, Envelope], None]
+
+
+def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
+    delivery_id = event.subject.get("delivery_id")
+    if delivery_id is None:
+        return  # a charge or reposition task: no delivery to tell
+    attempt_target, delivery_target = progress_targets(
+        event.type,
+        str(event.payload.get("task_type", "")),
+        str(event.payload.get("trip_type", "")),
+    )
+    if attempt_target is None and delivery_target is None:
+        return
+    with ctx.uow() as uow:
+        if not first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+            return
+        delivery = repository.delivery_for_update(uow.session, delivery_id)
+        if delivery is None:
+            log.error("event %s names an unknown delivery %s", event.id, delivery_id)
+            uow.commit()  # remembered as handled: it will never become readable
+            return
+        now = uow.clock.now()
+        attempt_id = event.subject.get("attempt_id")
+        attempt = next(
+            (link.attempt for link in delivery.attempt_links if link.attempt.id == attempt_id),
+            None,
+        )
+        if attempt is not None and attempt.id == delivery.latest_attempt_id:
+            if event.type == "task.assigned" and "task_id" in event.subject:
+                attempt.provider_id = event.subject["task_id"]
+            current = AttemptStatus(attempt.status)
+            if attempt_target is not None and attempt_target in ATTEMPT_TRANSITIONS[current]:
+                move_attempt(attempt, attempt_target, at=now)
+                attempt.updated_at = now
+                uow.record(delivery.id, f"attempt.{attempt_target.value}", attempt_id=attempt.id)
+        elif attempt_id is not None:
+            delivery_target = None  # an older attempt's news: the delivery has moved on
+        status = DeliveryStatus(delivery.status)
+        if delivery_target is not None and delivery_target in DELIVERY_TRANSITIONS[status]:
+            previous = move_delivery(delivery, delivery_target, at=now)
+            delivery.updated_at = now
+            uow.record(
+                delivery.id,
+                f"delivery.{delivery_target.value}",
+                previous=previous.value,
+                source_event=event.id,
+            )
+        uow.commit()
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "task.assigned": robot_progress,
+    "trip.in_progress": robot_progress,
+    "trip.arrived": robot_progress,
+    "trip.completed": robot_progress,
+    "task.completed": robot_progress,
+}
+
+
+def handle(ctx: DeliveriesContext, event: Envelope) -> None:
+    """Run the handler of `event`'s type; other types are not this service's business."""
+    handler = HANDLERS.get(event.type)
+    if handler is not None:
+        handler(ctx, event)

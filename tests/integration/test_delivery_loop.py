@@ -1,0 +1,138 @@
+"""One delivery across both services, through their outboxes and handlers (every event
+handled twice, as a bus may deliver it): ordered over the merchant API, carried by a robot
+reporting over the ops API, seen by the merchant step by step; and a cancel after pickup
+brings the goods back."""
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, Table, select
+
+from sidewalk.bootstrap import Platform
+from sidewalk.deliveries import handlers as deliveries_handlers
+from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
+from sidewalk.kernel.events import Envelope
+from sidewalk.operations import handlers as operations_handlers
+from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
+from tests.factories import MerchantClient
+from tests.fleet import Fleet
+
+
+class Pump:
+    """Carries each new event of one service's outbox to the other's handlers, twice."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.seen = {"deliveries": 0, "operations": 0}
+
+    def _new(self, engine: Engine, table: Table, name: str) -> list[Envelope]:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(table.c.seq, table.c.envelope)
+                .where(table.c.seq > self.seen[name])
+                .order_by(table.c.seq)
+            ).all()
+        if rows:
+            self.seen[name] = rows[-1].seq
+        return [Envelope.from_json(r.envelope) for r in rows]
+
+    def __call__(self) -> None:
+        p = self.platform
+        for _ in range(3):  # what one side does may make the other say more
+            for e in self._new(p.deliveries_engine, DELIVERIES_OUTBOX, "deliveries"):
+                operations_handlers.handle(p.operations, e)
+                operations_handlers.handle(p.operations, e)
+            for e in self._new(p.operations_engine, OPERATIONS_OUTBOX, "operations"):
+                deliveries_handlers.handle(p.deliveries, e)
+                deliveries_handlers.handle(p.deliveries, e)
+
+
+def _drive(fleet: Fleet, token: str, trip: dict[str, Any], events: tuple[str, ...]) -> None:
+    for event in events:
+        answer = fleet.post(token, f"/ops/v1/trips/{trip['id']}/events", {"event": event})
+        assert answer.status_code == 200, answer.text
+
+
+def test_a_robot_delivers_and_the_merchant_sees_every_step(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    delivery = merchant.order(key="order-1").json()
+    pump()
+    fleet.dispatch()
+    pump()
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert seen["status"] == "assigned"
+    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    assert seen["attempts"][0]["provider_id"] == task["id"]
+    assert seen["attempts"][0]["status"] == "assigned"
+
+    to_pickup, to_dropoff = task["trips"]
+    statuses = []
+    for trip, event in [
+        (to_pickup, "started"),
+        (to_pickup, "arrived"),
+        (to_pickup, "completed"),
+        (to_dropoff, "started"),
+        (to_dropoff, "arrived"),
+        (to_dropoff, "completed"),
+    ]:
+        _drive(fleet, token, trip, (event,))
+        pump()
+        statuses.append(merchant.get(f"/v1/deliveries/{delivery['id']}").json()["status"])
+    assert statuses == [
+        "enroute_to_pickup",
+        "at_pickup",
+        "enroute_to_dropoff",
+        "enroute_to_dropoff",
+        "at_dropoff",
+        "delivered",
+    ]
+    done = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert done["attempts"][0]["status"] == "succeeded"
+    assert set(done["status_times"]) >= {"pending", "assigned", "at_pickup", "delivered"}
+    timeline = [
+        e["type"] for e in merchant.get(f"/v1/deliveries/{delivery['id']}/events").json()["data"]
+    ]
+    assert timeline.count("delivery.delivered") == 1
+
+
+def test_a_cancel_after_pickup_brings_the_goods_back(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    delivery = merchant.order(key="order-1").json()
+    pump()
+    fleet.dispatch()
+    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    _drive(fleet, token, task["trips"][0], ("started", "arrived", "completed"))
+    pump()
+    cancelled = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {"reason": "changed mind"})
+    assert cancelled.json()["status"] == "returning"
+    pump()
+    back = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    assert back["type"] == "return"
+    _drive(fleet, token, back["trips"][0], ("started", "arrived", "completed"))
+    pump()
+    assert merchant.get(f"/v1/deliveries/{delivery['id']}").json()["status"] == "returned"
+    assert fleet.robot_state("SW-1") == "idle"
+
+
+def test_a_cancel_before_pickup_frees_the_robot(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    delivery = merchant.order(key="order-1").json()
+    pump()
+    fleet.dispatch()
+    pump()
+    merchant.post(f"/v1/deliveries/{delivery['id']}/cancel")
+    pump()
+    assert fleet.robot_state("SW-1") == "idle"
+    assert fleet.get(token, "/ops/v1/robots/SW-1/task").status_code == 204
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert seen["status"] == "cancelled"
+    assert seen["attempts"][0]["status"] == "cancelled"
