@@ -15,6 +15,8 @@ from rich.panel import Panel
 from sidewalk.app import create_deliveries_app, create_operations_app
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries import merchants
+from sidewalk.events_runtime import EventRuntime
+from sidewalk.kernel.bus import make_bus
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations import operators
 from sidewalk.operations.domain import OperatorRole
@@ -100,14 +102,21 @@ def run_demo(host: str, port: int, duration: float | None, console: Console) -> 
     if duration is not None:
         threading.Thread(target=_stop_after, args=(servers, duration), daemon=True).start()
     try:
-        asyncio.run(_serve(servers))
+        asyncio.run(_serve(platform, servers))
     finally:
         platform.close()
     console.print("demo stopped")
 
 
-async def _serve(servers: list[uvicorn.Server]) -> None:
-    await asyncio.gather(*(s.serve() for s in servers))
+async def _serve(platform: Platform, servers: list[uvicorn.Server]) -> None:
+    """Both APIs, and the events between the services, in one event loop."""
+    async with make_bus(platform.settings.bus_url) as bus:
+        events = EventRuntime(platform, bus)
+        await events.start()
+        try:
+            await asyncio.gather(*(s.serve() for s in servers))
+        finally:
+            await events.stop()
 
 
 def _demo_admin(platform: Platform) -> str:

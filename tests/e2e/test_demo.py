@@ -1,5 +1,5 @@
-"""`sidewalk demo`, what `make demo` runs: it serves both APIs and the key and token it prints
-work."""
+"""`sidewalk demo`, what `make demo` runs: it serves both APIs, the key and token it prints
+work, and an order reaches operations as an event."""
 
 import re
 import subprocess
@@ -60,6 +60,23 @@ def test_the_demo_prints_a_working_key_and_admin_token(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         assert quoted.status_code == 201, quoted.text
+        ordered = httpx.post(
+            f"http://127.0.0.1:{port}/v1/deliveries",
+            json={"quote_id": quoted.json()["id"]},
+            headers={"Authorization": f"Bearer {key[1]}", "Idempotency-Key": "demo-1"},
+        )
+        assert ordered.status_code == 201, ordered.text
+        deadline = time.monotonic() + 15
+        while True:  # the order reaches operations as an event, and becomes a task
+            listed = httpx.get(
+                f"http://127.0.0.1:{ops_port}/ops/v1/tasks",
+                params={"delivery_id": ordered.json()["id"]},
+                headers={"Authorization": f"Bearer {token[1]}"},
+            ).json()["data"]
+            if listed:
+                break
+            assert time.monotonic() < deadline, "the order never became a task"
+            time.sleep(0.1)
         me = httpx.get(
             f"http://127.0.0.1:{ops_port}/ops/v1/operators/me",
             headers={"Authorization": f"Bearer {token[1]}"},

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     operations_database_url: str = Field(
         "", description="SQLAlchemy URL of the operations database; default a SQLite file in var/."
     )
+    bus_url: str = Field(
+        "memory://",
+        description="The event bus: memory:// (one process) or nats://host:port (JetStream).",
+    )
     service_areas_file: Path | None = Field(
         None, description="GeoJSON FeatureCollection of service areas; default the demo city."
     )
