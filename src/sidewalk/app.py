@@ -2,7 +2,7 @@
 
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -11,6 +11,8 @@ from sqlalchemy import Engine, text
 from sidewalk import __version__, migrations
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries.api import router as deliveries_router
+from sidewalk.events_runtime import EventRuntime
+from sidewalk.kernel.bus import make_bus
 from sidewalk.kernel.errors import SidewalkError
 from sidewalk.kernel.http import BodySizeLimit, document_api, install_problem_handlers
 from sidewalk.kernel.schemas import Health
@@ -37,15 +39,33 @@ Run the fleet: robots and their state history, tasks and trips, operators and pi
 """
 
 
-def create_deliveries_app(platform: Platform, *, own_lifecycle: bool = True) -> FastAPI:
-    """The deliveries service; when it owns the platform it closes it on shutdown."""
+@asynccontextmanager
+async def service_events(platform: Platform, *services: str) -> AsyncIterator[None]:
+    """The events of `services` while the block runs: their outbox relays and consumers on the
+    settings' bus."""
+    s = platform.settings
+    async with make_bus(s.bus_url, stream=s.bus_stream, prefix=s.bus_subject_prefix) as bus:
+        runtime = EventRuntime(platform, bus, services=services)
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+
+def create_deliveries_app(
+    platform: Platform, *, own_lifecycle: bool = True, events: bool = False
+) -> FastAPI:
+    """The deliveries service; when it owns the platform it closes it on shutdown. With
+    `events`, it also relays its outbox and handles the operations service's events."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # What exists at start-up lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise stall requests for tens of milliseconds.
         gc.freeze()
-        yield
+        async with service_events(platform, "deliveries") if events else nullcontext():
+            yield
         await platform.deliveries.quote_writer.aclose()
         if own_lifecycle:
             platform.close()
@@ -69,7 +89,7 @@ def create_deliveries_app(platform: Platform, *, own_lifecycle: bool = True) -> 
 
 
 def create_operations_app(
-    platform: Platform, *, own_lifecycle: bool = True, dispatch: bool = True
+    platform: Platform, *, own_lifecycle: bool = True, dispatch: bool = True, events: bool = False
 ) -> FastAPI:
     """The operations service; with `dispatch`, it also runs the dispatch loop (any number of
     replicas may: only one acts on an area at a time)."""
@@ -80,7 +100,8 @@ def create_operations_app(
         gc.freeze()
         if loop is not None:
             loop.start()
-        yield
+        async with service_events(platform, "operations") if events else nullcontext():
+            yield
         if loop is not None:
             await run_in_threadpool(loop.stop)
         if own_lifecycle:
@@ -133,7 +154,9 @@ def operations_app_from_environment() -> FastAPI:
 
     settings = Settings()
     return create_operations_app(
-        bootstrap(settings, migrate=False), dispatch=settings.dispatch_in_server
+        bootstrap(settings, migrate=False),
+        dispatch=settings.dispatch_in_server,
+        events=settings.bus_is_shared,
     )
 
 
@@ -142,4 +165,5 @@ def deliveries_app_from_environment() -> FastAPI:
     from sidewalk.bootstrap import bootstrap
     from sidewalk.kernel.settings import Settings
 
-    return create_deliveries_app(bootstrap(Settings(), migrate=False))
+    settings = Settings()
+    return create_deliveries_app(bootstrap(settings, migrate=False), events=settings.bus_is_shared)

@@ -178,6 +178,23 @@ def serve_operations(
     cli_ops.serve_operations(host, port, workers, access_log, dispatch)
 
 
+@serve_app.command("all")
+def serve_all_command(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    ops_port: Annotated[int, typer.Option(help="Port of the ops API.", min=1, max=65535)] = 8001,
+) -> None:
+    """Serve both APIs, the dispatcher and the events between them in one process (the
+    embedded layout; with SIDEWALK_BUS_URL=nats://… it also talks to other processes)."""
+    from sidewalk.serve_all import serve_all
+
+    os.environ.setdefault("SIDEWALK_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    console.print(
+        f"merchant API on http://{host}:{port}/v1, ops API on http://{host}:{ops_port}/ops/v1"
+    )
+    serve_all(bootstrap(Settings()), host, port, ops_port, log_level="info")
+
+
 @app.command("demo")
 def demo(
     host: HostOpt = "127.0.0.1",

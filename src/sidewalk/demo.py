@@ -1,25 +1,19 @@
 """`sidewalk demo`: the platform on the embedded default (SQLite files under var/), with a
 demo merchant whose fresh API key and a working curl example are printed at start."""
 
-import asyncio
 import json
 import shlex
 import socket
-import threading
-import time
 
-import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
-from sidewalk.app import create_deliveries_app, create_operations_app
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries import merchants
-from sidewalk.events_runtime import EventRuntime
-from sidewalk.kernel.bus import make_bus
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations import operators
 from sidewalk.operations.domain import OperatorRole
+from sidewalk.serve_all import serve_all
 
 DEMO_MERCHANT = "Sunset Bakery (demo)"
 DEMO_ADMIN = "admin@demo.sidewalk.example"
@@ -81,42 +75,8 @@ def run_demo(host: str, port: int, duration: float | None, console: Console) -> 
         "Ctrl-C stops the demo."
     )
     console.print(example, soft_wrap=True, highlight=False, markup=False)
-    servers = [
-        uvicorn.Server(
-            uvicorn.Config(
-                create_deliveries_app(platform, own_lifecycle=False),
-                host=host,
-                port=port,
-                log_level="warning",
-            )
-        ),
-        uvicorn.Server(
-            uvicorn.Config(
-                create_operations_app(platform, own_lifecycle=False),
-                host=host,
-                port=ops_port,
-                log_level="warning",
-            )
-        ),
-    ]
-    if duration is not None:
-        threading.Thread(target=_stop_after, args=(servers, duration), daemon=True).start()
-    try:
-        asyncio.run(_serve(platform, servers))
-    finally:
-        platform.close()
+    serve_all(platform, host, port, ops_port, duration=duration)
     console.print("demo stopped")
-
-
-async def _serve(platform: Platform, servers: list[uvicorn.Server]) -> None:
-    """Both APIs, and the events between the services, in one event loop."""
-    async with make_bus(platform.settings.bus_url) as bus:
-        events = EventRuntime(platform, bus)
-        await events.start()
-        try:
-            await asyncio.gather(*(s.serve() for s in servers))
-        finally:
-            await events.stop()
 
 
 def _demo_admin(platform: Platform) -> str:
@@ -126,9 +86,3 @@ def _demo_admin(platform: Platform) -> str:
     if existing is None:
         return operators.create_operator(ctx, DEMO_ADMIN, OperatorRole.ADMIN).token
     return operators.issue_token(ctx, existing.id)
-
-
-def _stop_after(servers: list[uvicorn.Server], seconds: float) -> None:
-    time.sleep(seconds)
-    for server in servers:
-        server.should_exit = True

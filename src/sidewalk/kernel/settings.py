@@ -37,6 +37,8 @@ class Settings(BaseSettings):
         "memory://",
         description="The event bus: memory:// (one process) or nats://host:port (JetStream).",
     )
+    bus_stream: str = Field("SIDEWALK_EVENTS", description="The JetStream stream of events.")
+    bus_subject_prefix: str = Field("sidewalk", description="First token of event subjects.")
     service_areas_file: Path | None = Field(
         None, description="GeoJSON FeatureCollection of service areas; default the demo city."
     )
@@ -114,6 +116,11 @@ class Settings(BaseSettings):
     @property
     def deliveries_url(self) -> str:
         return self.deliveries_database_url or f"sqlite:///{self.var_dir / 'deliveries.db'}"
+
+    @property
+    def bus_is_shared(self) -> bool:
+        """Whether the bus reaches other processes (NATS), not only this one (memory)."""
+        return not self.bus_url.startswith("memory:")
 
     @property
     def operations_url(self) -> str:

@@ -1,0 +1,58 @@
+"""`sidewalk serve all`: the embedded layout, one process running both APIs (on two ports),
+the dispatcher and the events between the services."""
+
+import asyncio
+import threading
+import time
+
+import uvicorn
+
+from sidewalk.app import create_deliveries_app, create_operations_app, service_events
+from sidewalk.bootstrap import Platform
+
+
+def serve_all(
+    platform: Platform,
+    host: str,
+    port: int,
+    ops_port: int,
+    *,
+    duration: float | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve until Ctrl-C (or for `duration` seconds); the platform is closed afterwards."""
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                create_deliveries_app(platform, own_lifecycle=False),
+                host=host,
+                port=port,
+                log_level=log_level,
+            )
+        ),
+        uvicorn.Server(
+            uvicorn.Config(
+                create_operations_app(platform, own_lifecycle=False),
+                host=host,
+                port=ops_port,
+                log_level=log_level,
+            )
+        ),
+    ]
+    if duration is not None:
+        threading.Thread(target=_stop_after, args=(servers, duration), daemon=True).start()
+    try:
+        asyncio.run(_serve(platform, servers))
+    finally:
+        platform.close()
+
+
+async def _serve(platform: Platform, servers: list[uvicorn.Server]) -> None:
+    async with service_events(platform, "deliveries", "operations"):
+        await asyncio.gather(*(s.serve() for s in servers))
+
+
+def _stop_after(servers: list[uvicorn.Server], seconds: float) -> None:
+    time.sleep(seconds)
+    for server in servers:
+        server.should_exit = True
