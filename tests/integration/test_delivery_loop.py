@@ -3,6 +3,7 @@ handled twice, as a bus may deliver it): ordered over the merchant API, carried 
 reporting over the ops API, seen by the merchant step by step; and a cancel after pickup
 brings the goods back."""
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -11,10 +12,12 @@ from sqlalchemy import Engine, Table, select
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import handlers as deliveries_handlers
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
+from sidewalk.kernel.clock import ManualClock
 from sidewalk.kernel.events import Envelope
 from sidewalk.operations import handlers as operations_handlers
+from sidewalk.operations.domain import OperatorRole
 from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
-from tests.factories import MerchantClient
+from tests.factories import MerchantClient, make_merchant
 from tests.fleet import Fleet
 
 
@@ -136,3 +139,82 @@ def test_a_cancel_before_pickup_frees_the_robot(
     seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
     assert seen["status"] == "cancelled"
     assert seen["attempts"][0]["status"] == "cancelled"
+
+
+def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    delivery = merchant.order(key="order-1").json()
+    pump()
+    fleet.dispatch()
+    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    _drive(fleet, token, task["trips"][0], ("started",))
+    fault = {"lat": 34.0890, "lng": -118.3650, "battery_pct": 70, "state": "fault"}
+    assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", fault).status_code == 200
+    pump()
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert seen["status"] == "pending"
+    assert [(a["provider"], a["status"]) for a in seen["attempts"]] == [
+        ("robot", "failed"),
+        ("courier", "requested"),
+    ]
+    assert seen["latest_attempt_id"] == seen["attempts"][1]["id"]
+    courier_asked = [
+        e
+        for e in deliveries_events(platform)
+        if e.subject.get("attempt_id") == seen["latest_attempt_id"]
+    ]
+    assert [e.payload["provider"] for e in courier_asked] == ["courier"]
+    assert len(all_fleet_tasks(fleet)) == 1  # operations leaves courier attempts alone
+
+
+def test_without_couriers_a_delivery_no_robot_takes_fails(
+    platform: Platform, client: TestClient, fleet: Fleet, clock: ManualClock
+) -> None:
+    strict = make_merchant(platform, client, "Robots Only", courier_fallback=False)
+    pump = Pump(platform)
+    delivery = strict.order(key="order-1").json()
+    pump()
+    clock.advance(timedelta(seconds=platform.settings.task_assign_limit_s))
+    fleet.dispatch()
+    pump()
+    seen = strict.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert seen["status"] == "failed"
+    assert seen["attempts"][0]["status"] == "failed"
+
+
+def test_a_blocked_path_after_pickup_brings_the_goods_back(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    delivery = merchant.order(key="order-1").json()
+    pump()
+    fleet.dispatch()
+    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    _drive(fleet, token, task["trips"][0], ("started", "arrived", "completed"))
+    blocked = {"event": "failed", "reason": "blocked_path"}
+    fleet.post(token, f"/ops/v1/trips/{task['trips'][1]['id']}/events", blocked)
+    pump()
+    assert merchant.get(f"/v1/deliveries/{delivery['id']}").json()["status"] == "returning"
+    back = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    _drive(fleet, token, back["trips"][0], ("started", "arrived", "completed"))
+    pump()
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert seen["status"] == "returned"
+    assert seen["attempts"][0]["status"] == "failed"
+
+
+def deliveries_events(platform: Platform) -> list[Envelope]:
+    with platform.deliveries_engine.connect() as connection:
+        rows = connection.execute(
+            select(DELIVERIES_OUTBOX.c.envelope).order_by(DELIVERIES_OUTBOX.c.seq)
+        )
+        return [Envelope.from_json(r.envelope) for r in rows]
+
+
+def all_fleet_tasks(fleet: Fleet) -> list[Any]:
+    admin = fleet.operator(OperatorRole.ADMIN)
+    return list(fleet.get(admin.token, "/ops/v1/tasks").json()["data"])

@@ -11,15 +11,21 @@ from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     ATTEMPT_TRANSITIONS,
+    BEFORE_PICKUP,
     DELIVERY_TRANSITIONS,
+    TERMINAL_ATTEMPT,
+    AttemptProvider,
     AttemptStatus,
     DeliveryStatus,
     move_attempt,
     move_delivery,
     progress_targets,
 )
-from sidewalk.deliveries.models import INBOX
+from sidewalk.deliveries.models import INBOX, Attempt, Delivery, DeliveryAttempt, Merchant
+from sidewalk.deliveries.service import place
+from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.events import Envelope
+from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.outbox import first_time
 
 log = logging.getLogger(__name__)
@@ -77,7 +83,95 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
         uow.commit()
 
 
+# Failures after which the robot cannot bring the goods back: the delivery fails with them.
+ROBOT_LOST = frozenset({"robot_fault", "robot_offline"})
+
+
+def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
+    """The robot's task failed, or operations cancelled it: the attempt failed. Before pickup
+    the delivery falls back by the merchant's policy (a courier attempt, told to operations as
+    `attempt.requested`) or fails; with the goods on board it waits for their return (its
+    return task), unless the robot itself is lost."""
+    if event.payload.get("task_type") != "delivery" or "attempt_id" not in event.subject:
+        return
+    with ctx.uow() as uow:
+        if not first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+            return
+        delivery = repository.delivery_for_update(uow.session, event.subject["delivery_id"])
+        if delivery is None or delivery.latest_attempt_id != event.subject["attempt_id"]:
+            uow.commit()
+            return
+        attempt = next(
+            link.attempt
+            for link in delivery.attempt_links
+            if link.attempt.id == delivery.latest_attempt_id
+        )
+        if AttemptStatus(attempt.status) in TERMINAL_ATTEMPT:
+            uow.commit()  # the merchant cancelled it: nothing more to do
+            return
+        now = uow.clock.now()
+        reason = str(event.payload.get("reason") or event.type.removeprefix("task."))
+        ended = AttemptStatus.CANCELLED if event.type == "task.cancelled" else AttemptStatus.FAILED
+        move_attempt(attempt, ended, at=now)
+        attempt.failure_reason = reason
+        attempt.updated_at = now
+        uow.record(delivery.id, f"attempt.{ended.value}", attempt_id=attempt.id, reason=reason)
+        status = DeliveryStatus(delivery.status)
+        merchant = uow.session.get_one(Merchant, delivery.merchant_id)
+        if status in BEFORE_PICKUP and merchant.courier_fallback:
+            _fall_back_to_courier(uow, delivery, len(delivery.attempt_links) + 1)
+        elif status in BEFORE_PICKUP or reason in ROBOT_LOST:
+            move_delivery(delivery, DeliveryStatus.FAILED, at=now)
+            delivery.failure_reason = reason
+            delivery.updated_at = now
+            uow.record(delivery.id, "delivery.failed", reason=reason)
+        uow.commit()
+
+
+def _fall_back_to_courier(uow: DeliveriesUnitOfWork, delivery: Delivery, sequence: int) -> None:
+    now = uow.clock.now()
+    attempt = Attempt(
+        id=new_id("att"),
+        provider=AttemptProvider.COURIER,
+        status=AttemptStatus.REQUESTED.value,
+        provider_id=None,
+        status_times={AttemptStatus.REQUESTED.value: now.isoformat()},
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(attempt)
+    uow.session.add(
+        DeliveryAttempt(delivery_id=delivery.id, attempt_id=attempt.id, sequence=sequence)
+    )
+    delivery.latest_attempt_id = attempt.id
+    if delivery.status != DeliveryStatus.PENDING:
+        move_delivery(delivery, DeliveryStatus.PENDING, at=now)
+    delivery.updated_at = now
+    uow.record(
+        delivery.id,
+        "attempt.requested",
+        attempt_id=attempt.id,
+        provider="courier",
+        sequence=sequence,
+    )
+    quote = delivery.quote
+    uow.emit(
+        "attempt.requested",
+        subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
+        payload={
+            "provider": AttemptProvider.COURIER.value,
+            "sequence": sequence,
+            "merchant_id": delivery.merchant_id,
+            "pickup": place(quote.pickup),
+            "dropoff": place(quote.dropoff),
+            "dropoff_instructions": delivery.dropoff_instructions,
+        },
+    )
+
+
 HANDLERS: Mapping[str, Handler] = {
+    "task.failed": robot_attempt_ended,
+    "task.cancelled": robot_attempt_ended,
     "task.assigned": robot_progress,
     "trip.in_progress": robot_progress,
     "trip.arrived": robot_progress,

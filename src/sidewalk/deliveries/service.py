@@ -231,15 +231,15 @@ def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: Delivery
             "provider": attempt.provider.value,
             "sequence": 1,
             "merchant_id": merchant.id,
-            "pickup": _place(quote.pickup),
-            "dropoff": _place(quote.dropoff),
+            "pickup": place(quote.pickup),
+            "dropoff": place(quote.dropoff),
             "dropoff_instructions": delivery.dropoff_instructions,
         },
     )
     return delivery
 
 
-def _place(location: Location) -> dict[str, Any]:
+def place(location: Location) -> dict[str, Any]:
     return {"lat": location.lat, "lng": location.lng, "full_address": location.full_address}
 
 
