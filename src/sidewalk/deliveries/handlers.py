@@ -21,11 +21,10 @@ from sidewalk.deliveries.domain import (
     move_delivery,
     progress_targets,
 )
-from sidewalk.deliveries.models import INBOX, Attempt, Delivery, DeliveryAttempt, Merchant
-from sidewalk.deliveries.service import place
+from sidewalk.deliveries.models import INBOX, Delivery, DeliveryAttempt, Merchant
+from sidewalk.deliveries.service import new_attempt, request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.events import Envelope
-from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.outbox import first_time
 
 log = logging.getLogger(__name__)
@@ -130,15 +129,7 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
 
 def _fall_back_to_courier(uow: DeliveriesUnitOfWork, delivery: Delivery, sequence: int) -> None:
     now = uow.clock.now()
-    attempt = Attempt(
-        id=new_id("att"),
-        provider=AttemptProvider.COURIER,
-        status=AttemptStatus.REQUESTED.value,
-        provider_id=None,
-        status_times={AttemptStatus.REQUESTED.value: now.isoformat()},
-        created_at=now,
-        updated_at=now,
-    )
+    attempt = new_attempt(AttemptProvider.COURIER, now)
     uow.session.add(attempt)
     uow.session.add(
         DeliveryAttempt(delivery_id=delivery.id, attempt_id=attempt.id, sequence=sequence)
@@ -151,22 +142,10 @@ def _fall_back_to_courier(uow: DeliveriesUnitOfWork, delivery: Delivery, sequenc
         delivery.id,
         "attempt.requested",
         attempt_id=attempt.id,
-        provider="courier",
+        provider=AttemptProvider.COURIER.value,
         sequence=sequence,
     )
-    quote = delivery.quote
-    uow.emit(
-        "attempt.requested",
-        subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
-        payload={
-            "provider": AttemptProvider.COURIER.value,
-            "sequence": sequence,
-            "merchant_id": delivery.merchant_id,
-            "pickup": place(quote.pickup),
-            "dropoff": place(quote.dropoff),
-            "dropoff_instructions": delivery.dropoff_instructions,
-        },
-    )
+    request_attempt(uow, delivery, delivery.quote, attempt, sequence=sequence)
 
 
 HANDLERS: Mapping[str, Handler] = {

@@ -4,7 +4,7 @@ transaction; each status change goes through its state machine."""
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -14,6 +14,7 @@ from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     TERMINAL_ATTEMPT,
+    AttemptProvider,
     AttemptStatus,
     DeliveryStatus,
     MerchantPrincipal,
@@ -179,15 +180,7 @@ def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: Delivery
     check_quote_usable(
         quote_id=quote.id, expires_at=quote.expires_at, used_by=quote.used_by_delivery_id, now=now
     )
-    attempt = Attempt(
-        id=new_id("att"),
-        provider=quote.provider,
-        status=AttemptStatus.REQUESTED.value,
-        provider_id=None,
-        status_times={AttemptStatus.REQUESTED.value: now.isoformat()},
-        created_at=now,
-        updated_at=now,
-    )
+    attempt = new_attempt(AttemptProvider(quote.provider), now)
     delivery = Delivery(
         id=new_id("dlv"),
         quote_id=quote.id,
@@ -224,19 +217,38 @@ def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: Delivery
         provider=attempt.provider.value,
         sequence=1,
     )
+    request_attempt(uow, delivery, quote, attempt, sequence=1)
+    return delivery
+
+
+def new_attempt(provider: AttemptProvider, now: datetime) -> Attempt:
+    return Attempt(
+        id=new_id("att"),
+        provider=provider,
+        status=AttemptStatus.REQUESTED.value,
+        provider_id=None,
+        status_times={AttemptStatus.REQUESTED.value: now.isoformat()},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def request_attempt(
+    uow: DeliveriesUnitOfWork, delivery: Delivery, quote: Quote, attempt: Attempt, *, sequence: int
+) -> None:
+    """Tell operations (and any provider listening) that the attempt wants carrying out."""
     uow.emit(
         "attempt.requested",
         subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
         payload={
-            "provider": attempt.provider.value,
-            "sequence": 1,
-            "merchant_id": merchant.id,
+            "provider": AttemptProvider(attempt.provider).value,
+            "sequence": sequence,
+            "merchant_id": delivery.merchant_id,
             "pickup": place(quote.pickup),
             "dropoff": place(quote.dropoff),
             "dropoff_instructions": delivery.dropoff_instructions,
         },
     )
-    return delivery
 
 
 def place(location: Location) -> dict[str, Any]:
