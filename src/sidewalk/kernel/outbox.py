@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -39,6 +40,8 @@ from sidewalk.kernel.db import UTCDateTime
 from sidewalk.kernel.events import Envelope
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 UNPUBLISHED = text("published_at IS NULL")
 
@@ -124,19 +127,39 @@ class OutboxRelay:
         self._batch, self._idle_wait_s = batch, idle_wait_s
 
     async def relay_once(self) -> int:
-        """Publish one batch of unpublished events, oldest first; how many were published."""
+        """Publish one batch of unpublished events, oldest first; how many were published.
+
+        On PostgreSQL the batch stays locked (SKIP LOCKED) while it is published, so relays
+        share the outbox. SQLite has one write lock for the whole database, which a
+        transaction kept open across the publish would hold from every use case meanwhile:
+        there the batch is read, published, then marked, each step on its own (one relay per
+        SQLite file, and a repeat after a crash is harmless)."""
+        if self._engine.dialect.name == "sqlite":
+            rows = await asyncio.to_thread(self._in_transaction, self._claim)
+            await self._publish(rows)
+            if rows:
+                seqs = [seq for seq, _ in rows]
+                await asyncio.to_thread(self._in_transaction, lambda c: self._mark(c, seqs))
+            return len(rows)
         connection = await asyncio.to_thread(self._engine.connect)
         try:
             transaction = await asyncio.to_thread(connection.begin)
             rows = await asyncio.to_thread(self._claim, connection)
-            for _seq, envelope in rows:
-                await self._bus.publish(Envelope.from_json(envelope))
+            await self._publish(rows)
             if rows:
                 await asyncio.to_thread(self._mark, connection, [seq for seq, _ in rows])
             await asyncio.to_thread(transaction.commit)
             return len(rows)
         finally:
             await asyncio.to_thread(connection.close)
+
+    async def _publish(self, rows: list[tuple[int, str]]) -> None:
+        for _seq, envelope in rows:
+            await self._bus.publish(Envelope.from_json(envelope))
+
+    def _in_transaction(self, work: Callable[[Connection], T]) -> T:
+        with self._engine.begin() as connection:
+            return work(connection)
 
     def _claim(self, connection: Connection) -> list[tuple[int, str]]:
         o = self._outbox
