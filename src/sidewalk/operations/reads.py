@@ -17,7 +17,7 @@ from sidewalk.operations.domain import (
     TaskType,
     sees_everything,
 )
-from sidewalk.operations.models import PilotAssignment, Task, Trip
+from sidewalk.operations.models import PilotAssignment, Task
 from sidewalk.operations.robots import supervised_serials
 from sidewalk.operations.schemas import PilotAssignmentRead, TaskPage, TaskRead
 from sidewalk.operations.views import assignment_read, pilots_of, task_read
@@ -115,15 +115,6 @@ def robot_task(ctx: OperationsContext, serial: str) -> TaskRead | None:
         if task is None:
             return None
         return task_read(task, pilots_of(uow.session, [task.id]).get(task.id))
-
-
-def trip_task_robot(ctx: OperationsContext, trip_id: str) -> str | None:
-    """The robot of the task a trip belongs to (to check who may report on it)."""
-    with ctx.uow() as uow:
-        trip = uow.session.get(Trip, trip_id) if storable(trip_id) else None
-        if trip is None:
-            raise tasks.trip_not_found(trip_id)
-        return trip.task.robot_serial
 
 
 def list_assignments(
