@@ -19,6 +19,7 @@ from sidewalk.operations.domain import OperatorRole
 from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
 from tests.factories import MerchantClient, make_merchant
 from tests.fleet import Fleet
+from tests.outboxes import outbox_events
 
 
 class Pump:
@@ -163,7 +164,7 @@ def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier(
     assert seen["latest_attempt_id"] == seen["attempts"][1]["id"]
     courier_asked = [
         e
-        for e in deliveries_events(platform)
+        for e in outbox_events(platform.deliveries_engine, DELIVERIES_OUTBOX)
         if e.subject.get("attempt_id") == seen["latest_attempt_id"]
     ]
     assert [e.payload["provider"] for e in courier_asked] == ["courier"]
@@ -205,14 +206,6 @@ def test_a_blocked_path_after_pickup_brings_the_goods_back(
     seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
     assert seen["status"] == "returned"
     assert seen["attempts"][0]["status"] == "failed"
-
-
-def deliveries_events(platform: Platform) -> list[Envelope]:
-    with platform.deliveries_engine.connect() as connection:
-        rows = connection.execute(
-            select(DELIVERIES_OUTBOX.c.envelope).order_by(DELIVERIES_OUTBOX.c.seq)
-        )
-        return [Envelope.from_json(r.envelope) for r in rows]
 
 
 def all_fleet_tasks(fleet: Fleet) -> list[Any]:

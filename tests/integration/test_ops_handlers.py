@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
@@ -18,14 +18,7 @@ from sidewalk.operations import handlers, tasks
 from sidewalk.operations.models import Task
 from tests.factories import MerchantClient
 from tests.fleet import Fleet
-
-
-def deliveries_events(engine: Engine) -> list[Envelope]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(DELIVERIES_OUTBOX.c.envelope).order_by(DELIVERIES_OUTBOX.c.seq)
-        )
-        return [Envelope.from_json(row.envelope) for row in rows]
+from tests.outboxes import outbox_events
 
 
 def all_tasks(fleet: Fleet) -> list[Task]:
@@ -39,7 +32,7 @@ def test_an_order_becomes_one_task_and_a_cancel_stops_it(
     fleet.robot("SW-1")
     delivery = merchant.order(key="order-1").json()
     merchant.post(f"/v1/deliveries/{delivery['id']}/cancel")
-    requested, cancel = deliveries_events(platform.deliveries_engine)
+    requested, cancel = outbox_events(platform.deliveries_engine, DELIVERIES_OUTBOX)
     for _ in range(2):
         handlers.handle(fleet.ctx, requested)
     (task,) = all_tasks(fleet)
@@ -63,7 +56,7 @@ def test_courier_attempts_and_unreadable_events_are_left_alone(
     quote = merchant.quote(dropoff=beverly_hills)
     assert quote["provider"] == "courier"
     merchant.order(quote["id"], key="order-1")
-    (requested,) = deliveries_events(platform.deliveries_engine)
+    (requested,) = outbox_events(platform.deliveries_engine, DELIVERIES_OUTBOX)
     handlers.handle(fleet.ctx, requested)
     broken = replace(requested, id="evt_broken", payload={"provider": "robot"})
     handlers.handle(fleet.ctx, broken)

@@ -6,22 +6,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, Table, select
 
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
 from sidewalk.kernel.errors import InvalidTransition
-from sidewalk.kernel.events import Envelope
 from sidewalk.operations import tasks
 from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
 from tests.factories import MerchantClient
 from tests.fleet import Fleet
-
-
-def outbox(engine: Engine, table: Table) -> list[Envelope]:
-    with engine.connect() as connection:
-        rows = connection.execute(select(table.c.envelope).order_by(table.c.seq))
-        return [Envelope.from_json(row.envelope) for row in rows]
+from tests.outboxes import outbox_events
 
 
 def test_ordering_asks_for_the_attempt_and_a_replay_asks_nothing_more(
@@ -32,7 +25,7 @@ def test_ordering_asks_for_the_attempt_and_a_replay_asks_nothing_more(
     assert first.status_code == 201, first.text
     merchant.order(quote["id"], key="order-1")  # a replay
     merchant.order(quote["id"], key="order-2")  # the quote is used: refused
-    (requested,) = outbox(platform.deliveries_engine, DELIVERIES_OUTBOX)
+    (requested,) = outbox_events(platform.deliveries_engine, DELIVERIES_OUTBOX)
     delivery: dict[str, Any] = first.json()
     assert requested.type == "attempt.requested"
     assert requested.source == "deliveries"
@@ -52,7 +45,7 @@ def test_cancelling_asks_operations_to_stop_the_attempt(
     merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {"reason": "customer_left"})
     kinds = [
         (e.type, e.payload.get("goods_on_board"))
-        for e in outbox(platform.deliveries_engine, DELIVERIES_OUTBOX)
+        for e in outbox_events(platform.deliveries_engine, DELIVERIES_OUTBOX)
     ]
     assert kinds == [("attempt.requested", None), ("attempt.cancel_requested", False)]
 
@@ -66,10 +59,10 @@ def test_operations_tells_every_step_of_a_task_and_nothing_of_a_refused_one(
     for trip in task.trips:
         for event in ("started", "arrived", "completed"):
             fleet.report(trip.id, event)
-    before = outbox(fleet.platform.operations_engine, OPERATIONS_OUTBOX)
+    before = outbox_events(fleet.platform.operations_engine, OPERATIONS_OUTBOX)
     with pytest.raises(InvalidTransition):
         tasks.cancel_task(fleet.ctx, task.id)
-    after = outbox(fleet.platform.operations_engine, OPERATIONS_OUTBOX)
+    after = outbox_events(fleet.platform.operations_engine, OPERATIONS_OUTBOX)
     assert after == before
     task_events = [e.type for e in after if e.type.startswith(("task.", "trip."))]
     assert task_events[:2] == ["task.created", "task.assigned"]
