@@ -10,7 +10,8 @@ from sqlalchemy.orm import sessionmaker
 
 from sidewalk import migrations
 from sidewalk.deliveries.context import DeliveriesContext
-from sidewalk.deliveries.eta import DistanceEta
+from sidewalk.deliveries.eta import DistanceEta, FleetEta
+from sidewalk.deliveries.fleet import fleet_states
 from sidewalk.deliveries.quote_store import PostgresQuoteWriter, sqlite_quote_writer
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -51,11 +52,16 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
     sessions = sessionmaker(engine, expire_on_commit=False, autobegin=False)
     write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
     areas = ServiceAreas.from_file(settings.service_areas_file or DEFAULT_SERVICE_AREAS_FILE)
-    eta = DistanceEta(
-        robot_speed_mps=settings.robot_speed_mps,
-        robot_pickup_lead_s=settings.robot_pickup_lead_s,
-        courier_speed_mps=settings.courier_speed_mps,
-        courier_pickup_lead_s=settings.courier_pickup_lead_s,
+    eta = FleetEta(
+        DistanceEta(
+            robot_speed_mps=settings.robot_speed_mps,
+            robot_pickup_lead_s=settings.robot_pickup_lead_s,
+            courier_speed_mps=settings.courier_speed_mps,
+            courier_pickup_lead_s=settings.courier_pickup_lead_s,
+        ),
+        lambda: fleet_states(engine),
+        detour_factor=settings.detour_factor,
+        max_age_s=settings.fleet_snapshot_max_age_s,
     )
 
     def uow() -> DeliveriesUnitOfWork:

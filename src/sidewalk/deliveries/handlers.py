@@ -7,7 +7,7 @@ attempt) is left out, as the delivery has moved on."""
 import logging
 from collections.abc import Callable, Mapping
 
-from sidewalk.deliveries import repository
+from sidewalk.deliveries import fleet, repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     ATTEMPT_TRANSITIONS,
@@ -148,7 +148,23 @@ def _fall_back_to_courier(uow: DeliveriesUnitOfWork, delivery: Delivery, sequenc
     request_attempt(uow, delivery, delivery.quote, attempt, sequence=sequence)
 
 
+def robot_position(ctx: DeliveriesContext, event: Envelope) -> None:
+    try:
+        fleet.store_position(ctx, event)
+    except (KeyError, TypeError, ValueError) as e:
+        log.error("dropped unreadable %s event %s: %r", event.type, event.id, e)
+
+
+def fleet_snapshot(ctx: DeliveriesContext, event: Envelope) -> None:
+    try:
+        fleet.store_snapshot(ctx, event)
+    except (KeyError, TypeError, ValueError) as e:
+        log.error("dropped unreadable %s event %s: %r", event.type, event.id, e)
+
+
 HANDLERS: Mapping[str, Handler] = {
+    "robot.position": robot_position,
+    "fleet.snapshot": fleet_snapshot,
     "task.failed": robot_attempt_ended,
     "task.cancelled": robot_attempt_ended,
     "task.assigned": robot_progress,

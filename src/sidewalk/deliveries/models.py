@@ -217,3 +217,17 @@ class IdempotencyRecord(Base):
     response_body: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class FleetSnapshot(Base):
+    """The newest state of one service area's fleet, as the operations service told it
+    (`fleet.snapshot` events): what robot quote ETAs are priced from."""
+
+    __tablename__ = "fleet_snapshots"
+
+    area_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    taken_at: Mapped[datetime]
+    # Rows of [lat, lng, free_in_s, speed_mps]: where each robot able to take work will be free.
+    robots: Mapped[list[list[float]]] = mapped_column(JSON)
+    pending: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime]

@@ -69,7 +69,9 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
         courier_max_distance_m=ctx.settings.courier_max_distance_m,
     )
     now = ctx.clock.now()
-    eta = ctx.eta.estimate(terms.provider, pickup, dropoff, terms.distance_m, at=now)
+    eta = ctx.eta.estimate(
+        terms.provider, pickup, dropoff, terms.distance_m, at=now, area_id=terms.service_area_id
+    )
     return QuoteRead(
         id=new_id("quo"),
         external_reference_id=cmd.external_reference_id,

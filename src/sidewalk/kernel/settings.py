@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     task_assign_limit_s: int = Field(
         600, gt=0, description="A task with no robot this long fails (no_robot_available)."
     )
+    robot_position_event_s: float = Field(
+        10, gt=0, description="A robot on a delivery tells its position this often at most."
+    )
+    fleet_snapshot_interval_s: float = Field(
+        10, gt=0, description="How often operations tells the fleet's state, for quote ETAs."
+    )
+    fleet_snapshot_max_age_s: float = Field(
+        60, gt=0, description="An older fleet snapshot is not used: ETAs fall back to distance."
+    )
     pilot_capacity: int = Field(4, gt=0, description="Robots one pilot supervises at once.")
     pilot_wait_limit_s: int = Field(
         300, gt=0, description="A started task with no pilot this long fails (no_pilot_available)."

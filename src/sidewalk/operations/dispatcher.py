@@ -28,6 +28,7 @@ from sidewalk.operations.domain import (
     nearest,
     needs_charge,
 )
+from sidewalk.operations.fleet import FleetTeller
 from sidewalk.operations.models import Hub, Robot, Task
 from sidewalk.operations.robot_state import robot_for_update
 from sidewalk.operations.uow import OperationsUnitOfWork
@@ -218,11 +219,13 @@ def pending_count(ctx: OperationsContext) -> int:
 
 
 class DispatchLoop:
-    """Runs rounds every `dispatch_interval_s` on a thread of its own until stopped; a round
-    that fails is logged and the next one runs as usual."""
+    """Runs rounds every `dispatch_interval_s` on a thread of its own until stopped, telling the
+    fleet's state after them now and then; a round that fails is logged and the next one runs
+    as usual."""
 
     def __init__(self, ctx: OperationsContext) -> None:
         self._ctx = ctx
+        self._fleet = FleetTeller(ctx)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -241,3 +244,7 @@ class DispatchLoop:
                 run_round(self._ctx)
             except Exception:
                 log.exception("dispatch round failed")
+            try:
+                self._fleet.maybe_tell()
+            except Exception:
+                log.exception("telling the fleet's state failed")

@@ -223,6 +223,25 @@ def nearest(where: LatLng, places: Sequence[LatLng]) -> int | None:
     return min(range(len(places)), key=lambda i: haversine_m(where, places[i]))
 
 
+def remaining_travel_s(
+    where: LatLng, stops: Sequence[LatLng], speed_mps: float, detour_factor: float
+) -> float:
+    """How long a robot at `where` still travels through `stops`, in order, on foot."""
+    metres, here = 0.0, where
+    for stop in stops:
+        metres += haversine_m(here, stop)
+        here = stop
+    return metres * detour_factor / speed_mps
+
+
+def crosses_interval(previous: datetime | None, taken: datetime, interval_s: float) -> bool:
+    """Whether a reading taken at `taken` starts a new `interval_s` slot after `previous`:
+    what thins a robot's frequent readings into an event every interval at most."""
+    if previous is None:
+        return True
+    return int(taken.timestamp() // interval_s) != int(previous.timestamp() // interval_s)
+
+
 def next_history_date(now: datetime, last: datetime | None) -> datetime:
     """The date of a new state-history row: now, or a microsecond after the robot's last row
     when the clock has not moved on (two changes in one instant, a clock step back), so that

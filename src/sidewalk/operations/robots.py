@@ -15,7 +15,12 @@ from sidewalk.kernel.secrets import digest, new_secret
 from sidewalk.operations import tasks
 from sidewalk.operations.access import ROBOT_TOKEN_PREFIX
 from sidewalk.operations.context import OperationsContext
-from sidewalk.operations.domain import SERIAL_PATTERN, FailureReason, RobotState
+from sidewalk.operations.domain import (
+    SERIAL_PATTERN,
+    FailureReason,
+    RobotState,
+    crosses_interval,
+)
 from sidewalk.operations.models import Hub, PilotAssignment, Robot, StateHistory
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
 from sidewalk.operations.uow import OperationsUnitOfWork
@@ -132,7 +137,8 @@ def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) ->
         robot = robot_for_update(uow.session, serial)
         now = uow.clock.now()
         taken = min(reading.at or now, now)
-        fresh = robot.reading_at is None or taken >= robot.reading_at
+        previous = robot.reading_at
+        fresh = previous is None or taken >= previous
         robot.last_seen_at = now
         robot.updated_at = now
         if fresh:
@@ -148,8 +154,37 @@ def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) ->
             full = reading.battery_pct >= ctx.settings.robot_charged_pct
             state = RobotState.IDLE if full else None
         _apply_reported_state(uow, robot, state)
+        interval = ctx.settings.robot_position_event_s
+        if (
+            fresh
+            and robot.state == RobotState.ON_TASK
+            and crosses_interval(previous, taken, interval)
+        ):
+            _tell_position(uow, robot, taken)
         uow.commit()
         return robot
+
+
+def _tell_position(uow: OperationsUnitOfWork, robot: Robot, taken: datetime) -> None:
+    """Where a robot carrying out a delivery (or bringing its goods back) is, for the merchant
+    and their customer: at most one event per robot every `robot_position_event_s`."""
+    task = tasks.active_task_of(uow.session, robot.serial)
+    if task is None or task.delivery_id is None:
+        return
+    uow.record(
+        "robot.position",
+        task_id=task.id,
+        robot_serial=robot.serial,
+        delivery_id=task.delivery_id,
+        attempt_id=task.attempt_id,
+        data={
+            "task_type": task.type.value,
+            "lat": robot.lat,
+            "lng": robot.lng,
+            "battery_pct": robot.battery_pct,
+            "taken_at": taken.isoformat(),
+        },
+    )
 
 
 def _apply_reported_state(

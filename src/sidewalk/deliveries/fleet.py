@@ -1,0 +1,81 @@
+"""What the deliveries service keeps of the robots: the newest fleet snapshot per area (for
+quote ETAs) and the position of the robot on each delivery (for the merchant and the
+customer). Both are "newest wins" facts, so applying an event twice, or an old one late,
+changes nothing: no inbox entry is needed."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from sidewalk.deliveries.context import DeliveriesContext
+from sidewalk.deliveries.domain import TERMINAL_DELIVERY
+from sidewalk.deliveries.eta import FleetState
+from sidewalk.deliveries.models import Delivery, FleetSnapshot
+from sidewalk.kernel.events import Envelope
+
+
+def store_snapshot(ctx: DeliveriesContext, event: Envelope) -> None:
+    """Keep an area's snapshot unless a newer one is kept already."""
+    p = event.payload
+    row: dict[str, Any] = {
+        "area_id": str(p["area_id"]),
+        "taken_at": datetime.fromisoformat(str(p["taken_at"])),
+        "robots": [[float(v) for v in robot[:4]] for robot in p["robots"]],
+        "pending": int(p["pending"]),
+    }
+    with ctx.uow() as uow:
+        row["received_at"] = uow.clock.now()
+        dialect = uow.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(FleetSnapshot).values(row)
+        uow.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[FleetSnapshot.area_id],
+                set_={k: statement.excluded[k] for k in row if k != "area_id"},
+                where=FleetSnapshot.taken_at < statement.excluded.taken_at,
+            )
+        )
+        uow.commit()
+    forget = getattr(ctx.eta, "forget", None)
+    if forget is not None:
+        forget()  # this process prices with it at once; others on their next refresh
+
+
+def fleet_states(engine: Engine) -> dict[str, FleetState]:
+    with Session(engine) as session:
+        return {
+            row.area_id: FleetState.of(row.taken_at, row.robots, row.pending)
+            for row in session.scalars(select(FleetSnapshot))
+        }
+
+
+def store_position(ctx: DeliveriesContext, event: Envelope) -> None:
+    """The robot's position on the delivery it carries out (or brings back), if newer than
+    the one kept and the delivery is still under way with that attempt."""
+    delivery_id = event.subject.get("delivery_id")
+    if delivery_id is None:
+        return
+    p = event.payload
+    lat, lng = float(p["lat"]), float(p["lng"])
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise ValueError("a position outside the globe")
+    taken = datetime.fromisoformat(str(p["taken_at"]))
+    conditions = [
+        Delivery.id == delivery_id,
+        Delivery.status.not_in([s.value for s in TERMINAL_DELIVERY]),
+        or_(Delivery.courier_seen_at.is_(None), Delivery.courier_seen_at < taken),
+    ]
+    attempt_id = event.subject.get("attempt_id")
+    if attempt_id is not None:
+        conditions.append(Delivery.latest_attempt_id == attempt_id)
+    with ctx.uow() as uow:
+        uow.session.execute(
+            update(Delivery)
+            .where(*conditions)
+            .values(courier_lat=lat, courier_lng=lng, courier_seen_at=taken)
+            .execution_options(synchronize_session=False)
+        )
+        uow.commit()
