@@ -156,7 +156,7 @@ def operations_app_from_environment() -> FastAPI:
     return create_operations_app(
         bootstrap(settings, migrate=False),
         dispatch=settings.dispatch_in_server,
-        events=settings.bus_is_shared,
+        events=settings.bus_is_shared and settings.events_in_server,
     )
 
 
@@ -166,4 +166,7 @@ def deliveries_app_from_environment() -> FastAPI:
     from sidewalk.kernel.settings import Settings
 
     settings = Settings()
-    return create_deliveries_app(bootstrap(settings, migrate=False), events=settings.bus_is_shared)
+    return create_deliveries_app(
+        bootstrap(settings, migrate=False),
+        events=settings.bus_is_shared and settings.events_in_server,
+    )

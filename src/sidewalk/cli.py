@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sidewalk import cli_ops
+from sidewalk import cli_ops, cli_worker
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries import merchants
 from sidewalk.deliveries.models import Merchant
@@ -29,6 +29,7 @@ app.add_typer(cli_ops.robots_app, name="robots")
 app.add_typer(cli_ops.operators_app, name="operators")
 app.add_typer(cli_ops.hubs_app, name="hubs")
 app.add_typer(cli_ops.dispatch_app, name="dispatch")
+app.add_typer(cli_worker.worker_app, name="worker")
 
 console = Console()
 errors = Console(stderr=True)

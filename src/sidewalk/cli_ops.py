@@ -18,6 +18,7 @@ from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations import dispatcher, hubs, operators, robots
 from sidewalk.operations.domain import OperatorRole
+from sidewalk.operations.fleet import FleetTeller
 from sidewalk.operations.views import hub_read, operator_read, robot_read
 
 robots_app = typer.Typer(help="Robots and their tokens.", no_args_is_help=True)
@@ -179,6 +180,7 @@ def dispatch_run(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda _signum, _frame: stop.set())
     platform = _platform()
+    fleet = FleetTeller(platform.operations)
     pause = platform.settings.dispatch_interval_s if interval is None else interval
     totals: dict[str, int] = {}
     try:
@@ -194,6 +196,7 @@ def dispatch_run(
                     errors.print(f"[red]dispatch round failed[/red]: {e!r}")
                     stop.wait(pause)
                     continue
+                fleet.maybe_tell()
                 for key, value in vars(report).items():
                     if isinstance(value, int):
                         totals[key] = totals.get(key, 0) + value

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveFloat, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     robot_offline_after_s: int = Field(
         120, gt=0, description="A robot silent this long is taken as offline."
     )
+    events_in_server: bool = Field(
+        True,
+        description="With a shared bus, `serve` relays and handles events itself; turn off "
+        "when `sidewalk worker events` does it.",
+    )
     dispatch_in_server: bool = Field(
         True, description="Run the dispatcher inside `sidewalk serve operations`."
     )
@@ -116,6 +121,30 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
     api_key_cache_s: float = Field(30, ge=0, description="How long a key's owner is remembered.")
     db_pool_size: int = Field(20, gt=0, description="Database connections kept open per process.")
+
+    # Signed webhooks to merchants (Standard Webhooks).
+    webhooks_in_server: bool = Field(
+        True, description="Send webhooks from inside `sidewalk serve deliveries` (and `serve all`)."
+    )
+    webhook_endpoints_per_merchant: int = Field(
+        20, gt=0, description="Most webhook endpoints one merchant may have."
+    )
+    webhook_retry_schedule_s: list[PositiveFloat] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0],
+        min_length=1,
+        description="Waits before each retry of a webhook; the last one repeats.",
+    )
+    webhook_retry_jitter: float = Field(
+        0.1, ge=0, lt=1, description="Each wait is stretched or shrunk by up to this fraction."
+    )
+    webhook_give_up_after_s: float = Field(
+        86_400, gt=0, description="A webhook not accepted this long after its first try fails."
+    )
+    webhook_timeout_s: float = Field(10, gt=0, description="Longest wait for a receiver's answer.")
+    webhook_max_in_flight: int = Field(16, gt=0, description="Webhooks sent at once per sender.")
+    webhook_poll_interval_s: float = Field(
+        1.0, gt=0, description="How often an idle sender looks for webhooks that are due."
+    )
 
     @field_validator("var_dir")
     @classmethod

@@ -1,0 +1,78 @@
+"""`sidewalk worker …`: the background jobs of the production layout, each its own process
+beside the HTTP servers, as many of each as wanted (they share work through the database and
+the bus: outbox rows and webhook messages are claimed with SKIP LOCKED, NATS consumers are
+durable and shared, and one dispatcher acts on an area at a time). Ctrl-C or SIGTERM stops a
+worker after the piece of work under way."""
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sidewalk.app import service_events
+from sidewalk.bootstrap import Platform, bootstrap
+from sidewalk.kernel.settings import Settings
+from sidewalk.operations.dispatcher import DispatchLoop
+
+worker_app = typer.Typer(help="Background workers of the production layout.", no_args_is_help=True)
+errors = Console(stderr=True)
+
+SERVICES = ("deliveries", "operations")
+
+
+def _run(job: Callable[[Platform, asyncio.Event], Awaitable[None]], what: str) -> None:
+    """Run `job` on a fresh platform until a signal sets its stop event."""
+    platform = bootstrap(Settings())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        errors.print(f"{what}: running (Ctrl-C stops)")
+        await job(platform, stop)
+        errors.print(f"{what}: stopped")
+
+    try:
+        asyncio.run(main())
+    finally:
+        platform.close()
+
+
+@worker_app.command("events")
+def worker_events(
+    services: Annotated[
+        list[str] | None,
+        typer.Argument(help="deliveries and/or operations (default: both).", show_default=False),
+    ] = None,
+) -> None:
+    """Relay the services' outboxes to the bus and handle the other service's events: what
+    `serve` does in-process, for HTTP servers run with the bus's events left to workers."""
+    chosen = tuple(services or SERVICES)
+    unknown = sorted(set(chosen) - set(SERVICES))
+    if unknown:
+        errors.print(f"[red]error[/red]: unknown service(s) {', '.join(unknown)}")
+        raise typer.Exit(code=2)
+
+    async def job(platform: Platform, stop: asyncio.Event) -> None:
+        async with service_events(platform, *chosen):
+            await stop.wait()
+
+    _run(job, f"events of {', '.join(chosen)}")
+
+
+@worker_app.command("dispatch")
+def worker_dispatch() -> None:
+    """The dispatcher, every `dispatch_interval_s`, telling the fleet's state as it goes; any
+    number may run (one acts on an area at a time)."""
+
+    async def job(platform: Platform, stop: asyncio.Event) -> None:
+        loop = DispatchLoop(platform.operations)
+        loop.start()
+        await stop.wait()
+        await asyncio.to_thread(loop.stop)
+
+    _run(job, "dispatcher")
