@@ -34,6 +34,7 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

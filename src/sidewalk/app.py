@@ -11,6 +11,9 @@ from sqlalchemy import Engine, text
 from sidewalk import __version__, migrations
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries.api import router as deliveries_router
+from sidewalk.deliveries.api_webhooks import router as webhooks_router
+from sidewalk.deliveries.api_webhooks import webhook_docs
+from sidewalk.deliveries.webhook_sender import WebhookSender
 from sidewalk.events_runtime import EventRuntime
 from sidewalk.kernel.bus import make_bus
 from sidewalk.kernel.errors import SidewalkError
@@ -42,8 +45,11 @@ Run the fleet: robots and their state history, tasks and trips, operators and pi
 @asynccontextmanager
 async def service_events(platform: Platform, *services: str) -> AsyncIterator[None]:
     """The events of `services` while the block runs: their outbox relays and consumers on the
-    settings' bus."""
+    settings' bus. The deliveries service brings its courier side along when
+    `couriers_in_server` says so."""
     s = platform.settings
+    if "deliveries" in services and s.couriers_in_server and "couriers" not in services:
+        services = (*services, "couriers")
     async with make_bus(s.bus_url, stream=s.bus_stream, prefix=s.bus_subject_prefix) as bus:
         runtime = EventRuntime(platform, bus, services=services)
         await runtime.start()
@@ -57,14 +63,19 @@ def create_deliveries_app(
     platform: Platform, *, own_lifecycle: bool = True, events: bool = False
 ) -> FastAPI:
     """The deliveries service; when it owns the platform it closes it on shutdown. With
-    `events`, it also relays its outbox and handles the operations service's events."""
+    `events`, it also relays its outbox and handles the operations service's events. With the
+    `webhooks_in_server` setting, it also sends the merchants' webhooks."""
+    webhooks = WebhookSender(platform.deliveries) if platform.settings.webhooks_in_server else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # What exists at start-up lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise stall requests for tens of milliseconds.
         gc.freeze()
-        async with service_events(platform, "deliveries") if events else nullcontext():
+        async with (
+            service_events(platform, "deliveries") if events else nullcontext(),
+            webhooks.running() if webhooks else nullcontext(),
+        ):
             yield
         await platform.deliveries.quote_writer.aclose()
         if own_lifecycle:
@@ -77,7 +88,8 @@ def create_deliveries_app(
         lifespan=lifespan,
         # The routes themselves rather than `include_router`, which matches every request
         # a second time through the included router.
-        routes=list(deliveries_router.routes),
+        routes=[*deliveries_router.routes, *webhooks_router.routes],
+        webhooks=webhook_docs,
     )
     app.state.deliveries = platform.deliveries
     install_problem_handlers(app)

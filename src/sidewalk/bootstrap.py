@@ -12,6 +12,9 @@ from sidewalk import migrations
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.eta import DistanceEta, FleetEta
 from sidewalk.deliveries.fleet import fleet_states
+from sidewalk.deliveries.providers.courier import CourierProvider
+from sidewalk.deliveries.providers.courier_updates import apply_courier_update
+from sidewalk.deliveries.providers.registry import courier_provider
 from sidewalk.deliveries.quote_store import PostgresQuoteWriter, sqlite_quote_writer
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -35,6 +38,8 @@ class Platform:
     operations: OperationsContext
     # Told of what happened in operations after each commit (the events issue relays them).
     operations_observers: list[Observer] = field(default_factory=list)
+    # The courier network that carries courier attempts out (`courier_provider` setting).
+    couriers: CourierProvider | None = None
 
     def close(self) -> None:
         self.deliveries_engine.dispose()
@@ -65,7 +70,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
     )
 
     def uow() -> DeliveriesUnitOfWork:
-        return DeliveriesUnitOfWork(sessions, clock, write_lock=write_lock)
+        return DeliveriesUnitOfWork(
+            sessions, clock, public_base_url=settings.public_base_url, write_lock=write_lock
+        )
 
     deliveries = DeliveriesContext(
         settings=settings,
@@ -77,7 +84,19 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         quote_writer=_quote_writer(engine, uow),
     )
     operations_engine, operations, observers = _operations(settings, clock, areas, migrate)
-    return Platform(settings, clock, engine, deliveries, operations_engine, operations, observers)
+    couriers = courier_provider(
+        settings, uow=uow, clock=clock, sink=lambda u: apply_courier_update(deliveries, u)
+    )
+    return Platform(
+        settings,
+        clock,
+        engine,
+        deliveries,
+        operations_engine,
+        operations,
+        observers,
+        couriers=couriers,
+    )
 
 
 def _operations(

@@ -2,10 +2,14 @@
 a consumer per service running its handlers on the other's events (in worker threads, as the
 use cases are synchronous). One process may run both services (`sidewalk demo`, tests) or one
 of them; the bus decides who hears what: `memory://` only reaches the same process, NATS
-reaches every process on the same server."""
+reaches every process on the same server.
+
+A third side, "couriers", hands the deliveries service's own courier attempts to the courier
+network (no relay of its own: the deliveries relay publishes those events) and keeps an
+in-process network (the simulated one) running beside it."""
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +18,8 @@ from sqlalchemy import Engine, Table
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import handlers as deliveries_handlers
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
+from sidewalk.deliveries.providers import courier_handlers
+from sidewalk.deliveries.providers.courier import InProcessNetwork
 from sidewalk.kernel.bus import Bus, Subscription
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import OutboxRelay
@@ -28,6 +34,9 @@ class _Side:
     outbox: Table
     handle: Callable[[Envelope], None]
     types: Mapping[str, Any]
+    relay: bool = True
+    # Runs beside the consumer until the runtime stops (the simulated courier network).
+    background: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None
 
 
 class EventRuntime:
@@ -55,6 +64,8 @@ class EventRuntime:
                 operations_handlers.HANDLERS,
             ),
         }
+        if "couriers" in services:
+            sides["couriers"] = _couriers_side(platform)
         self._sides = [sides[s] for s in services]
         self._bus, self._clock = bus, platform.clock
         self._idle_wait_s = idle_wait_s
@@ -63,11 +74,8 @@ class EventRuntime:
         self._subscriptions: list[Subscription] = []
 
     async def start(self) -> None:
+        # Every consumer first: the memory bus keeps an event only for the consumers it knows.
         for side in self._sides:
-            relay = OutboxRelay(
-                side.engine, side.outbox, self._bus, self._clock.now, idle_wait_s=self._idle_wait_s
-            )
-            self._relays.append(asyncio.create_task(relay.run(self._stop)))
 
             async def handle(event: Envelope, side: _Side = side) -> None:
                 await asyncio.to_thread(side.handle, event)
@@ -75,9 +83,36 @@ class EventRuntime:
             self._subscriptions.append(
                 await self._bus.subscribe(side.name, handle, types=sorted(side.types))
             )
+        for side in self._sides:
+            if side.relay:
+                relay = OutboxRelay(
+                    side.engine,
+                    side.outbox,
+                    self._bus,
+                    self._clock.now,
+                    idle_wait_s=self._idle_wait_s,
+                )
+                self._relays.append(asyncio.create_task(relay.run(self._stop)))
+            if side.background is not None:
+                self._relays.append(asyncio.create_task(side.background(self._stop)))
 
     async def stop(self) -> None:
         self._stop.set()
         for subscription in self._subscriptions:
             await subscription.stop()
         await asyncio.gather(*self._relays)
+
+
+def _couriers_side(platform: Platform) -> _Side:
+    couriers = platform.couriers
+    if couriers is None:
+        raise ValueError("the platform has no courier provider")
+    return _Side(
+        "couriers",
+        platform.deliveries_engine,
+        DELIVERIES_OUTBOX,
+        lambda e: courier_handlers.handle(platform.deliveries, couriers, e),
+        courier_handlers.HANDLERS,
+        relay=False,
+        background=couriers.run if isinstance(couriers, InProcessNetwork) else None,
+    )

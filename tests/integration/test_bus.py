@@ -5,9 +5,7 @@ and fail with CI=true. Backoffs and pulls are short here so the suite stays quic
 
 import asyncio
 import os
-import shutil
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -26,6 +24,7 @@ from sidewalk.kernel.bus import Bus, MemoryBus, make_bus
 from sidewalk.kernel.bus.nats import NatsBus
 from sidewalk.kernel.events import Envelope, Source
 from tests.databases import IN_CI
+from tests.nats_server import NatsServer
 
 NATS_URL = os.environ.get("SIDEWALK_TEST_NATS", "nats://127.0.0.1:4222")
 QUIET = 0.3  # how long to watch for deliveries that must not happen
@@ -340,44 +339,14 @@ def test_the_url_names_the_backend() -> None:
         make_bus("kafka://127.0.0.1:9092")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _start_nats_server(port: int, store: Path) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        ["nats-server", "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return server
-        except OSError:
-            assert time.monotonic() < deadline, "nats-server did not start"
-            time.sleep(0.05)
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    server.wait(5)
-
-
-@pytest.mark.skipif(shutil.which("nats-server") is None, reason="needs the nats-server program")
 def test_nats_bus_rides_out_a_server_restart(tmp_path: Path) -> None:
     """A private server, stopped and started again: the subscription and the publisher go on
     where they were, and a publish made while it is away waits for it."""
-    port = _free_port()
-    server = _start_nats_server(port, tmp_path)
+    server = NatsServer(tmp_path)
+    server.start()
 
     async def scenario() -> None:
-        nonlocal server
-        bus = fast_nats_bus(f"nats://127.0.0.1:{port}")
+        bus = fast_nats_bus(server.url)
         async with bus:
             operations = Recorder()
             await bus.subscribe("operations", operations)
@@ -385,15 +354,15 @@ def test_nats_bus_rides_out_a_server_restart(tmp_path: Path) -> None:
             await bus.publish(before)
             await operations.wait_for(1)
 
-            _stop(server)
+            server.stop()
             publishing = asyncio.create_task(bus.publish(during, timeout=10))
             await asyncio.sleep(0.3)
             assert not publishing.done()
-            server = _start_nats_server(port, tmp_path)
+            server.start()
             await publishing
             assert await operations.wait_for(2, timeout=10) == [before.id, during.id]
 
     try:
         run(scenario())
     finally:
-        _stop(server)
+        server.stop()

@@ -20,6 +20,11 @@ ROUTES = {
     ("get", "/v1/deliveries/{delivery_id}"),
     ("post", "/v1/deliveries/{delivery_id}/cancel"),
     ("get", "/v1/deliveries/{delivery_id}/events"),
+    ("post", "/v1/webhook-endpoints"),
+    ("get", "/v1/webhook-endpoints"),
+    ("get", "/v1/webhook-endpoints/{endpoint_id}"),
+    ("delete", "/v1/webhook-endpoints/{endpoint_id}"),
+    ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 }
@@ -80,7 +85,7 @@ def test_every_request_body_has_an_example(spec: dict[str, Any]) -> None:
 
 
 def test_every_post_to_a_collection_takes_a_body(spec: dict[str, Any]) -> None:
-    for path in ("/v1/quotes", "/v1/deliveries"):
+    for path in ("/v1/quotes", "/v1/deliveries", "/v1/webhook-endpoints"):
         assert spec["paths"][path]["post"]["requestBody"]["required"] is True
 
 

@@ -2,14 +2,18 @@
 machines, pricing, the choice of provider for a quote, and what cancelling means."""
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from sidewalk.kernel.errors import Conflict, Gone, NotFound, Unprocessable
 from sidewalk.kernel.geo import LatLng, ServiceAreas, haversine_m
 from sidewalk.kernel.money import Money
 from sidewalk.kernel.statemachine import Stateful, transition
+
+S = TypeVar("S", bound=StrEnum)
 
 
 class DeliveryStatus(StrEnum):
@@ -126,6 +130,163 @@ def cancellation_target(status: DeliveryStatus) -> DeliveryStatus:
     """Before pickup a cancel ends the delivery; with the goods on board they go back to the
     merchant first. Anything else is refused by the state machine."""
     return D.RETURNING if status in CARRYING_GOODS else D.CANCELLED
+
+
+class CourierStatus(StrEnum):
+    """A courier network's job, after DoorDash Drive's delivery statuses (Uber Direct's fewer
+    ones map onto them): a courier accepts it (`confirmed`), rides to the pickup, takes the
+    goods, rides to the dropoff and hands them over; or the job ends early (`cancelled` by
+    either side, `failed`: no courier, or the courier gave up), or the goods go back to the
+    pickup (`returning` → `returned`)."""
+
+    CREATED = "created"
+    CONFIRMED = "confirmed"
+    ENROUTE_TO_PICKUP = "enroute_to_pickup"
+    ARRIVED_AT_PICKUP = "arrived_at_pickup"
+    PICKED_UP = "picked_up"
+    ENROUTE_TO_DROPOFF = "enroute_to_dropoff"
+    ARRIVED_AT_DROPOFF = "arrived_at_dropoff"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    RETURNING = "returning"
+    RETURNED = "returned"
+    FAILED = "failed"
+
+
+C = CourierStatus
+
+# What a courier job's progress means for the attempt and the delivery, as ROBOT_PROGRESS does
+# for robots. Networks skip steps and deliver updates out of order: a status is reached through
+# the skipped ones (`follow_courier`), and one the delivery has passed is left alone.
+COURIER_PROGRESS: dict[CourierStatus, tuple[AttemptStatus | None, DeliveryStatus | None]] = {
+    C.CREATED: (None, None),
+    C.CONFIRMED: (A.ASSIGNED, D.ASSIGNED),
+    C.ENROUTE_TO_PICKUP: (A.IN_PROGRESS, D.ENROUTE_TO_PICKUP),
+    C.ARRIVED_AT_PICKUP: (A.IN_PROGRESS, D.AT_PICKUP),
+    C.PICKED_UP: (A.IN_PROGRESS, D.ENROUTE_TO_DROPOFF),
+    C.ENROUTE_TO_DROPOFF: (A.IN_PROGRESS, D.ENROUTE_TO_DROPOFF),
+    C.ARRIVED_AT_DROPOFF: (A.IN_PROGRESS, D.AT_DROPOFF),
+    C.DELIVERED: (A.SUCCEEDED, D.DELIVERED),
+}
+# The goods go back to the merchant: the attempt is over, the delivery ends `returned`.
+COURIER_RETURN: dict[CourierStatus, DeliveryStatus] = {
+    C.RETURNING: D.RETURNING,
+    C.RETURNED: D.RETURNED,
+}
+# The job ended without delivering: the courier is the last way, so the delivery fails too.
+COURIER_GAVE_UP = frozenset({C.CANCELLED, C.FAILED})
+COURIER_CARRYING = frozenset({C.PICKED_UP, C.ENROUTE_TO_DROPOFF, C.ARRIVED_AT_DROPOFF})
+TERMINAL_COURIER = frozenset({C.DELIVERED, C.CANCELLED, C.RETURNED, C.FAILED})
+COURIER_REASONS: dict[CourierStatus, str] = {
+    C.FAILED: "courier_failed",
+    C.CANCELLED: "courier_cancelled",
+    C.RETURNING: "undeliverable",
+    C.RETURNED: "undeliverable",
+}
+
+# Where a delivery may pass on its way to a status a courier update skipped to (never back to
+# `pending`, which means another provider takes over).
+_DELIVERY_WAYPOINTS = frozenset(
+    {D.ASSIGNED, D.ENROUTE_TO_PICKUP, D.AT_PICKUP, D.ENROUTE_TO_DROPOFF, D.AT_DROPOFF, D.RETURNING}
+)
+_ATTEMPT_WAYPOINTS = frozenset({A.ASSIGNED, A.IN_PROGRESS})
+
+
+@dataclass(frozen=True, slots=True)
+class CourierTargets:
+    """The statuses one courier update moves the attempt and the delivery to, and why the
+    attempt or the delivery ended, if it did."""
+
+    attempt: AttemptStatus | None
+    delivery: DeliveryStatus | None
+    reason: str | None
+
+
+def courier_targets(
+    status: CourierStatus,
+    delivery: DeliveryStatus,
+    *,
+    merchant_cancelled: bool,
+    reason: str | None = None,
+) -> CourierTargets:
+    """Progress moves both forward; a return ends the attempt (cancelled when the merchant
+    asked for it, else failed) and brings the delivery back; a job given up fails both, except
+    what a merchant's cancel has already ended. A handover the merchant's cancel came too late
+    for cannot be brought back: the attempt succeeded, the delivery's return failed."""
+    if status is C.DELIVERED and delivery is D.RETURNING:
+        return CourierTargets(A.SUCCEEDED, D.FAILED, "delivered_before_return")
+    if status in COURIER_PROGRESS:
+        return CourierTargets(*COURIER_PROGRESS[status], None)
+    ended = A.CANCELLED if merchant_cancelled else A.FAILED
+    why = reason or COURIER_REASONS[status]
+    if status in COURIER_RETURN:
+        return CourierTargets(ended, COURIER_RETURN[status], why)
+    return CourierTargets(ended, D.FAILED, why)
+
+
+def route(table: Mapping[S, frozenset[S]], current: S, target: S, *, via: frozenset[S]) -> list[S]:
+    """The shortest way from `current` to `target` in a transition table, stopping on the way
+    only at `via`: the statuses to take, in order; empty when there is none (or no need)."""
+    if current == target:
+        return []
+    came_from: dict[S, S] = {}
+    frontier, seen = [current], {current}
+    while frontier:
+        reached: list[S] = []
+        for status in frontier:
+            for step in sorted(table[status]):
+                if step in seen:
+                    continue
+                seen.add(step)
+                came_from[step] = status
+                if step == target:
+                    path = [step]
+                    while path[-1] in came_from and came_from[path[-1]] != current:
+                        path.append(came_from[path[-1]])
+                    return path[::-1]
+                if step in via:
+                    reached.append(step)
+        frontier = reached
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """One transition taken: of `entity` ("attempt" or "delivery"), from `previous` to `to`."""
+
+    entity: str
+    previous: str
+    to: str
+
+
+def follow_courier(
+    delivery: Stateful,
+    attempt: Stateful,
+    status: CourierStatus,
+    *,
+    at: datetime,
+    merchant_cancelled: bool,
+    reason: str | None = None,
+) -> tuple[list[Moved], str | None]:
+    """Move a courier attempt and its delivery to where a courier update says the job is,
+    through the steps the network skipped, each through its state machine; a status they are
+    past (or a terminal one) stays. The moves taken, and why the job ended if it did."""
+    targets = courier_targets(
+        status,
+        DeliveryStatus(delivery.status),
+        merchant_cancelled=merchant_cancelled,
+        reason=reason,
+    )
+    moves: list[Moved] = []
+    if targets.attempt is not None:
+        current = AttemptStatus(attempt.status)
+        for step in route(ATTEMPT_TRANSITIONS, current, targets.attempt, via=_ATTEMPT_WAYPOINTS):
+            moves.append(Moved("attempt", move_attempt(attempt, step, at=at).value, step.value))
+    if targets.delivery is not None:
+        current_d = DeliveryStatus(delivery.status)
+        for d in route(DELIVERY_TRANSITIONS, current_d, targets.delivery, via=_DELIVERY_WAYPOINTS):
+            moves.append(Moved("delivery", move_delivery(delivery, d, at=at).value, d.value))
+    return moves, targets.reason
 
 
 @dataclass(frozen=True, slots=True)

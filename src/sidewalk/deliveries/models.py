@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -17,7 +18,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
+from sidewalk.deliveries.domain import (
+    AttemptProvider,
+    AttemptStatus,
+    CourierStatus,
+    DeliveryStatus,
+)
+from sidewalk.deliveries.webhook_domain import EndpointStatus, MessageStatus
 from sidewalk.kernel.db import UTCDateTime, new_metadata, text_enum
 from sidewalk.kernel.outbox import inbox_table, outbox_table
 
@@ -231,3 +238,106 @@ class FleetSnapshot(Base):
     robots: Mapped[list[list[float]]] = mapped_column(JSON)
     pending: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    """Where a merchant wants its status webhooks, for which event types. `secret` is the HMAC
+    key every message is signed with (`whsec_…`): a signing key, not a password, so it is kept
+    as it is (a digest could not sign); it is shown to the merchant only once."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(500))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(text_enum(EndpointStatus, "webhook_endpoint_status"))
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    deleted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        # The merchant's endpoints, found on every status change and listed in this order.
+        Index("ix_webhook_endpoints_merchant_created", "merchant_id", "created_at", "id"),
+    )
+
+
+class WebhookMessage(Base):
+    """One event for one endpoint: its body, signed anew on each attempt under the same id
+    (`msg_…`), and its retry schedule, kept here so that a restarted sender resumes it.
+    `lease_id` names the sender that claimed it; `next_attempt_at` is pushed past the lease
+    meanwhile, so a sender that dies mid-send leaves it due again once the lease runs out."""
+
+    __tablename__ = "webhook_messages"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(text_enum(MessageStatus, "webhook_message_status"))
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    lease_id: Mapped[str | None] = mapped_column(String(40))
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    finished_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        # The senders' question: which pending messages are due, soonest first.
+        Index("ix_webhook_messages_due", "status", "next_attempt_at"),
+        # An endpoint's delivery log, newest first, paged by (created_at, seq).
+        Index("ix_webhook_messages_endpoint_created", "endpoint_id", "created_at", "seq"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    )
+
+
+class WebhookAttempt(Base):
+    """One POST of a message: when, how the receiver answered (or the error), how long."""
+
+    __tablename__ = "webhook_attempts"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    message_id: Mapped[str] = mapped_column(ForeignKey("webhook_messages.id"))
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_webhook_attempts_message", "message_id", "seq"),)
+
+
+class CourierSimJob(Base):
+    """A job of the simulated courier network. It stands in for another company's system, so
+    nothing but `providers.simulated_courier` reads it. `plan` is the job's whole timeline,
+    drawn when it was created (and redrawn by a cancel); `pushed` counts the steps already
+    pushed as updates, and `next_at` is when the next one is due (None once all are)."""
+
+    __tablename__ = "courier_sim_jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(text_enum(CourierStatus, "courier_status"))
+    request: Mapped[dict[str, Any]]
+    plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    pushed: Mapped[int] = mapped_column(Integer)
+    next_at: Mapped[datetime | None] = mapped_column(index=True)
+    fee_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    pickup_eta: Mapped[datetime]
+    dropoff_eta: Mapped[datetime]
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

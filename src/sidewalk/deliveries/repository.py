@@ -82,6 +82,14 @@ def delivery_for_update(session: Session, delivery_id: str) -> Delivery | None:
     return session.scalars(query.with_for_update(of=Delivery)).unique().one_or_none()
 
 
+def deliveries_as_stored(session: Session, delivery_ids: set[str]) -> list[Delivery]:
+    """Deliveries with everything a view needs, read back from the (flushed) transaction and
+    refreshing what the session already holds: a use case may have added attempts without
+    touching the delivery's loaded collections."""
+    query = _with_everything(select(Delivery)).where(Delivery.id.in_(delivery_ids))
+    return list(session.scalars(query.execution_options(populate_existing=True)).unique())
+
+
 @dataclass(frozen=True)
 class DeliveryFilter:
     status: list[str] | None = None

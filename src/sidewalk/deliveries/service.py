@@ -238,7 +238,11 @@ def new_attempt(provider: AttemptProvider, now: datetime) -> Attempt:
 def request_attempt(
     uow: DeliveriesUnitOfWork, delivery: Delivery, quote: Quote, attempt: Attempt, *, sequence: int
 ) -> None:
-    """Tell operations (and any provider listening) that the attempt wants carrying out."""
+    """Tell operations (and any provider listening) that the attempt wants carrying out, with
+    what a courier network asks for too (whom to hand the goods to, their value, our order)."""
+    customer = None
+    if delivery.customer_name is not None:
+        customer = {"name": delivery.customer_name, "phone": delivery.customer_phone}
     uow.emit(
         "attempt.requested",
         subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
@@ -249,6 +253,10 @@ def request_attempt(
             "pickup": place(quote.pickup),
             "dropoff": place(quote.dropoff),
             "dropoff_instructions": delivery.dropoff_instructions,
+            "customer": customer,
+            "order_value_cents": quote.order_value_cents,
+            "currency": quote.currency,
+            "external_reference_id": delivery.external_reference_id,
         },
     )
 

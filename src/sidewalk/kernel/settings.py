@@ -61,6 +61,32 @@ class Settings(BaseSettings):
     courier_max_distance_m: int = Field(15_000, gt=0, description="Longest trip a courier takes.")
     detour_factor: float = Field(1.3, ge=1.0, description="Walking way ÷ straight line.")
 
+    # The courier network that carries what robots cannot, and its simulated stand-in.
+    courier_provider: str = Field(
+        "simulated", description="The courier network adapter: `simulated` (built in)."
+    )
+    courier_accept_delay_s: float = Field(
+        120, ge=0, description="Simulated couriers: typical seconds until a courier accepts a job."
+    )
+    courier_failure_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Simulated couriers: probability a job fails (no courier accepts it, or "
+        "the courier gives up before pickup).",
+    )
+    courier_sim_seed: int = Field(
+        0, description="Simulated couriers: seed of each job's draws (with the job's own id)."
+    )
+    courier_sim_tick_s: float = Field(
+        1.0, gt=0, description="Simulated couriers: how often their jobs are moved along."
+    )
+    couriers_in_server: bool = Field(
+        True,
+        description="Run the courier side (jobs asked of the network, its updates, the "
+        "simulated network) inside `sidewalk serve deliveries` when it runs the events.",
+    )
+
     # Defaults of a new merchant's configuration.
     default_currency: str = "USD"
     default_base_fee_cents: int = Field(299, ge=0)

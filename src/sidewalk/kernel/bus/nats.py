@@ -7,7 +7,9 @@ What JetStream adds to the contract: an envelope published again within the stre
 duplicate window (the `Nats-Msg-Id` header is the envelope id) is stored once; an event whose
 ack is lost, or whose handler outlives `ack_wait` without the process being alive to say so,
 is delivered again. The client reconnects for ever when the server goes away; publishes retry
-until the server acks them or the caller's timeout passes."""
+until the server acks them or the caller's timeout passes. While it is away nothing is sent:
+the client would otherwise buffer every retried publish and every pull, and flood the server
+with stale ones when it comes back."""
 
 import asyncio
 import logging
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STREAM = "SIDEWALK_EVENTS"
 DEFAULT_PREFIX = "sidewalk"
+PING_INTERVAL_S = 20
 
 _STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
@@ -111,6 +114,11 @@ class NatsBus(Bus):
     def stream(self) -> str:
         return self._stream
 
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up now (False before first use and while reconnecting)."""
+        return self._nc is not None and self._nc.is_connected
+
     def subject_of(self, envelope: Envelope) -> str:
         return f"{self._prefix}.events.{envelope.source}.{envelope.type}"
 
@@ -122,6 +130,8 @@ class NatsBus(Bus):
         while (remaining := deadline - loop.time()) > 0:
             try:
                 js = await self._jetstream(remaining)
+                if not self.connected:
+                    raise nats.errors.ConnectionReconnectingError
                 await js.publish(
                     subject,
                     data,
@@ -185,6 +195,10 @@ class NatsBus(Bus):
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=self._reconnect_wait,
+                    # A server gone without closing the socket is noticed in about a minute
+                    # (the default waits four).
+                    ping_interval=PING_INTERVAL_S,
+                    max_outstanding_pings=3,
                     connect_timeout=max(1, round(min(timeout, 5.0))),
                     error_cb=_log_error,
                     disconnected_cb=self._on_disconnected,
@@ -314,6 +328,9 @@ class NatsSubscription(Subscription):
         bus = self._bus
         try:
             while not self._stopping:
+                if not bus.connected:  # a pull now would wait in the client's buffer
+                    await asyncio.sleep(bus._reconnect_wait)
+                    continue
                 try:
                     messages = await self._pull.fetch(1, timeout=bus._fetch_timeout)
                 except TimeoutError:

@@ -1,0 +1,172 @@
+"""What a courier network's updates do to a courier attempt and its delivery: each moves them
+through their state machines (through the steps the network skipped), into the timeline, and
+the courier's position onto the delivery. An update is applied once (an inbox keyed by the
+network's own event id, written with the effect), and an update about an attempt that is no
+longer the delivery's latest changes nothing: the delivery has moved on."""
+
+import hashlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sidewalk.deliveries import repository
+from sidewalk.deliveries.context import DeliveriesContext
+from sidewalk.deliveries.domain import (
+    TERMINAL_ATTEMPT,
+    TERMINAL_DELIVERY,
+    AttemptProvider,
+    AttemptStatus,
+    CourierStatus,
+    DeliveryStatus,
+    Moved,
+    follow_courier,
+)
+from sidewalk.deliveries.models import INBOX, Attempt, Delivery, DeliveryAttempt
+from sidewalk.deliveries.providers.courier import CourierUpdate
+from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.cursor import storable
+from sidewalk.kernel.outbox import first_time
+
+log = logging.getLogger(__name__)
+
+_INBOX_ID_LENGTH = 40
+
+
+def inbox_consumer(provider: str) -> str:
+    return f"courier:{provider}"
+
+
+def inbox_key(event_id: str) -> str:
+    """The inbox keeps ids of up to 40 characters; a network's longer ids by their digest."""
+    if len(event_id) <= _INBOX_ID_LENGTH:
+        return event_id
+    return "sha_" + hashlib.sha256(event_id.encode()).hexdigest()[: _INBOX_ID_LENGTH - 4]
+
+
+def courier_attempt(session: Session, attempt_id: str) -> tuple[Delivery, Attempt] | None:
+    """The delivery of a courier attempt (locked) and the attempt, if the attempt exists."""
+    if not storable(attempt_id):
+        return None
+    delivery_id = session.scalar(
+        select(DeliveryAttempt.delivery_id).where(DeliveryAttempt.attempt_id == attempt_id)
+    )
+    if delivery_id is None:
+        return None
+    delivery = repository.delivery_for_update(session, delivery_id)
+    if delivery is None:
+        return None
+    attempt = next(link.attempt for link in delivery.attempt_links if link.attempt.id == attempt_id)
+    return delivery, attempt
+
+
+def is_live(delivery: Delivery, attempt: Attempt) -> bool:
+    """Whether the attempt is still the way this delivery is being carried out."""
+    return (
+        attempt.id == delivery.latest_attempt_id
+        and attempt.provider == AttemptProvider.COURIER
+        and AttemptStatus(attempt.status) not in TERMINAL_ATTEMPT
+    )
+
+
+def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
+    """Apply one update pushed by a courier network (its sink)."""
+    with ctx.uow() as uow:
+        now = uow.clock.now()
+        consumer, key = inbox_consumer(update.provider), inbox_key(update.event_id)
+        if not first_time(uow.session, INBOX, consumer, key, now):
+            return
+        found = courier_attempt(uow.session, update.external_id)
+        if found is None:
+            log.warning("courier update %s names no attempt of ours", update.event_id)
+            uow.commit()  # remembered as handled: it will never name one
+            return
+        delivery, attempt = found
+        if attempt.id != delivery.latest_attempt_id or attempt.provider != AttemptProvider.COURIER:
+            uow.commit()  # an older attempt's news: the delivery has moved on
+            return
+        if attempt.provider_id is None:
+            attempt.provider_id = update.job_id
+        elif attempt.provider_id != update.job_id:
+            log.warning(
+                "courier update %s is of job %s, not of the attempt's job %s",
+                update.event_id,
+                update.job_id,
+                attempt.provider_id,
+            )
+            uow.commit()
+            return
+        was_over = DeliveryStatus(delivery.status) in TERMINAL_DELIVERY
+        follow(
+            uow,
+            delivery,
+            attempt,
+            update.status,
+            update.reason,
+            source=update.event_id,
+            at=min(update.occurred_at, now),
+        )
+        if update.lat is not None and update.lng is not None and not was_over:
+            seen = delivery.courier_seen_at
+            if seen is None or seen < update.occurred_at:
+                delivery.courier_lat, delivery.courier_lng = update.lat, update.lng
+                delivery.courier_seen_at = update.occurred_at
+        uow.commit()
+
+
+def follow(
+    uow: DeliveriesUnitOfWork,
+    delivery: Delivery,
+    attempt: Attempt,
+    status: CourierStatus,
+    reason: str | None,
+    *,
+    source: str,
+    at: datetime,
+) -> None:
+    """Move the attempt and the delivery to where the job stands, recording each step."""
+    now = uow.clock.now()
+    moves, why = follow_courier(
+        delivery,
+        attempt,
+        status,
+        at=at,
+        merchant_cancelled=delivery.cancel_reason is not None,
+        reason=reason,
+    )
+    for move in moves:
+        if move.entity == "attempt":
+            _attempt_moved(uow, delivery, attempt, move, why)
+            continue
+        delivery.updated_at = now
+        failed = move.to == DeliveryStatus.FAILED
+        if failed:
+            delivery.failure_reason = why
+        uow.record(
+            delivery.id,
+            f"delivery.{move.to}",
+            previous=move.previous,
+            source_event=source,
+            **({"reason": why} if failed else {}),
+        )
+
+
+def _attempt_moved(
+    uow: DeliveriesUnitOfWork, delivery: Delivery, attempt: Attempt, move: Moved, why: str | None
+) -> None:
+    """Record an attempt's step; one that ends it says why (the merchant's reason for a
+    cancel, the network's for a failure)."""
+    attempt.updated_at = uow.clock.now()
+    ended = move.to in {AttemptStatus.FAILED.value, AttemptStatus.CANCELLED.value}
+    if ended:
+        cancelled = move.to == AttemptStatus.CANCELLED.value
+        attempt.failure_reason = delivery.cancel_reason if cancelled else why
+    uow.record(
+        delivery.id,
+        f"attempt.{move.to}",
+        attempt_id=attempt.id,
+        previous=move.previous,
+        provider_id=attempt.provider_id,
+        **({"reason": attempt.failure_reason} if ended else {}),
+    )

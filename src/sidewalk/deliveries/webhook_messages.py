@@ -1,0 +1,102 @@
+"""The webhooks a use case queues: written in its own transaction, just before it commits, so a
+merchant is told of a status change exactly when it happened, and never of one rolled back."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sidewalk.deliveries import repository
+from sidewalk.deliveries.models import Delivery, WebhookEndpoint, WebhookMessage
+from sidewalk.deliveries.views import delivery_read
+from sidewalk.deliveries.webhook_domain import (
+    EndpointStatus,
+    MessageStatus,
+    check_message_move,
+)
+from sidewalk.deliveries.webhook_schemas import WebhookPayload
+from sidewalk.kernel.ids import new_id
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    delivery_id: str
+    event_type: str
+    occurred_at: datetime
+
+
+def queue_webhooks(session: Session, changes: list[StatusChange], public_base_url: str) -> int:
+    """One message per change and per enabled endpoint of the delivery's merchant subscribed to
+    its type, the delivery rendered as the transaction leaves it (after every change of the use
+    case). Costs one indexed query when the merchant has no endpoint. Returns how many."""
+    # The deliveries' merchants: the use case holds the deliveries, so the session knows them.
+    merchant_of = {
+        c.delivery_id: session.get_one(Delivery, c.delivery_id).merchant_id for c in changes
+    }
+    endpoints = list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.merchant_id.in_(set(merchant_of.values())),
+                WebhookEndpoint.status == EndpointStatus.ENABLED.value,
+            )
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        )
+    )
+    wanted = [
+        (change, endpoint)
+        for change in changes
+        for endpoint in endpoints
+        if endpoint.merchant_id == merchant_of[change.delivery_id]
+        and change.event_type in endpoint.events
+    ]
+    if not wanted:
+        return 0
+    session.flush()
+    rendered = {
+        d.id: delivery_read(d, public_base_url)
+        for d in repository.deliveries_as_stored(session, {c.delivery_id for c, _ in wanted})
+    }
+    for change, endpoint in wanted:
+        body = WebhookPayload(
+            type=change.event_type,
+            timestamp=change.occurred_at,
+            data=rendered[change.delivery_id],
+        ).model_dump_json()
+        session.add(
+            WebhookMessage(
+                id=new_id("msg"),
+                endpoint_id=endpoint.id,
+                delivery_id=change.delivery_id,
+                event_type=change.event_type,
+                body=body,
+                status=MessageStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=change.occurred_at,
+                created_at=change.occurred_at,
+            )
+        )
+    return len(wanted)
+
+
+def end_pending_messages(session: Session, endpoint_id: str, reason: str, at: datetime) -> int:
+    """Give up every message still waiting for `endpoint_id` (it was deleted or disabled): each
+    moves pending → failed, the one move the state machine allows from pending to an end."""
+    check_message_move(MessageStatus.PENDING.value, MessageStatus.FAILED)
+    ended = session.execute(
+        update(WebhookMessage)
+        .where(
+            WebhookMessage.endpoint_id == endpoint_id,
+            WebhookMessage.status == MessageStatus.PENDING.value,
+        )
+        .values(
+            status=MessageStatus.FAILED.value,
+            next_attempt_at=None,
+            lease_id=None,
+            last_error=reason[:200],
+            finished_at=at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(ended.rowcount)  # type: ignore[attr-defined]
