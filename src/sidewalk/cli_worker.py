@@ -14,6 +14,7 @@ from rich.console import Console
 
 from sidewalk.app import service_events
 from sidewalk.bootstrap import Platform, bootstrap
+from sidewalk.deliveries.webhook_sender import WebhookSender
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations.dispatcher import DispatchLoop
 
@@ -76,3 +77,26 @@ def worker_dispatch() -> None:
         await asyncio.to_thread(loop.stop)
 
     _run(job, "dispatcher")
+
+
+@worker_app.command("couriers")
+def worker_couriers() -> None:
+    """Hand courier attempts to the courier network (`courier_provider`) and, for the
+    simulated one, run its clock; run `serve deliveries` with SIDEWALK_COURIERS_IN_SERVER=0."""
+
+    async def job(platform: Platform, stop: asyncio.Event) -> None:
+        async with service_events(platform, "couriers"):
+            await stop.wait()
+
+    _run(job, "couriers")
+
+
+@worker_app.command("webhooks")
+def worker_webhooks() -> None:
+    """Send the merchants' webhooks, retrying on the stored schedule; run `serve deliveries`
+    with SIDEWALK_WEBHOOKS_IN_SERVER=0. Several may run: each message is leased to one."""
+
+    async def job(platform: Platform, stop: asyncio.Event) -> None:
+        await WebhookSender(platform.deliveries).run(stop)
+
+    _run(job, "webhook sender")

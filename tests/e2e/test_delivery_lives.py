@@ -23,6 +23,15 @@ from tests.integration.test_bus import NATS_URL, _delete_stream, nats_or_skip, r
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("delivery_lives")]
 
 PICKUP = {"lat": 34.0901, "lng": -118.3617, "battery_pct": 90.0}
+# A quick simulated courier network, so a fallback is delivered within seconds.
+FAST_COURIERS = {
+    "SIDEWALK_COURIER_ACCEPT_DELAY_S": "0.2",
+    "SIDEWALK_COURIER_SPEED_MPS": "2000",
+    "SIDEWALK_COURIER_FAILURE_RATE": "0",
+    "SIDEWALK_COURIER_SIM_TICK_S": "0.2",
+    "SIDEWALK_COURIER_PICKUP_DWELL_S": "1",
+    "SIDEWALK_COURIER_DROPOFF_DWELL_S": "1",
+}
 
 
 @dataclass
@@ -104,12 +113,15 @@ def reaches(merchant: httpx.Client, delivery_id: str, status: str) -> dict[str, 
         body = status_of(merchant, delivery_id)
         return body if body["status"] == status else None
 
-    found: dict[str, Any] = eventually(seen, f"the delivery became {status}")
+    try:
+        found: dict[str, Any] = eventually(seen, f"the delivery became {status}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; it is {status_of(merchant, delivery_id)}") from None
     return found
 
 
 def _embedded(stack: ExitStack, tmp: Path) -> Layout:
-    env = sidewalk_env(tmp, "", SIDEWALK_DISPATCH_INTERVAL_S="0.2")
+    env = sidewalk_env(tmp, "", SIDEWALK_DISPATCH_INTERVAL_S="0.2", **FAST_COURIERS)
     api, ops = free_port(), free_port()
     urls = (f"http://127.0.0.1:{api}", f"http://127.0.0.1:{ops}")
     key = created("merchants", "create", "--name", "Sunset Bakery", env=env, cwd=tmp)["api_key"]
@@ -135,6 +147,9 @@ def _production(stack: ExitStack, tmp: Path) -> Layout:
         # The servers only serve; every background job is a worker of its own.
         SIDEWALK_EVENTS_IN_SERVER="0",
         SIDEWALK_DISPATCH_IN_SERVER="0",
+        SIDEWALK_WEBHOOKS_IN_SERVER="0",
+        SIDEWALK_COURIERS_IN_SERVER="0",
+        **FAST_COURIERS,
     )
     api, ops = free_port(), free_port()
     key = created("merchants", "create", "--name", "Sunset Bakery", env=env, cwd=tmp)["api_key"]
@@ -143,7 +158,14 @@ def _production(stack: ExitStack, tmp: Path) -> Layout:
     stack.enter_context(
         serving(["serve", "operations", "--port", str(ops), "--no-dispatch"], env, tmp, ops_url)
     )
-    for worker in (["events", "deliveries"], ["events", "operations"], ["dispatch"]):
+    workers = (
+        ["events", "deliveries"],
+        ["events", "operations"],
+        ["dispatch"],
+        ["couriers"],
+        ["webhooks"],
+    )
+    for worker in workers:
         stack.enter_context(serving(["worker", *worker], env, tmp))
     return Layout(env, tmp, api_url, ops_url, key=key)
 
@@ -207,3 +229,18 @@ def test_a_cancel_after_pickup_brings_the_goods_back(layout: Layout) -> None:
         done = reaches(merchant, delivery_id, "returned")
     assert {"returning", "returned"} <= set(done["status_times"])
     robot.leave()
+
+
+def test_a_robot_fault_mid_trip_falls_back_to_a_courier(layout: Layout) -> None:
+    robot = layout.robot()
+    with layout.merchant() as merchant:
+        delivery_id = order(merchant)
+        task = eventually(robot.task, "the robot was given the delivery")
+        robot.drive(task["trips"][0], "started")
+        reaches(merchant, delivery_id, "enroute_to_pickup")
+        robot.report(**PICKUP, state="fault")
+        done = reaches(merchant, delivery_id, "delivered")
+    attempts = [(a["provider"], a["status"]) for a in done["attempts"]]
+    assert attempts == [("robot", "failed"), ("courier", "succeeded")]
+    assert done["latest_attempt_id"] == done["attempts"][1]["id"]
+    robot.http.close()

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     courier_sim_seed: int = Field(
         0, description="Simulated couriers: seed of each job's draws (with the job's own id)."
     )
+    courier_pickup_dwell_s: float = Field(
+        120, ge=0, description="Simulated couriers: time at the pickup to take the order."
+    )
+    courier_dropoff_dwell_s: float = Field(
+        60, ge=0, description="Simulated couriers: time at the dropoff to hand it over."
+    )
     courier_sim_tick_s: float = Field(
         1.0, gt=0, description="Simulated couriers: how often their jobs are moved along."
     )

@@ -34,6 +34,8 @@ class SimParams:
     detour_factor: float
     failure_rate: float
     seed: int
+    pickup_dwell_s: float = PICKUP_DWELL_S
+    dropoff_dwell_s: float = DROPOFF_DWELL_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +140,9 @@ def plan_job(
     accepted = at + timedelta(seconds=accept_s)
     to_pickup_s, to_dropoff_s = travel_s(start, pickup, params), travel_s(pickup, dropoff, params)
     arrived = accepted + timedelta(seconds=to_pickup_s)
-    left = arrived + timedelta(seconds=PICKUP_DWELL_S)
+    left = arrived + timedelta(seconds=params.pickup_dwell_s)
     there = left + timedelta(seconds=to_dropoff_s)
-    delivered = there + timedelta(seconds=DROPOFF_DWELL_S)
+    delivered = there + timedelta(seconds=params.dropoff_dwell_s)
     timeline = Timeline([], pickup_eta=arrived, dropoff_eta=delivered)
 
     if fails and nobody_accepts:

@@ -33,7 +33,6 @@ from sidewalk.deliveries.providers.courier import (
 )
 from sidewalk.deliveries.providers.courier_timeline import (
     COURIER_START_M,
-    PICKUP_DWELL_S,
     SimParams,
     Step,
     plan_job,
@@ -92,6 +91,8 @@ class SimulatedCourierNetwork:
             detour_factor=settings.detour_factor,
             failure_rate=settings.courier_failure_rate,
             seed=settings.courier_sim_seed,
+            pickup_dwell_s=settings.courier_pickup_dwell_s,
+            dropoff_dwell_s=settings.courier_dropoff_dwell_s,
         )
         return cls(
             uow,
@@ -114,7 +115,7 @@ class SimulatedCourierNetwork:
         return CourierQuote(
             fee=self._fee(request),
             pickup_eta=pickup_eta,
-            dropoff_eta=pickup_eta + timedelta(seconds=PICKUP_DWELL_S + ride_s),
+            dropoff_eta=pickup_eta + timedelta(seconds=self._params.pickup_dwell_s + ride_s),
             expires_at=now + timedelta(seconds=QUOTE_LIFETIME_S),
         )
 
