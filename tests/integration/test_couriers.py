@@ -3,7 +3,6 @@ the parts: the deliveries service asks the network for a job (its own `attempt.r
 heard by the couriers side), the network moves the job along as the manual clock advances and
 pushes its updates, which move the attempt and the delivery the merchant reads."""
 
-import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator
@@ -28,7 +27,6 @@ from sidewalk.deliveries.providers.courier_timeline import SimParams
 from sidewalk.deliveries.providers.courier_updates import apply_courier_update
 from sidewalk.deliveries.providers.registry import courier_provider
 from sidewalk.deliveries.providers.simulated_courier import SimulatedCourierNetwork
-from sidewalk.events_runtime import EventRuntime
 from sidewalk.kernel.bus import Bus, Handler, MemoryBus, Subscription
 from sidewalk.kernel.clock import ManualClock
 from sidewalk.kernel.settings import Settings
@@ -37,6 +35,7 @@ from tests.fleet import Fleet
 from tests.integration.helpers import SOUTH_PARK
 from tests.integration.test_bus import NATS_URL, _delete_stream, fast_nats_bus, nats_or_skip, run
 from tests.integration.test_events_runtime import eventually
+from tests.runtime import running_events
 
 CUSTOMER = {"name": "Ana Ruiz", "phone": "+13105550100"}
 SERVICES = ("deliveries", "operations", "couriers")
@@ -86,34 +85,8 @@ def fast_bus() -> MemoryBus:
 @contextmanager
 def running(platform: Platform, make_bus: Callable[[], Bus] = fast_bus) -> Iterator[None]:
     """Both services and the couriers side on an in-process bus, on a thread of their own."""
-    started, stop = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
-
-    async def main() -> None:
-        async with make_bus() as bus:
-            events = EventRuntime(platform, bus, services=SERVICES, idle_wait_s=0.02)
-            await events.start()
-            started.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.02)
-            await events.stop()
-
-    def target() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as e:
-            failures.append(e)
-            started.set()
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    assert started.wait(15)
-    try:
+    with running_events(platform, make_bus, SERVICES):
         yield
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not failures, failures
 
 
 def network(

@@ -2,8 +2,6 @@
 (memory, and NATS JetStream), so a delivery ordered over the merchant API is carried out by a
 robot reporting over the ops API, with nothing but events between the services."""
 
-import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sidewalk.bootstrap import Platform
-from sidewalk.events_runtime import EventRuntime
 from sidewalk.kernel.bus import Bus
 from tests.factories import MerchantClient
 from tests.fleet import Fleet
@@ -25,6 +22,7 @@ from tests.integration.test_bus import (
     nats_or_skip,
     run,
 )
+from tests.runtime import running_events
 
 
 @pytest.fixture(params=["memory", "nats"])
@@ -41,32 +39,8 @@ def make_bus(request: pytest.FixtureRequest) -> Iterator[Callable[[], Bus]]:
 @pytest.fixture
 def runtime(platform: Platform, make_bus: Callable[[], Bus]) -> Iterator[None]:
     """The event runtime on a thread of its own, for the length of the test."""
-    started, stop = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
-
-    async def main() -> None:
-        async with make_bus() as bus:
-            events = EventRuntime(platform, bus, idle_wait_s=0.02)
-            await events.start()
-            started.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.02)
-            await events.stop()
-
-    def target() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as e:
-            failures.append(e)
-            started.set()
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    assert started.wait(15)
-    yield
-    stop.set()
-    thread.join(30)
-    assert not failures, failures
+    with running_events(platform, make_bus):
+        yield
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = 15) -> Any:

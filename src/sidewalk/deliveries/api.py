@@ -27,7 +27,7 @@ from sidewalk.kernel.errors import FieldError, ValidationFailed
 from sidewalk.kernel.schemas import Problem
 
 
-def _json(model: BaseModel, status_code: int = 200) -> Response:
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
     """Serialise a read model once, in pydantic's own serialiser (the route's
     `response_model` documents it)."""
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
@@ -56,7 +56,7 @@ async def current_caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "Malformed JSON",
         401: "Missing or invalid API key",
@@ -70,7 +70,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "description": described[s]} for s in statuses}
 
 
-router = APIRouter(prefix="/v1", responses=_problems(401, 413, 422))
+router = APIRouter(prefix="/v1", responses=problems(401, 413, 422))
 
 
 @router.get(
@@ -89,20 +89,20 @@ def service_areas(caller: CallerDep) -> Response:
     response_model=QuoteRead,
     tags=["quotes"],
     summary="Price a delivery and promise its times",
-    responses=_problems(400, 422),
+    responses=problems(400, 422),
 )
 async def create_quote(caller: CallerDep, body: QuoteCreate) -> Response:
     """Priced on the event loop; stored by the group-commit writer with concurrent quotes."""
     quote = service.price_quote(caller.ctx, caller.merchant, body)
     await caller.ctx.quote_writer.submit(quote)
-    return _json(quote, 201)
+    return json_response(quote, 201)
 
 
 @router.get(
-    "/quotes/{quote_id}", response_model=QuoteRead, tags=["quotes"], responses=_problems(404)
+    "/quotes/{quote_id}", response_model=QuoteRead, tags=["quotes"], responses=problems(404)
 )
 def get_quote(caller: CallerDep, quote_id: str) -> Response:
-    return _json(service.get_quote(caller.ctx, caller.merchant, quote_id))
+    return json_response(service.get_quote(caller.ctx, caller.merchant, quote_id))
 
 
 IdempotencyKey = Annotated[
@@ -132,7 +132,7 @@ def _check_key(key: str | None) -> str | None:
     response_model=DeliveryRead,
     tags=["deliveries"],
     summary="Order the delivery a quote priced",
-    responses=_problems(400, 404, 409, 410, 422),
+    responses=problems(400, 404, 409, 410, 422),
 )
 def create_delivery(
     caller: CallerDep, body: DeliveryCreate, idempotency_key: IdempotencyKey = None
@@ -158,7 +158,7 @@ def _utc(name: str, at: datetime | None) -> datetime | None:
 
 
 @router.get(
-    "/deliveries", response_model=DeliveryPage, tags=["deliveries"], responses=_problems(422)
+    "/deliveries", response_model=DeliveryPage, tags=["deliveries"], responses=problems(422)
 )
 def list_deliveries(
     caller: CallerDep,
@@ -178,7 +178,7 @@ def list_deliveries(
         created_from=created_from,
         created_to=created_to,
     )
-    return _json(
+    return json_response(
         service.list_deliveries(caller.ctx, caller.merchant, filt, cursor=cursor, limit=limit)
     )
 
@@ -187,10 +187,10 @@ def list_deliveries(
     "/deliveries/{delivery_id}",
     response_model=DeliveryRead,
     tags=["deliveries"],
-    responses=_problems(404),
+    responses=problems(404),
 )
 def get_delivery(caller: CallerDep, delivery_id: str) -> Response:
-    return _json(service.get_delivery(caller.ctx, caller.merchant, delivery_id))
+    return json_response(service.get_delivery(caller.ctx, caller.merchant, delivery_id))
 
 
 @router.post(
@@ -198,14 +198,14 @@ def get_delivery(caller: CallerDep, delivery_id: str) -> Response:
     response_model=DeliveryRead,
     tags=["deliveries"],
     summary="Cancel before pickup, or send the goods back after it",
-    responses=_problems(400, 404, 409, 422),
+    responses=problems(400, 404, 409, 422),
 )
 def cancel_delivery(
     caller: CallerDep,
     delivery_id: str,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> Response:
-    return _json(
+    return json_response(
         service.cancel_delivery(caller.ctx, caller.merchant, delivery_id, body or CancelRequest())
     )
 
@@ -215,7 +215,7 @@ def cancel_delivery(
     response_model=DeliveryEvents,
     tags=["deliveries"],
     summary="What happened to the delivery, in order",
-    responses=_problems(404),
+    responses=problems(404),
 )
 def delivery_events(caller: CallerDep, delivery_id: str) -> Response:
-    return _json(service.delivery_events(caller.ctx, caller.merchant, delivery_id))
+    return json_response(service.delivery_events(caller.ctx, caller.merchant, delivery_id))

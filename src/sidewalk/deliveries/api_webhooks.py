@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from sidewalk.deliveries import webhooks
-from sidewalk.deliveries.api import CallerDep, _json, _problems
+from sidewalk.deliveries.api import CallerDep, json_response, problems
 from sidewalk.deliveries.webhook_domain import MessageStatus
 from sidewalk.deliveries.webhook_schemas import (
     WebhookEndpointCreate,
@@ -18,7 +18,7 @@ from sidewalk.deliveries.webhook_schemas import (
 )
 
 router = APIRouter(
-    prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=_problems(401, 413, 422)
+    prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=problems(401, 413, 422)
 )
 
 
@@ -30,28 +30,28 @@ router = APIRouter(
     description="Answers the endpoint with its signing `secret`, shown this once. Each message "
     "is signed as Standard Webhooks specify (`webhook-id`, `webhook-timestamp`, "
     "`webhook-signature`) and retried with exponential backoff for up to a day.",
-    responses=_problems(400, 409),
+    responses=problems(400, 409),
 )
 def create_endpoint(caller: CallerDep, body: WebhookEndpointCreate) -> Response:
     created = webhooks.create_endpoint(caller.ctx, caller.merchant, body)
-    response = _json(created, 201)
+    response = json_response(created, 201)
     response.headers["Location"] = f"{router.prefix}/{created.id}"
     return response
 
 
 @router.get("", response_model=WebhookEndpointList, summary="The merchant's webhook endpoints")
 def list_endpoints(caller: CallerDep) -> Response:
-    return _json(webhooks.list_endpoints(caller.ctx, caller.merchant))
+    return json_response(webhooks.list_endpoints(caller.ctx, caller.merchant))
 
 
 @router.get(
     "/{endpoint_id}",
     response_model=WebhookEndpointRead,
     summary="One webhook endpoint (never its secret)",
-    responses=_problems(404),
+    responses=problems(404),
 )
 def get_endpoint(caller: CallerDep, endpoint_id: str) -> Response:
-    return _json(webhooks.get_endpoint(caller.ctx, caller.merchant, endpoint_id))
+    return json_response(webhooks.get_endpoint(caller.ctx, caller.merchant, endpoint_id))
 
 
 @router.delete(
@@ -59,7 +59,7 @@ def get_endpoint(caller: CallerDep, endpoint_id: str) -> Response:
     status_code=204,
     response_class=Response,
     summary="Stop sending to an endpoint; its waiting messages end",
-    responses=_problems(404),
+    responses=problems(404),
 )
 def delete_endpoint(caller: CallerDep, endpoint_id: str) -> Response:
     webhooks.delete_endpoint(caller.ctx, caller.merchant, endpoint_id)
@@ -70,7 +70,7 @@ def delete_endpoint(caller: CallerDep, endpoint_id: str) -> Response:
     "/{endpoint_id}/deliveries",
     response_model=WebhookMessagePage,
     summary="What was sent to an endpoint, newest first, with every attempt",
-    responses=_problems(404),
+    responses=problems(404),
 )
 def endpoint_log(
     caller: CallerDep,
@@ -79,7 +79,7 @@ def endpoint_log(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> Response:
-    return _json(
+    return json_response(
         webhooks.endpoint_log(
             caller.ctx, caller.merchant, endpoint_id, status=status, cursor=cursor, limit=limit
         )

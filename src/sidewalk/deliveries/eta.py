@@ -35,6 +35,9 @@ class EtaEstimator(Protocol):
         area_id: str | None = None,
     ) -> Eta: ...
 
+    def forget(self) -> None:
+        """Drop what was read of the fleet: a newer snapshot has just been stored."""
+
 
 @dataclass(frozen=True)
 class DistanceEta:
@@ -61,6 +64,9 @@ class DistanceEta:
             lead, speed = self.courier_pickup_lead_s, self.courier_speed_mps
         pickup_at = at + timedelta(seconds=lead)
         return Eta(pickup_at, pickup_at + timedelta(seconds=round(distance_m / speed)))
+
+    def forget(self) -> None:
+        """Nothing is read of the fleet: distance alone decides."""
 
 
 @dataclass(frozen=True)

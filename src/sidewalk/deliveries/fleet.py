@@ -39,9 +39,7 @@ def store_snapshot(ctx: DeliveriesContext, event: Envelope) -> None:
             )
         )
         uow.commit()
-    forget = getattr(ctx.eta, "forget", None)
-    if forget is not None:
-        forget()  # this process prices with it at once; others on their next refresh
+    ctx.eta.forget()  # this process prices with it at once; others on their next refresh
 
 
 def fleet_states(engine: Engine) -> dict[str, FleetState]:
