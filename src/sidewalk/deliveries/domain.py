@@ -61,7 +61,8 @@ DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
     D.AT_PICKUP: frozenset({D.ENROUTE_TO_DROPOFF, D.PENDING, D.CANCELLED, D.FAILED}),
     D.ENROUTE_TO_DROPOFF: frozenset({D.AT_DROPOFF, D.DELIVERED, D.PENDING, D.RETURNING, D.FAILED}),
     D.AT_DROPOFF: frozenset({D.DELIVERED, D.RETURNING, D.FAILED}),
-    D.RETURNING: frozenset({D.RETURNED, D.FAILED}),
+    # A handover the cancel came too late for: the customer has the goods after all.
+    D.RETURNING: frozenset({D.RETURNED, D.DELIVERED, D.FAILED}),
     D.DELIVERED: frozenset(),
     D.CANCELLED: frozenset(),
     D.RETURNED: frozenset(),
@@ -212,9 +213,7 @@ def courier_targets(
     """Progress moves both forward; a return ends the attempt (cancelled when the merchant
     asked for it, else failed) and brings the delivery back; a job given up fails both, except
     what a merchant's cancel has already ended. A handover the merchant's cancel came too late
-    for cannot be brought back: the attempt succeeded, the delivery's return failed."""
-    if status is C.DELIVERED and delivery is D.RETURNING:
-        return CourierTargets(A.SUCCEEDED, D.FAILED, "delivered_before_return")
+    for stands: the customer has the goods, and the delivery is delivered after all."""
     if status in COURIER_PROGRESS:
         return CourierTargets(*COURIER_PROGRESS[status], None)
     ended = A.CANCELLED if merchant_cancelled else A.FAILED

@@ -26,6 +26,7 @@ from sidewalk.deliveries.domain import (
     quote_expiry,
     quote_terms,
 )
+from sidewalk.deliveries.quote_store import insert_quotes
 from sidewalk.deliveries.models import (
     Attempt,
     Delivery,
@@ -89,6 +90,13 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
         used_by_delivery_id=None,
         created_at=now,
     )
+
+
+def store_quote(ctx: DeliveriesContext, quote: QuoteRead) -> None:
+    """Keep a priced quote, on its own; the API batches this through `ctx.quote_writer`."""
+    with ctx.uow() as uow:
+        insert_quotes(uow.session, [quote])
+        uow.commit()
 
 
 def get_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, quote_id: str) -> QuoteRead:

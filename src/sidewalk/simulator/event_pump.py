@@ -1,0 +1,112 @@
+"""The bus of a simulation: each service's outbox, read in order and handed at once to the
+consumers that want each event (the same handlers and inboxes the event runtime runs), on
+the simulation's own thread. Nothing runs concurrently, so a seeded run is repeatable."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, Table, event, select, update
+
+from sidewalk.bootstrap import Platform
+from sidewalk.deliveries import handlers as deliveries_handlers
+from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
+from sidewalk.deliveries.providers import courier_handlers
+from sidewalk.kernel.events import Envelope
+from sidewalk.operations import handlers as operations_handlers
+from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Consumer:
+    name: str
+    types: frozenset[str]
+    handle: Callable[[Envelope], None]
+
+
+class EventPump:
+    def __init__(self, platform: Platform, listener: Callable[[Envelope], None]) -> None:
+        couriers = platform.couriers
+        consumers = [
+            _Consumer(
+                "deliveries",
+                frozenset(deliveries_handlers.HANDLERS),
+                lambda e: deliveries_handlers.handle(platform.deliveries, e),
+            ),
+            _Consumer(
+                "operations",
+                frozenset(operations_handlers.HANDLERS),
+                lambda e: operations_handlers.handle(platform.operations, e),
+            ),
+        ]
+        if couriers is not None:
+            consumers.append(
+                _Consumer(
+                    "couriers",
+                    frozenset(courier_handlers.HANDLERS),
+                    lambda e: courier_handlers.handle(platform.deliveries, couriers, e),
+                )
+            )
+        self._outboxes: list[tuple[Engine, Table]] = [
+            (platform.deliveries_engine, DELIVERIES_OUTBOX),
+            (platform.operations_engine, OPERATIONS_OUTBOX),
+        ]
+        self._consumers, self._listener = consumers, listener
+        # An outbox is read again only after a transaction committed on its database.
+        self._dirty = {id(engine): True for engine, _ in self._outboxes}
+        for engine, _ in self._outboxes:
+            event.listen(engine, "commit", self._committed(engine))
+        self.errors: list[str] = []
+        self.carried = 0
+
+    def _committed(self, engine: Engine) -> "Callable[[Connection], None]":
+        def mark(_connection: Connection) -> None:
+            self._dirty[id(engine)] = True
+
+        return mark
+
+    def drain(self) -> int:
+        """Carry events until no outbox has any left; how many were carried."""
+        carried = 0
+        while True:
+            batch = 0
+            for engine, outbox in self._outboxes:
+                if not self._dirty[id(engine)]:
+                    continue
+                envelopes = self._take(engine, outbox)
+                self._dirty[id(engine)] = False  # set again by any commit from here on
+                for envelope in envelopes:
+                    self._deliver(envelope)
+                    batch += 1
+            if batch == 0:
+                self.carried += carried
+                return carried
+            carried += batch
+
+    def _take(self, engine: Engine, outbox: Table) -> list[Envelope]:
+        with engine.begin() as connection:
+            rows = connection.execute(
+                select(outbox.c.seq, outbox.c.envelope)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.seq)
+            ).all()
+            if not rows:
+                return []
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.seq.in_([seq for seq, _ in rows]))
+                .values(published_at=Envelope.from_json(rows[-1][1]).occurred_at)
+            )
+        return [Envelope.from_json(envelope) for _, envelope in rows]
+
+    def _deliver(self, envelope: Envelope) -> None:
+        for consumer in self._consumers:
+            if envelope.type in consumer.types:
+                try:
+                    consumer.handle(envelope)
+                except Exception as e:  # a real consumer would retry; a simulation reports
+                    log.exception("%s failed on %s", consumer.name, envelope.type)
+                    self.errors.append(f"{consumer.name} on {envelope.type} {envelope.id}: {e!r}")
+        self._listener(envelope)

@@ -1,0 +1,227 @@
+"""The figures of a finished simulation, read from the services' own records: deliveries and
+their attempts from the deliveries database, robot states and pilot assignments from the
+operations database. The simulator's own tally is only used to check them."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
+from sidewalk.deliveries.models import Attempt, Delivery, DeliveryAttempt, Quote
+from sidewalk.operations.domain import RobotState
+from sidewalk.operations.models import PilotAssignment, StateHistory
+from sidewalk.simulator.results import HourRow, Kpis, SimResult
+
+if TYPE_CHECKING:
+    from sidewalk.simulator.run import Simulation
+
+TERMINAL = {
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.CANCELLED,
+    DeliveryStatus.RETURNED,
+    DeliveryStatus.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class DeliveryFacts:
+    id: str
+    status: DeliveryStatus
+    created_at: datetime
+    delivered_at: datetime | None
+    promised: datetime
+    providers: list[tuple[AttemptProvider, AttemptStatus]]  # in attempt order
+
+
+def delivery_facts(sim: "Simulation") -> list[DeliveryFacts]:
+    ctx = sim.world.platform.deliveries
+    with ctx.uow() as uow:
+        s = uow.session
+        rows = s.execute(
+            select(
+                Delivery.id,
+                Delivery.status,
+                Delivery.created_at,
+                Delivery.status_times,
+                Quote.dropoff_eta,
+            )
+            .join(Quote, Quote.id == Delivery.quote_id)
+            .order_by(Delivery.created_at, Delivery.id)
+        ).all()
+        chains: dict[str, list[tuple[AttemptProvider, AttemptStatus]]] = {}
+        for delivery_id, provider, status in s.execute(
+            select(DeliveryAttempt.delivery_id, Attempt.provider, Attempt.status)
+            .join(Attempt, Attempt.id == DeliveryAttempt.attempt_id)
+            .order_by(DeliveryAttempt.delivery_id, DeliveryAttempt.sequence)
+        ):
+            chains.setdefault(delivery_id, []).append(
+                (AttemptProvider(provider), AttemptStatus(status))
+            )
+    facts = []
+    for delivery_id, status, created_at, times, promised in rows:
+        stamp = (times or {}).get(DeliveryStatus.DELIVERED.value)
+        delivered_at = datetime.fromisoformat(stamp) if stamp else None
+        facts.append(
+            DeliveryFacts(
+                delivery_id,
+                DeliveryStatus(status),
+                created_at,
+                delivered_at,
+                promised,
+                chains.get(delivery_id, []),
+            )
+        )
+    return facts
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 2)
+
+
+def _busy_intervals(sim: "Simulation", end: datetime) -> list[tuple[datetime, datetime]]:
+    """Each stretch of time a robot spent on a task."""
+    ctx = sim.world.platform.operations
+    with ctx.uow() as uow:
+        rows = uow.session.execute(
+            select(StateHistory.serial, StateHistory.date, StateHistory.state).order_by(
+                StateHistory.serial, StateHistory.date
+            )
+        ).all()
+    spans: list[tuple[datetime, datetime]] = []
+    since: dict[str, datetime] = {}
+    for serial, date, state in rows:
+        if serial in since:
+            spans.append((since.pop(serial), date))
+        if RobotState(state) is RobotState.ON_TASK:
+            since[serial] = date
+    spans.extend((began, end) for began in since.values())
+    return spans
+
+
+def _supervision(sim: "Simulation", end: datetime) -> list[tuple[datetime, datetime, str]]:
+    ctx = sim.world.platform.operations
+    with ctx.uow() as uow:
+        rows = uow.session.execute(
+            select(
+                PilotAssignment.assigned_at, PilotAssignment.released_at, PilotAssignment.pilot_id
+            )
+        ).all()
+    return [(a, r or end, p) for a, r, p in rows]
+
+
+def _overlap(spans: Iterable[tuple[datetime, datetime]], lo: datetime, hi: datetime) -> float:
+    return sum(max(0.0, (min(b, hi) - max(a, lo)).total_seconds()) for a, b in spans)
+
+
+def _peak_load(supervision: list[tuple[datetime, datetime, str]]) -> int:
+    peak = 0
+    by_pilot: dict[str, list[tuple[datetime, int]]] = {}
+    for a, b, pilot in supervision:
+        by_pilot.setdefault(pilot, []).extend([(a, 1), (b, -1)])
+    for changes in by_pilot.values():
+        load = 0
+        for _, step in sorted(changes, key=lambda c: (c[0], c[1])):
+            load += step
+            peak = max(peak, load)
+    return peak
+
+
+def measure(sim: "Simulation", wall_s: float) -> SimResult:
+    w = sim.world
+    p = w.params
+    start = w.agenda.time_at(0.0)
+    end = w.agenda.time_at(p.duration_s)
+    grace = timedelta(seconds=p.on_time_grace_s)
+    facts = delivery_facts(sim)
+    delivered = [f for f in facts if f.status is DeliveryStatus.DELIVERED]
+    on_time = [
+        f for f in delivered if f.delivered_at is not None and f.delivered_at <= f.promised + grace
+    ]
+    minutes = [
+        round((f.delivered_at - f.created_at).total_seconds() / 60, 3)
+        for f in delivered
+        if f.delivered_at is not None
+    ]
+    last_provider = [f.providers[-1][0] if f.providers else None for f in delivered]
+    fallbacks = sum(
+        1
+        for f in facts
+        if f.providers
+        and f.providers[0][0] is AttemptProvider.ROBOT
+        and any(pr is AttemptProvider.COURIER for pr, _ in f.providers[1:])
+    )
+    busy = _busy_intervals(sim, end)
+    supervision = _supervision(sim, end)
+    capacity = w.platform.settings.pilot_capacity
+    shifts = [
+        (
+            w.agenda.time_at(s.start_s),
+            w.agenda.time_at(s.end_s if s.end_s is not None else p.duration_s),
+        )
+        for pilot in sim.pilots
+        for s in pilot.available
+    ]
+    robot_s = len(sim.robots) * p.duration_s
+
+    def pilot_load(lo: datetime, hi: datetime) -> float:
+        on_shift = _overlap(shifts, lo, hi)
+        supervised = _overlap([(a, b) for a, b, _ in supervision], lo, hi)
+        return supervised / (on_shift * capacity) if on_shift else 0.0
+
+    kpis = Kpis(
+        orders=len(facts),
+        refused=w.tally.refused,
+        delivered=len(delivered),
+        on_time=len(on_time),
+        cancelled=sum(f.status is DeliveryStatus.CANCELLED for f in facts),
+        failed=sum(f.status is DeliveryStatus.FAILED for f in facts),
+        returned=sum(f.status is DeliveryStatus.RETURNED for f in facts),
+        in_flight=sum(f.status not in TERMINAL for f in facts),
+        by_robot=sum(pr is AttemptProvider.ROBOT for pr in last_provider),
+        by_courier=sum(pr is AttemptProvider.COURIER for pr in last_provider),
+        fallbacks=fallbacks,
+        p50_delivery_min=_percentile(minutes, 0.5),
+        p90_delivery_min=_percentile(minutes, 0.9),
+        robot_utilisation=round(_overlap(busy, start, end) / robot_s, 4) if robot_s else 0.0,
+        pilot_load=round(pilot_load(start, end), 4),
+        pilot_peak=_peak_load(supervision),
+    )
+    hours = max(1, int(-(-p.duration_s // 3600)))
+    hourly = []
+    for h in range(hours):
+        lo, hi = start + timedelta(hours=h), min(end, start + timedelta(hours=h + 1))
+        span = (hi - lo).total_seconds()
+        hourly.append(
+            HourRow(
+                hour=h,
+                orders=sum(lo <= f.created_at < hi for f in facts),
+                delivered=sum(
+                    f.delivered_at is not None and lo <= f.delivered_at < hi for f in delivered
+                ),
+                on_time=sum(
+                    f.delivered_at is not None and lo <= f.delivered_at < hi for f in on_time
+                ),
+                robot_utilisation=round(_overlap(busy, lo, hi) / (len(sim.robots) * span), 4)
+                if sim.robots and span
+                else 0.0,
+                pilot_load=round(pilot_load(lo, hi), 4),
+            )
+        )
+    return SimResult(
+        city=w.city.name,
+        params=p,
+        kpis=kpis,
+        hourly=hourly,
+        delivery_minutes=minutes,
+        wall_s=round(wall_s, 3),
+        database=w.platform.deliveries_engine.dialect.name,
+        errors=list(sim.pump.errors),
+    )

@@ -1,0 +1,60 @@
+"""Simulated pilots: each works one of the city's shifts (spread round-robin), sets themself
+available at its start and offline at its end, and takes a break now and then, through the
+same use case a pilot's dashboard calls."""
+
+from dataclasses import dataclass
+from functools import partial
+
+from sidewalk.operations import operators
+from sidewalk.operations.domain import OperatorPrincipal, OperatorRole, OperatorStatus
+from sidewalk.simulator.city import Shift
+from sidewalk.simulator.world import World
+
+
+@dataclass
+class OnShift:
+    """When a pilot was available, for the pilot-load figures."""
+
+    start_s: float
+    end_s: float | None = None
+
+
+class PilotAgent:
+    def __init__(self, world: World, operator_id: str, shift: Shift, index: int) -> None:
+        self.world, self.shift, self.index = world, shift, index
+        self.me = OperatorPrincipal(operator_id, OperatorRole.PILOT)
+        self.available: list[OnShift] = []
+
+    def start(self) -> None:
+        """Plan every shift that overlaps the run, starting with one already under way."""
+        p, agenda = self.world.params, self.world.agenda
+        start_min = p.start_local_hour * 60
+        end_min = start_min + p.duration_s / 60
+        day = int(start_min // 1440) - 1
+        while day * 1440 + self.shift.start_min < end_min:
+            begin = day * 1440 + self.shift.start_min
+            finish = day * 1440 + self.shift.end_min
+            if finish > start_min:
+                at_s = max(0.0, (begin - start_min) * 60)
+                until_s = (finish - start_min) * 60
+                agenda.at(at_s, partial(self._begin, until_s))
+            day += 1
+
+    def _set(self, status: OperatorStatus) -> None:
+        operators.set_status(self.world.platform.operations, self.me, self.me.id, status)
+        now = self.world.agenda.now_s
+        if status is OperatorStatus.AVAILABLE:
+            self.available.append(OnShift(now))
+        elif self.available and self.available[-1].end_s is None:
+            self.available[-1].end_s = now
+
+    def _begin(self, until_s: float) -> None:
+        p, agenda = self.world.params, self.world.agenda
+        self._set(OperatorStatus.AVAILABLE)
+        agenda.at(until_s, lambda: self._set(OperatorStatus.OFFLINE))
+        # Breaks staggered by pilot, so that the team does not leave all at once.
+        t = agenda.now_s + p.break_every_s + (self.index % 4) * p.break_s
+        while t + p.break_s < until_s:
+            agenda.at(t, lambda: self._set(OperatorStatus.BREAK))
+            agenda.at(t + p.break_s, lambda: self._set(OperatorStatus.AVAILABLE))
+            t += p.break_every_s + p.break_s

@@ -1,0 +1,226 @@
+"""One simulation: a fresh platform on the given databases, the city's hubs, merchants,
+robots and pilots registered through the services' use cases, then the timetable run to the
+end, with the platform's background jobs (dispatch rounds, the fleet's state, the courier
+network) run at their intervals on the same clock and thread."""
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sidewalk.bootstrap import Platform, bootstrap
+from sidewalk.deliveries import merchants
+from sidewalk.deliveries.providers.simulated_courier import SimulatedCourierNetwork
+from sidewalk.kernel.clock import ManualClock
+from sidewalk.kernel.events import Envelope
+from sidewalk.kernel.ids import seeded_ids
+from sidewalk.kernel.settings import Settings
+from sidewalk.operations import dispatcher, hubs, operators, robots
+from sidewalk.operations.domain import OperatorRole
+from sidewalk.operations.fleet import tell_fleet
+from sidewalk.simulator.agenda import Agenda
+from sidewalk.simulator.city import City, load_city
+from sidewalk.simulator.event_pump import EventPump
+from sidewalk.simulator.kpis import measure
+from sidewalk.simulator.merchants import Dropoffs, MerchantAgent, Order
+from sidewalk.simulator.params import SimParams
+from sidewalk.simulator.pilots import PilotAgent
+from sidewalk.simulator.results import SimResult
+from sidewalk.simulator.robots import WAKING_EVENTS, RobotAgent
+from sidewalk.simulator.world import World
+
+Progress = Callable[[float], None]  # simulated seconds done
+
+
+@dataclass(frozen=True)
+class Databases:
+    """Where a simulation keeps the services' data: SQLite files in a fresh folder by default,
+    or PostgreSQL URLs (whose databases must be empty)."""
+
+    deliveries_url: str | None = None
+    operations_url: str | None = None
+
+
+def platform_settings(params: SimParams, city: City, var_dir: Path, dbs: Databases) -> Settings:
+    """The platform's settings under a simulation: the city's areas, the robots' figures, and
+    intervals suited to simulated time (robots report less often than real ones)."""
+    silent_after = int(3 * max(params.idle_heartbeat_s, params.telemetry_interval_s))
+    return Settings(
+        var_dir=var_dir,
+        deliveries_database_url=dbs.deliveries_url or "",
+        operations_database_url=dbs.operations_url or "",
+        service_areas_file=city.service_areas_file,
+        robot_speed_mps=params.robot_speed_mps,
+        detour_factor=params.detour_factor,
+        robot_offline_after_s=silent_after,
+        robot_position_event_s=max(10.0, params.telemetry_interval_s),
+        dispatch_interval_s=params.dispatch_interval_s,
+        fleet_snapshot_interval_s=params.fleet_snapshot_interval_s,
+        fleet_snapshot_max_age_s=3 * params.fleet_snapshot_interval_s,
+        courier_sim_seed=params.seed,
+        courier_sim_tick_s=params.courier_tick_s,
+    )
+
+
+class Simulation:
+    def __init__(
+        self, platform: Platform, params: SimParams, city: City, clock: ManualClock
+    ) -> None:
+        start = params.start_utc(city.utc_offset_h)
+        self.world = World(platform, Agenda(clock, start), params, city)
+        self.robots: dict[str, RobotAgent] = {}
+        self.pilots: list[PilotAgent] = []
+        self.orders: list[Order] = []
+        self.merchant_keys: dict[str, str] = {}
+        self.pump = EventPump(platform, self._heard)
+        self._dispatch_due = True
+
+    # --- setting the city up -----------------------------------------------------------------
+
+    def populate(self) -> None:
+        w = self.world
+        ops, dl = w.platform.operations, w.platform.deliveries
+        hub_points = []
+        for place in w.city.hubs:
+            hubs.add_hub(ops, place.name, place.point)
+            hub_points.append(place.point)
+        by_name = {h.name: h for h in hubs.list_hubs(ops)}
+        ordered_hubs = [by_name[p.name] for p in w.city.hubs]
+        rng = w.rng("fleet")
+        for i in range(w.params.robots):
+            hub = ordered_hubs[i % len(ordered_hubs)]
+            serial = f"SW-{i + 1:04d}"
+            robots.register_robot(ops, robots.RobotSpec(serial, f"Robot {i + 1}", hub_id=hub.id))
+            battery = round(rng.uniform(70, 100), 1)
+            self.robots[serial] = RobotAgent(w, serial, hub_points[i % len(hub_points)], battery)
+        # `pilots` is the team of each shift: that many pilots on duty at any hour.
+        for s, shift in enumerate(w.city.shifts):
+            for i in range(w.params.pilots):
+                created = operators.create_operator(
+                    ops, f"pilot{s + 1}-{i + 1}@sim.sidewalk.example", OperatorRole.PILOT
+                )
+                self.pilots.append(PilotAgent(w, created.operator.id, shift, i))
+        weights = sum(m.weight for m in w.city.merchants)
+        dropoffs = Dropoffs(w.city.polygons())
+        for m in w.city.merchants:
+            created_m = merchants.create_merchant(dl, m.place.name)
+            self.merchant_keys[m.place.name] = created_m.api_key
+            principal = merchants.authenticate(dl, f"Bearer {created_m.api_key}")
+            rate = w.params.orders_per_hour * m.weight / weights
+            agent = MerchantAgent(w, m, principal, rate, dropoffs, self.orders)
+            w.agenda.at(0.0, agent.start)
+        for robot in self.robots.values():
+            w.agenda.at(0.0, robot.start)
+        for pilot in self.pilots:
+            pilot.start()
+
+    # --- running -------------------------------------------------------------------------------
+
+    def _heard(self, event: Envelope) -> None:
+        """What the gateways and the dispatcher learn from the platform's events."""
+        serial = event.subject.get("robot_serial")
+        if event.type in WAKING_EVENTS and serial in self.robots:
+            self.robots[serial].wake(event.type)
+        if event.type in ("task.created", "task.pending", "task.unassigned", "task.completed"):
+            self._dispatch_due = True
+
+    def _background(self) -> None:
+        """The platform's periodic jobs, at their intervals of simulated time: a dispatch round
+        when something changed (and at least once a minute for its time limits), the fleet's
+        state now and then, the courier network's clock."""
+        w, p = self.world, self.world.params
+        agenda = w.agenda
+        ops = w.platform.operations
+        last_full = [-1e9]
+
+        def dispatch() -> None:
+            if self._dispatch_due or agenda.now_s - last_full[0] >= 60:
+                self._dispatch_due = False
+                last_full[0] = agenda.now_s
+                dispatcher.run_round(ops)
+                self.pump.drain()
+            agenda.after(p.dispatch_interval_s, dispatch)
+
+        def fleet() -> None:
+            tell_fleet(ops)
+            self.pump.drain()
+            agenda.after(p.fleet_snapshot_interval_s, fleet)
+
+        couriers = w.platform.couriers
+
+        def courier_clock() -> None:
+            if isinstance(couriers, SimulatedCourierNetwork) and couriers.advance(
+                w.platform.clock.now()
+            ):
+                self.pump.drain()
+            agenda.after(p.courier_tick_s, courier_clock)
+
+        agenda.at(0.0, dispatch)
+        agenda.at(0.0, fleet)
+        agenda.at(0.0, courier_clock)
+
+    def run(self, progress: Progress | None = None) -> None:
+        agenda, end = self.world.agenda, self.world.params.duration_s
+        self._background()
+        told = 0.0
+        while True:
+            due = agenda.next_due()
+            if due is None or due > end:
+                break
+            agenda.run_next()
+            self.pump.drain()
+            if progress is not None and agenda.now_s - told >= 60:
+                told = agenda.now_s
+                progress(told)
+        agenda.now_s = end
+        self.world.platform.clock.set(agenda.time_at(end))  # type: ignore[attr-defined]
+        if progress is not None:
+            progress(end)
+
+
+@contextmanager
+def simulated_platform(
+    params: SimParams, city: City, dbs: Databases
+) -> Iterator[tuple[Platform, ManualClock]]:
+    with tempfile.TemporaryDirectory(prefix="sidewalk-sim-") as folder:
+        settings = platform_settings(params, city, Path(folder), dbs)
+        clock = ManualClock(params.start_utc(city.utc_offset_h))
+        platform = bootstrap(settings, clock=clock)
+        try:
+            yield platform, clock
+        finally:
+            platform.close()
+
+
+@contextmanager
+def finished_simulation(
+    params: SimParams,
+    city: City | None = None,
+    dbs: Databases | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Simulation, SimResult]]:
+    """Run one seeded simulation to its end and measure it; the platform stays open inside
+    the block, for a look at what the services recorded."""
+    city = city or load_city()
+    began = time.perf_counter()
+    with (
+        seeded_ids(params.seed),
+        simulated_platform(params, city, dbs or Databases()) as (platform, clock),
+    ):
+        sim = Simulation(platform, params, city, clock)
+        sim.populate()
+        sim.run(progress)
+        yield sim, measure(sim, time.perf_counter() - began)
+
+
+def simulate(
+    params: SimParams,
+    city: City | None = None,
+    dbs: Databases | None = None,
+    progress: Progress | None = None,
+) -> SimResult:
+    """Run one seeded simulation to its end and measure it."""
+    with finished_simulation(params, city, dbs, progress) as (_, result):
+        return result
