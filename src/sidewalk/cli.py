@@ -3,6 +3,7 @@ list something take `--json` and then print exactly one JSON document and nothin
 
 import json
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -205,11 +206,39 @@ def demo(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
     ] = None,
+    city: Annotated[
+        Path | None, typer.Option(help="A city folder (default West Hollywood); docs/cities.md.")
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(min=1, max=3600, help="Clock speed-up (default: the demo_speed setting, 30)."),
+    ] = None,
+    robots: Annotated[int, typer.Option(min=0, max=1000, help="Robots in the city.")] = 30,
+    pilots: Annotated[int, typer.Option(min=0, max=100, help="Pilots on duty per shift.")] = 6,
+    orders_per_hour: Annotated[
+        float, typer.Option(min=0, help="Mean orders per hour over the day.")
+    ] = 40.0,
+    start_hour: Annotated[
+        float, typer.Option(min=0, max=23.99, help="Local hour to open at.")
+    ] = 12.0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated city.")] = 0,
 ) -> None:
-    """Run the platform on the embedded default and print a working API key and example."""
+    """Run the platform with a simulated city living in it; print a working API key."""
     from sidewalk.demo import run_demo
 
-    run_demo(host, port, duration, console)
+    run_demo(
+        host,
+        port,
+        duration,
+        console,
+        city_path=city,
+        speed=speed or Settings().demo_speed,
+        robots=robots,
+        pilots=pilots,
+        orders_per_hour=orders_per_hour,
+        start_hour=start_hour,
+        seed=seed,
+    )
 
 
 if __name__ == "__main__":

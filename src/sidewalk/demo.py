@@ -1,11 +1,21 @@
-"""`sidewalk demo`: the platform on the embedded default (SQLite files under var/), with a
-demo merchant whose fresh API key and a working curl example are printed at start."""
+"""`sidewalk demo`, what `make demo` runs: the whole platform on the embedded default (SQLite
+files under var/demo/, the in-process bus), a simulated city living in it at an accelerated
+clock, and both APIs open to a person beside it. It prints a merchant API key, an ops admin
+token and a working curl example, then live counters until Ctrl-C or `--duration`.
+
+The city starts afresh each run and warms up first (its first half hour is run as fast as
+possible), so the demo opens on robots already on their way."""
 
 import json
+import random
 import shlex
+import shutil
 import socket
+import threading
+from pathlib import Path
 
 from rich.console import Console
+from rich.live import Live
 from rich.panel import Panel
 
 from sidewalk.bootstrap import Platform, bootstrap
@@ -14,16 +24,16 @@ from sidewalk.kernel.settings import Settings
 from sidewalk.operations import operators
 from sidewalk.operations.domain import OperatorRole
 from sidewalk.serve_all import serve_all
+from sidewalk.simulator import counters
+from sidewalk.simulator.city import City, load_city
+from sidewalk.simulator.live import DemoClock, LiveCity
+from sidewalk.simulator.merchants import Dropoffs
+from sidewalk.simulator.params import SimParams
+from sidewalk.simulator.run import Databases, Simulation, platform_settings
 
-DEMO_MERCHANT = "Sunset Bakery (demo)"
+DEMO_MERCHANT = "Your Shop (demo)"
 DEMO_ADMIN = "admin@demo.sidewalk.example"
-
-EXAMPLE_QUOTE = {
-    "external_reference_id": "order-1042",
-    "pickup": {"lat": 34.0901, "lng": -118.3617, "full_address": "8500 Sunset Blvd"},
-    "dropoff": {"lat": 34.0857, "lng": -118.3760, "full_address": "1 Main St, Apt 4"},
-    "order_value_cents": 2350,
-}
+WARM_UP_S = 1800.0
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -31,29 +41,115 @@ def port_is_free(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) != 0
 
 
-def run_demo(host: str, port: int, duration: float | None, console: Console) -> None:
+def demo_params(
+    *, robots: int, pilots: int, orders_per_hour: float, start_hour: float, seed: int
+) -> SimParams:
+    """A city in step with its clock: robots report often enough to be seen moving."""
+    return SimParams(
+        hours=24 * 14,
+        robots=robots,
+        pilots=pilots,
+        orders_per_hour=orders_per_hour,
+        seed=seed,
+        start_local_hour=(start_hour - WARM_UP_S / 3600) % 24,
+        telemetry_interval_s=15,
+        idle_heartbeat_s=60,
+    )
+
+
+def demo_settings(params: SimParams, city: City, var_dir: Path, base: str) -> Settings:
+    """The platform's loops count in real seconds, its limits in (accelerated) clock time."""
+    return platform_settings(params, city, var_dir, Databases()).model_copy(
+        update={
+            "public_base_url": base,
+            "dispatch_interval_s": 0.5,
+            "courier_sim_tick_s": 0.5,
+            "fleet_snapshot_interval_s": 2.0,
+            "fleet_snapshot_max_age_s": 180.0,
+        }
+    )
+
+
+def run_demo(
+    host: str,
+    port: int,
+    duration: float | None,
+    console: Console,
+    *,
+    city_path: Path | None = None,
+    speed: float = 30.0,
+    robots: int = 30,
+    pilots: int = 6,
+    orders_per_hour: float = 40.0,
+    start_hour: float = 12.0,
+    seed: int = 0,
+) -> None:
     ops_port = port + 1
     for p in (port, ops_port):
         if not port_is_free(host, p):
             raise SystemExit(f"Port {p} on {host} is taken; run `sidewalk demo --port <another>`.")
-    base = f"http://{host}:{port}"
-    ops_base = f"http://{host}:{ops_port}"
-    platform = bootstrap(Settings(public_base_url=base))
-    ctx = platform.deliveries
-    existing = merchants.merchant_named(ctx, DEMO_MERCHANT)
-    if existing is None:
-        created = merchants.create_merchant(ctx, DEMO_MERCHANT, partner_id="demo-marketplace")
-        merchant_id, key = created.merchant.id, created.api_key
-    else:
-        merchant_id, key = existing.id, merchants.issue_api_key(ctx, existing.id)
-    admin_token = _demo_admin(platform)
+    base, ops_base = f"http://{host}:{port}", f"http://{host}:{ops_port}"
+    city = load_city(city_path)
+    params = demo_params(
+        robots=robots,
+        pilots=pilots,
+        orders_per_hour=orders_per_hour,
+        start_hour=start_hour,
+        seed=seed,
+    )
+    var_dir = Settings().var_dir / "demo"
+    shutil.rmtree(var_dir, ignore_errors=True)
+    clock = DemoClock(params.start_utc(city.utc_offset_h), speed)
+    platform = bootstrap(demo_settings(params, city, var_dir, base), clock=clock)
+    sim = Simulation(platform, params, city, clock)
+    with console.status(f"Setting up {city.name} and warming it up…"):
+        sim.populate()
+        live = LiveCity(sim, clock)
+        live.warm_up(WARM_UP_S)
+    key = merchants.create_merchant(
+        platform.deliveries, DEMO_MERCHANT, partner_id="demo-marketplace", quote_lifetime_s=3600
+    ).api_key
+    admin_token = operators.create_operator(
+        platform.operations, DEMO_ADMIN, OperatorRole.ADMIN
+    ).token
+    _print_welcome(console, platform, city, base, ops_base, key, admin_token, speed)
+    live.start()
+    stop_counters = threading.Event()
+    shown = threading.Thread(
+        target=_show_counters, args=(console, platform, city, speed, stop_counters), daemon=True
+    )
+    shown.start()
 
+    def before_close() -> None:
+        stop_counters.set()
+        shown.join(5)
+        live.stop()
+
+    serve_all(platform, host, port, ops_port, duration=duration, before_close=before_close)
+    console.print(
+        f"demo stopped ({live.failures} agent steps failed)" if live.failures else "demo stopped"
+    )
+
+
+def _print_welcome(
+    console: Console,
+    platform: Platform,
+    city: City,
+    base: str,
+    ops_base: str,
+    key: str,
+    admin_token: str,
+    speed: float,
+) -> None:
     console.print(
         Panel.fit(
-            f"[bold]sidewalk[/bold] on the embedded default: {platform.deliveries_engine.url}\n\n"
+            f"[bold]sidewalk[/bold] on the embedded default: {platform.deliveries_engine.url}\n"
+            f"A simulated {city.name}: {len(city.merchants)} merchants, "
+            f"{platform.settings.pilot_capacity} robots per pilot, "
+            f"the clock at {speed:g} times real time\n\n"
             f"Merchant API  {base}/v1\n"
             f"API docs      {base}/docs\n"
-            f"Merchant      {DEMO_MERCHANT} ({merchant_id})\n"
+            f"Merchant      {DEMO_MERCHANT}\n"
             f"API key       [bold green]{key}[/bold green]\n\n"
             f"Ops API       {ops_base}/ops/v1\n"
             f"Ops docs      {ops_base}/docs\n"
@@ -62,9 +158,17 @@ def run_demo(host: str, port: int, duration: float | None, console: Console) -> 
             title="demo",
         )
     )
-    body = shlex.quote(json.dumps(EXAMPLE_QUOTE))
+    first = city.merchants[0].place
+    lat, lng = Dropoffs(city.polygons()).draw(random.Random(1))
+    quote = {
+        "external_reference_id": "order-1042",
+        "pickup": {"lat": first.lat, "lng": first.lng, "full_address": first.address or first.name},
+        "dropoff": {"lat": lat, "lng": lng, "full_address": "1 Main St, Apt 4"},
+        "order_value_cents": 2350,
+    }
+    body = shlex.quote(json.dumps(quote))
     auth = "-H \"Authorization: Bearer $SIDEWALK_KEY\" -H 'Content-Type: application/json'"
-    example = (
+    console.print(
         "Try it from another terminal:\n"
         f"  export SIDEWALK_KEY={key}\n"
         f"  curl -s -X POST {base}/v1/quotes {auth} -d {body}\n"
@@ -72,17 +176,24 @@ def run_demo(host: str, port: int, duration: float | None, console: Console) -> 
         '-d \'{"quote_id": "<the id of the quote>"}\'\n'
         f"  export SIDEWALK_OPS_TOKEN={admin_token}\n"
         f'  curl -s {ops_base}/ops/v1/robots -H "Authorization: Bearer $SIDEWALK_OPS_TOKEN"\n'
-        "Ctrl-C stops the demo."
+        "Ctrl-C stops the demo.",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
     )
-    console.print(example, soft_wrap=True, highlight=False, markup=False)
-    serve_all(platform, host, port, ops_port, duration=duration)
-    console.print("demo stopped")
 
 
-def _demo_admin(platform: Platform) -> str:
-    """The demo's ops admin, with a fresh token each run (tokens are shown only once)."""
-    ctx = platform.operations
-    existing = operators.operator_by_email(ctx, DEMO_ADMIN)
-    if existing is None:
-        return operators.create_operator(ctx, DEMO_ADMIN, OperatorRole.ADMIN).token
-    return operators.issue_token(ctx, existing.id)
+def _show_counters(
+    console: Console, platform: Platform, city: City, speed: float, stop: threading.Event
+) -> None:
+    """A live table on a terminal; a line every few seconds into a pipe or a log."""
+    title = f"{city.name} at {speed:g} times real time"
+    if not console.is_terminal:
+        while not stop.wait(5):
+            console.print(
+                counters.line(platform, city.utc_offset_h), highlight=False, soft_wrap=True
+            )
+        return
+    with Live(console=console, refresh_per_second=2, transient=False) as shown:
+        while not stop.wait(0.5):
+            shown.update(counters.table(platform, city.utc_offset_h, title))

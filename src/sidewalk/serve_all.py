@@ -4,6 +4,7 @@ the dispatcher and the events between the services."""
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 import uvicorn
 
@@ -19,8 +20,10 @@ def serve_all(
     *,
     duration: float | None = None,
     log_level: str = "warning",
+    before_close: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until Ctrl-C (or for `duration` seconds); the platform is closed afterwards."""
+    """Serve until Ctrl-C (or for `duration` seconds); the platform is closed afterwards,
+    once `before_close` has run."""
     servers = [
         uvicorn.Server(
             uvicorn.Config(
@@ -44,6 +47,8 @@ def serve_all(
     try:
         asyncio.run(_serve(platform, servers))
     finally:
+        if before_close is not None:
+            before_close()
         platform.close()
 
 

@@ -1,10 +1,13 @@
-"""`sidewalk demo`, what `make demo` runs: it serves both APIs, the key and token it prints
-work, and an order reaches operations as an event."""
+"""`sidewalk demo`, what `make demo` runs: a simulated city lives in the platform, the key
+and token it prints work, an order placed beside the simulated ones gets a robot, and
+deliveries complete while it runs; it stops by itself after `--duration`."""
 
 import re
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -12,77 +15,99 @@ import pytest
 
 from tests.cli import sidewalk_env
 from tests.conftest import free_port
-from tests.factories import quote_body
 
 pytestmark = pytest.mark.slow
 
+MOVING = {"enroute_to_pickup", "at_pickup", "enroute_to_dropoff", "at_dropoff", "delivered"}
 
-def test_the_demo_prints_a_working_key_and_admin_token(tmp_path: Path) -> None:
-    port = free_port()
+
+def _two_free_ports() -> int:
     while True:  # the ops API takes the next port
-        ops_port = port + 1
+        port = free_port()
         try:
             with httpx.Client() as probe:
-                probe.get(f"http://127.0.0.1:{ops_port}", timeout=0.2)
-            port = free_port()
+                probe.get(f"http://127.0.0.1:{port + 1}", timeout=0.2)
         except httpx.TransportError:
-            break
+            return port
+
+
+def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> None:
+    port = _two_free_ports()
     env = sidewalk_env(tmp_path, "", COLUMNS="200")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "sidewalk", "demo", "--port", str(port), "--duration", "30"],
+        [sys.executable, "-m", "sidewalk", "demo", "--port", str(port), "--duration", "20"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    assert demo.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(demo.stdout or []), daemon=True)
     try:
-        assert demo.stdout is not None
         printed = ""
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while "Ctrl-C" not in printed:
             assert time.monotonic() < deadline, printed
+            assert demo.poll() is None, printed
             printed += demo.stdout.readline()
+        reader.start()
         key = re.search(r"SIDEWALK_KEY=(sk_live_\S+)", printed)
         token = re.search(r"SIDEWALK_OPS_TOKEN=(opt_\S+)", printed)
-        assert key is not None, printed
-        assert token is not None, printed
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                quoted = httpx.post(
-                    f"http://127.0.0.1:{port}/v1/quotes",
-                    json=quote_body(),
-                    headers={"Authorization": f"Bearer {key[1]}"},
-                )
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        quote = re.search(r"-d '(\{\"external_reference_id.*?\})'", printed)
+        assert key, printed
+        assert token, printed
+        assert quote, printed
+        merchant = {"Authorization": f"Bearer {key[1]}"}
+        base = f"http://127.0.0.1:{port}"
+        quoted = _when_up(
+            lambda: httpx.post(
+                f"{base}/v1/quotes",
+                content=quote[1],
+                headers={**merchant, "Content-Type": "application/json"},
+            )
+        )
         assert quoted.status_code == 201, quoted.text
+        assert quoted.json()["provider"] == "robot"
         ordered = httpx.post(
-            f"http://127.0.0.1:{port}/v1/deliveries",
+            f"{base}/v1/deliveries",
             json={"quote_id": quoted.json()["id"]},
-            headers={"Authorization": f"Bearer {key[1]}", "Idempotency-Key": "demo-1"},
+            headers={**merchant, "Idempotency-Key": "demo-1"},
         )
         assert ordered.status_code == 201, ordered.text
-        deadline = time.monotonic() + 15
-        while True:  # the order reaches operations as an event, and becomes a task
-            listed = httpx.get(
-                f"http://127.0.0.1:{ops_port}/ops/v1/tasks",
-                params={"delivery_id": ordered.json()["id"]},
-                headers={"Authorization": f"Bearer {token[1]}"},
-            ).json()["data"]
-            if listed:
+        mine = ordered.json()["id"]
+        deadline = time.monotonic() + 12
+        while True:  # the order gets a robot, which sets off
+            status = httpx.get(f"{base}/v1/deliveries/{mine}", headers=merchant).json()["status"]
+            if status in MOVING:
                 break
-            assert time.monotonic() < deadline, "the order never became a task"
-            time.sleep(0.1)
+            assert time.monotonic() < deadline, status
+            time.sleep(0.3)
         me = httpx.get(
-            f"http://127.0.0.1:{ops_port}/ops/v1/operators/me",
+            f"http://127.0.0.1:{port + 1}/ops/v1/operators/me",
             headers={"Authorization": f"Bearer {token[1]}"},
         )
         assert me.status_code == 200, me.text
         assert me.json()["role"] == "admin"
+        assert demo.wait(timeout=60) == 0  # --duration 20: it stops by itself
+        reader.join(10)
     finally:
-        demo.terminate()
-        demo.communicate(timeout=30)
+        if demo.poll() is None:
+            demo.terminate()
+            demo.communicate(timeout=30)
+    delivered = [int(m[1]) for line in lines if (m := re.search(r"(\d+) delivered", line))]
+    assert len(delivered) >= 2, lines
+    assert delivered[-1] > delivered[0], lines  # deliveries completed while it ran
+    assert "Traceback" not in "".join(lines), lines
+    assert lines[-1].startswith("demo stopped"), lines
+
+
+def _when_up(call: Callable[[], httpx.Response]) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return call()
+        except httpx.TransportError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)

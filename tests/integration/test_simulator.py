@@ -3,6 +3,7 @@ together: robots never on two tasks at once, robot state histories that follow t
 tasks, attempt chains that explain each delivery, pilots within their capacity, and KPIs
 whose counts add up. The same seed gives the same figures, on SQLite and PostgreSQL."""
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
@@ -33,6 +34,7 @@ TROUBLED_DAY = SimParams(
     cancel_rate=0.1,
 )
 
+TASK_ENDS = ("task.completed", "task.failed", "task.cancelled", "task.unassigned")
 TERMINAL_ATTEMPT = {AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.CANCELLED}
 IN_FLIGHT = {
     DeliveryStatus.PENDING,
@@ -62,9 +64,14 @@ def test_the_day_saw_every_kind_of_trouble(day: tuple[Simulation, SimResult]) ->
     tally, k = sim.world.tally, result.kpis
     assert result.errors == []
     assert k.orders > 100
-    assert tally.faults > 0 and tally.blocked > 0 and tally.cancel_asked > 0
-    assert k.delivered > 0 and k.fallbacks > 0 and k.cancelled > 0
-    assert k.by_robot > 0 and k.by_courier > 0
+    assert tally.faults > 0
+    assert tally.blocked > 0
+    assert tally.cancel_asked > 0
+    assert k.delivered > 0
+    assert k.fallbacks > 0
+    assert k.cancelled > 0
+    assert k.by_robot > 0
+    assert k.by_courier > 0
 
 
 def test_no_robot_is_ever_on_two_active_tasks(day: tuple[Simulation, SimResult]) -> None:
@@ -75,14 +82,14 @@ def test_no_robot_is_ever_on_two_active_tasks(day: tuple[Simulation, SimResult])
     for e in ops_events(sim):
         task, serial = e.subject.get("task_id"), e.subject.get("robot_serial")
         if e.type == "task.assigned":
-            assert task is not None and serial is not None
+            assert task is not None
+            assert serial is not None
             active[serial].add(task)
             holder[task] = serial
             assignments += 1
             assert len(active[serial]) == 1, (serial, sorted(active[serial]), e.occurred_at)
-        elif e.type in ("task.completed", "task.failed", "task.cancelled", "task.unassigned"):
-            if task in holder:
-                active[holder.pop(task)].discard(task)
+        elif e.type in TASK_ENDS and task in holder:
+            active[holder.pop(task)].discard(task)
     assert assignments > 0
 
 
@@ -103,12 +110,13 @@ def test_each_robot_state_history_follows_its_tasks(day: tuple[Simulation, SimRe
     assert set(by_robot) == set(robots)
     for serial, rows in by_robot.items():
         assert rows[0].state is RobotState.OFFLINE  # registered
-        for before, after in zip(rows, rows[1:], strict=False):
+        for before, after in itertools.pairwise(rows):
             assert after.date > before.date
             assert after.previous_state == before.state, (serial, after.date)
             assert after.state in ROBOT_TRANSITIONS[before.state], (serial, after.date)
             if after.state is RobotState.ON_TASK:
-                assert after.task_id in tasks and after.task_id in served[serial]
+                assert after.task_id in tasks
+                assert after.task_id in served[serial]
         assert robots[serial].state == rows[-1].state
 
 
@@ -157,7 +165,8 @@ def test_every_delivery_is_explained_by_its_attempts(day: tuple[Simulation, SimR
         for _, attempt_id, provider, attempt_status, provider_id in chain:
             if AttemptProvider(provider) is AttemptProvider.ROBOT:
                 task = task_of_attempt.get(attempt_id)
-                assert task is not None and task[1] == d_id, attempt_id
+                assert task is not None, attempt_id
+                assert task[1] == d_id, attempt_id
                 if AttemptStatus(attempt_status) is not AttemptStatus.REQUESTED:
                     assert provider_id == task[0], attempt_id
 
@@ -179,9 +188,13 @@ def test_no_pilot_ever_supervises_beyond_capacity_or_off_duty(
         for _, step in sorted(changes):
             load += step
             assert load <= capacity, pilot_id
+    at = sim.world.agenda.time_at
     on_duty = {
         p.me.id: [
-            (sim.world.agenda.time_at(s.start_s), sim.world.agenda.time_at(s.end_s if s.end_s is not None else 1e9))
+            (
+                sim.world.agenda.time_at(s.start_s),
+                sim.world.agenda.time_at(s.end_s if s.end_s is not None else 1e9),
+            )
             for s in p.available
         ]
         for p in sim.pilots
@@ -203,13 +216,12 @@ def test_the_kpis_add_up(day: tuple[Simulation, SimResult]) -> None:
     assert sum(h.orders for h in result.hourly) == k.orders
     assert sum(h.delivered for h in result.hourly) == k.delivered
     assert sum(h.on_time for h in result.hourly) == k.on_time
-    assert 0 < k.robot_utilisation < 1 and 0 < k.pilot_load <= 1
+    assert 0 < k.robot_utilisation < 1
+    assert 0 < k.pilot_load <= 1
 
 
 # A busy evening: short enough to run three times.
-EVENING = SimParams(
-    hours=2, robots=10, pilots=3, orders_per_hour=20, seed=5, start_local_hour=18
-)
+EVENING = SimParams(hours=2, robots=10, pilots=3, orders_per_hour=20, seed=5, start_local_hour=18)
 
 
 def test_the_same_seed_gives_the_same_figures_twice_and_on_postgresql() -> None:

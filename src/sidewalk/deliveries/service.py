@@ -26,7 +26,6 @@ from sidewalk.deliveries.domain import (
     quote_expiry,
     quote_terms,
 )
-from sidewalk.deliveries.quote_store import insert_quotes
 from sidewalk.deliveries.models import (
     Attempt,
     Delivery,
@@ -35,6 +34,7 @@ from sidewalk.deliveries.models import (
     Location,
     Quote,
 )
+from sidewalk.deliveries.quote_store import insert_quotes
 from sidewalk.deliveries.schemas import (
     CancelRequest,
     DeliveryCreate,

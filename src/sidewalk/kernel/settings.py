@@ -147,6 +147,10 @@ class Settings(BaseSettings):
         300, gt=0, description="A started task with no pilot this long fails (no_pilot_available)."
     )
 
+    demo_speed: float = Field(
+        30, gt=0, le=3600, description="How much faster than real time the demo's clock runs."
+    )
+
     idempotency_ttl_hours: int = Field(
         24, ge=24, description="How long Idempotency-Key answers are kept."
     )

@@ -5,15 +5,24 @@ import heapq
 import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
-
-from sidewalk.kernel.clock import ManualClock
+from typing import Protocol
 
 Action = Callable[[], None]
 
 
+class SettableClock(Protocol):
+    def now(self) -> datetime: ...
+
+    def set(self, at: datetime) -> None: ...
+
+
 class Agenda:
-    def __init__(self, clock: ManualClock, start: datetime) -> None:
+    """`steers_clock`: whether running an action sets the clock to its time (as fast as
+    possible); a live run turns it off and waits for the clock instead."""
+
+    def __init__(self, clock: SettableClock, start: datetime) -> None:
         self._clock, self._start = clock, start
+        self.steers_clock = True
         self._heap: list[tuple[float, int, Action]] = []
         self._order = itertools.count()
         self.now_s = 0.0
@@ -31,6 +40,9 @@ class Agenda:
     def seconds_at(self, at: datetime) -> float:
         return (at - self._start).total_seconds()
 
+    def set_clock(self, t: float) -> None:
+        self._clock.set(self.time_at(t))
+
     def next_due(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
@@ -39,5 +51,6 @@ class Agenda:
         t, _, action = heapq.heappop(self._heap)
         if t != self.now_s:
             self.now_s = t
-            self._clock.set(self.time_at(t))
+            if self.steers_clock:
+                self._clock.set(self.time_at(t))
         action()

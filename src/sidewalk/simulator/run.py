@@ -20,7 +20,7 @@ from sidewalk.kernel.settings import Settings
 from sidewalk.operations import dispatcher, hubs, operators, robots
 from sidewalk.operations.domain import OperatorRole
 from sidewalk.operations.fleet import tell_fleet
-from sidewalk.simulator.agenda import Agenda
+from sidewalk.simulator.agenda import Agenda, SettableClock
 from sidewalk.simulator.city import City, load_city
 from sidewalk.simulator.event_pump import EventPump
 from sidewalk.simulator.kpis import measure
@@ -66,7 +66,7 @@ def platform_settings(params: SimParams, city: City, var_dir: Path, dbs: Databas
 
 class Simulation:
     def __init__(
-        self, platform: Platform, params: SimParams, city: City, clock: ManualClock
+        self, platform: Platform, params: SimParams, city: City, clock: SettableClock
     ) -> None:
         start = params.start_utc(city.utc_offset_h)
         self.world = World(platform, Agenda(clock, start), params, city)
@@ -76,6 +76,9 @@ class Simulation:
         self.merchant_keys: dict[str, str] = {}
         self.pump = EventPump(platform, self._heard)
         self._dispatch_due = True
+        # Live, the platform's own loops (relays, dispatcher, couriers) do what the pump and
+        # the background jobs do here.
+        self.live = False
 
     # --- setting the city up -----------------------------------------------------------------
 
@@ -126,7 +129,7 @@ class Simulation:
         if event.type in ("task.created", "task.pending", "task.unassigned", "task.completed"):
             self._dispatch_due = True
 
-    def _background(self) -> None:
+    def start_background(self) -> None:
         """The platform's periodic jobs, at their intervals of simulated time: a dispatch round
         when something changed (and at least once a minute for its time limits), the fleet's
         state now and then, the courier network's clock."""
@@ -136,6 +139,8 @@ class Simulation:
         last_full = [-1e9]
 
         def dispatch() -> None:
+            if self.live:
+                return
             if self._dispatch_due or agenda.now_s - last_full[0] >= 60:
                 self._dispatch_due = False
                 last_full[0] = agenda.now_s
@@ -144,6 +149,8 @@ class Simulation:
             agenda.after(p.dispatch_interval_s, dispatch)
 
         def fleet() -> None:
+            if self.live:
+                return
             tell_fleet(ops)
             self.pump.drain()
             agenda.after(p.fleet_snapshot_interval_s, fleet)
@@ -151,33 +158,40 @@ class Simulation:
         couriers = w.platform.couriers
 
         def courier_clock() -> None:
+            if self.live:
+                return
             if isinstance(couriers, SimulatedCourierNetwork) and couriers.advance(
                 w.platform.clock.now()
             ):
                 self.pump.drain()
             agenda.after(p.courier_tick_s, courier_clock)
 
-        agenda.at(0.0, dispatch)
-        agenda.at(0.0, fleet)
-        agenda.at(0.0, courier_clock)
+        agenda.at(agenda.now_s, dispatch)
+        agenda.at(agenda.now_s, fleet)
+        agenda.at(agenda.now_s, courier_clock)
 
-    def run(self, progress: Progress | None = None) -> None:
-        agenda, end = self.world.agenda, self.world.params.duration_s
-        self._background()
-        told = 0.0
+    def run_until(self, end_s: float, progress: Progress | None = None) -> None:
+        """Run every action due by `end_s`, as fast as possible, carrying events after each."""
+        agenda = self.world.agenda
+        told = agenda.now_s
         while True:
             due = agenda.next_due()
-            if due is None or due > end:
+            if due is None or due > end_s:
                 break
             agenda.run_next()
             self.pump.drain()
             if progress is not None and agenda.now_s - told >= 60:
                 told = agenda.now_s
                 progress(told)
-        agenda.now_s = end
-        self.world.platform.clock.set(agenda.time_at(end))  # type: ignore[attr-defined]
+        agenda.now_s = end_s
+        if agenda.steers_clock:
+            agenda.set_clock(end_s)
         if progress is not None:
-            progress(end)
+            progress(end_s)
+
+    def run(self, progress: Progress | None = None) -> None:
+        self.start_background()
+        self.run_until(self.world.params.duration_s, progress)
 
 
 @contextmanager
