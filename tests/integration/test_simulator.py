@@ -190,13 +190,7 @@ def test_no_pilot_ever_supervises_beyond_capacity_or_off_duty(
             assert load <= capacity, pilot_id
     at = sim.world.agenda.time_at
     on_duty = {
-        p.me.id: [
-            (
-                sim.world.agenda.time_at(s.start_s),
-                sim.world.agenda.time_at(s.end_s if s.end_s is not None else 1e9),
-            )
-            for s in p.available
-        ]
+        p.me.id: [(at(s.start_s), at(s.end_s if s.end_s is not None else 1e9)) for s in p.available]
         for p in sim.pilots
     }
     for r in rows:
