@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/simulate.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     courier_dropoff_dwell_s: float = Field(
         60, ge=0, description="Simulated couriers: time at the dropoff to hand it over."
     )
+    courier_position_every_s: float = Field(
+        30, gt=0, description="Simulated couriers: how often a courier on the way tells where."
+    )
     courier_sim_tick_s: float = Field(
         1.0, gt=0, description="Simulated couriers: how often their jobs are moved along."
     )

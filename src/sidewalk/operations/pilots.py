@@ -164,7 +164,12 @@ def waiting_for_pilot(session: Session) -> list[Waiting]:
 def staff_waiting_tasks(uow: OperationsUnitOfWork) -> int:
     """Give pilots to started tasks waiting for one, longest waiting first; how many got one."""
     lock_roster(uow.session)
-    return sum(assign_pilot(uow, w.task_id, w.robot_serial) for w in waiting_for_pilot(uow.session))
+    staffed = 0
+    for waiting in waiting_for_pilot(uow.session):
+        if not assign_pilot(uow, waiting.task_id, waiting.robot_serial):
+            break  # no pilot has room: the tasks after this one wait too
+        staffed += 1
+    return staffed
 
 
 def waited_too_long(uow: OperationsUnitOfWork) -> list[Waiting]:

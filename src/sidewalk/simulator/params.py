@@ -21,7 +21,7 @@ class SimParams:
     # Robots on the sidewalk.
     robot_speed_mps: float = 1.6
     detour_factor: float = 1.3
-    telemetry_interval_s: float = 120.0
+    telemetry_interval_s: float = 300.0
     idle_heartbeat_s: float = 600.0
     pickup_dwell_s: float = 90.0
     dropoff_dwell_s: float = 120.0
@@ -43,7 +43,8 @@ class SimParams:
     # How the platform runs under the simulation.
     dispatch_interval_s: float = 10.0
     courier_tick_s: float = 30.0
-    fleet_snapshot_interval_s: float = 60.0
+    courier_position_every_s: float = 300.0
+    fleet_snapshot_interval_s: float = 120.0
 
     def start_utc(self, utc_offset_h: float) -> datetime:
         midnight = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)

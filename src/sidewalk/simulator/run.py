@@ -3,6 +3,7 @@ robots and pilots registered through the services' use cases, then the timetable
 end, with the platform's background jobs (dispatch rounds, the fleet's state, the courier
 network) run at their intervals on the same clock and thread."""
 
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,13 @@ from sidewalk.simulator.world import World
 
 Progress = Callable[[float], None]  # simulated seconds done
 
+# Events after which a dispatch round may find work: a task to place, a robot or pilot free.
+DISPATCH_NEWS = frozenset(
+    {"task.created", "task.unassigned", "task.awaiting_pilot", "pilot.released"}
+)
+# Rounds also run this often with no news, for their time limits.
+ROUND_AT_LEAST_EVERY_S = 120.0
+
 
 @dataclass(frozen=True)
 class Databases:
@@ -61,6 +69,7 @@ def platform_settings(params: SimParams, city: City, var_dir: Path, dbs: Databas
         fleet_snapshot_max_age_s=3 * params.fleet_snapshot_interval_s,
         courier_sim_seed=params.seed,
         courier_sim_tick_s=params.courier_tick_s,
+        courier_position_every_s=params.courier_position_every_s,
     )
 
 
@@ -126,7 +135,9 @@ class Simulation:
         serial = event.subject.get("robot_serial")
         if event.type in WAKING_EVENTS and serial in self.robots:
             self.robots[serial].wake(event.type)
-        if event.type in ("task.created", "task.pending", "task.unassigned", "task.completed"):
+        if event.type in DISPATCH_NEWS or (
+            event.type == "robot.state_changed" and event.payload.get("to") == "idle"
+        ):
             self._dispatch_due = True
 
     def start_background(self) -> None:
@@ -141,7 +152,7 @@ class Simulation:
         def dispatch() -> None:
             if self.live:
                 return
-            if self._dispatch_due or agenda.now_s - last_full[0] >= 60:
+            if self._dispatch_due or agenda.now_s - last_full[0] >= ROUND_AT_LEAST_EVERY_S:
                 self._dispatch_due = False
                 last_full[0] = agenda.now_s
                 dispatcher.run_round(ops)
@@ -194,11 +205,18 @@ class Simulation:
         self.run_until(self.world.params.duration_s, progress)
 
 
+def _scratch() -> str | None:
+    """A memory-backed folder for the scratch databases where there is one (they are thrown
+    away at the end), else the system's temporary folder."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 @contextmanager
 def simulated_platform(
     params: SimParams, city: City, dbs: Databases
 ) -> Iterator[tuple[Platform, ManualClock]]:
-    with tempfile.TemporaryDirectory(prefix="sidewalk-sim-") as folder:
+    with tempfile.TemporaryDirectory(prefix="sidewalk-sim-", dir=_scratch()) as folder:
         settings = platform_settings(params, city, Path(folder), dbs)
         clock = ManualClock(params.start_utc(city.utc_offset_h))
         platform = bootstrap(settings, clock=clock)

@@ -36,6 +36,7 @@ class SimParams:
     seed: int
     pickup_dwell_s: float = PICKUP_DWELL_S
     dropoff_dwell_s: float = DROPOFF_DWELL_S
+    position_every_s: float = POSITION_EVERY_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +112,18 @@ def between(a: LatLng, b: LatLng, fraction: float) -> LatLng:
 
 
 def ride(
-    a: LatLng, b: LatLng, start: datetime, duration_s: float, status: CourierStatus, upto: float
+    a: LatLng,
+    b: LatLng,
+    start: datetime,
+    duration_s: float,
+    status: CourierStatus,
+    upto: float,
+    every_s: float = POSITION_EVERY_S,
 ) -> list[Step]:
     """Positions on the way from `a` to `b` (not at either end), as far as `upto` of it."""
     if duration_s <= 0:
         return []
-    every = max(POSITION_EVERY_S, duration_s / MAX_POSITIONS_PER_LEG)
+    every = max(every_s, duration_s / MAX_POSITIONS_PER_LEG)
     steps, elapsed = [], every
     while elapsed < duration_s * upto:
         where = between(a, b, elapsed / duration_s)
@@ -131,6 +138,7 @@ def plan_job(
     """Draw a job's whole timeline. The draws are made in one order whatever the outcome, so
     changing the failure rate changes who fails, not where couriers start."""
     rng = job_random(params.seed, external_id)
+    every = params.position_every_s
     accept_s = params.accept_delay_s * rng.uniform(0.75, 1.25)
     start = offset(pickup, rng.uniform(*COURIER_START_M), rng.uniform(0.0, 2 * math.pi))
     fails = rng.random() < params.failure_rate
@@ -155,18 +163,18 @@ def plan_job(
         Step.of(accepted, C.ENROUTE_TO_PICKUP, start),
     ]
     if fails:
-        steps += ride(start, pickup, accepted, to_pickup_s, C.ENROUTE_TO_PICKUP, gives_up_at)
+        steps += ride(start, pickup, accepted, to_pickup_s, C.ENROUTE_TO_PICKUP, gives_up_at, every)
         where = between(start, pickup, gives_up_at)
         failed_at = accepted + timedelta(seconds=to_pickup_s * gives_up_at)
         steps.append(Step.of(failed_at, C.FAILED, where, reason="courier_failed"))
         return timeline
-    steps += ride(start, pickup, accepted, to_pickup_s, C.ENROUTE_TO_PICKUP, 1.0)
+    steps += ride(start, pickup, accepted, to_pickup_s, C.ENROUTE_TO_PICKUP, 1.0, every)
     steps += [
         Step.of(arrived, C.ARRIVED_AT_PICKUP, pickup),
         Step.of(left, C.PICKED_UP, pickup),
         Step.of(left, C.ENROUTE_TO_DROPOFF, pickup),
     ]
-    steps += ride(pickup, dropoff, left, to_dropoff_s, C.ENROUTE_TO_DROPOFF, 1.0)
+    steps += ride(pickup, dropoff, left, to_dropoff_s, C.ENROUTE_TO_DROPOFF, 1.0, every)
     steps += [
         Step.of(there, C.ARRIVED_AT_DROPOFF, dropoff),
         Step.of(delivered, C.DELIVERED, dropoff),
@@ -208,6 +216,6 @@ def replan_cancel(
     return [
         *kept,
         Step.of(at, C.RETURNING, where, reason=reason),
-        *ride(where, pickup, at, back_s, C.RETURNING, 1.0),
+        *ride(where, pickup, at, back_s, C.RETURNING, 1.0, params.position_every_s),
         Step.of(returned, C.RETURNED, pickup, reason=reason),
     ]

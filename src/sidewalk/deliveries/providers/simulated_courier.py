@@ -93,6 +93,7 @@ class SimulatedCourierNetwork:
             seed=settings.courier_sim_seed,
             pickup_dwell_s=settings.courier_pickup_dwell_s,
             dropoff_dwell_s=settings.courier_dropoff_dwell_s,
+            position_every_s=settings.courier_position_every_s,
         )
         return cls(
             uow,
