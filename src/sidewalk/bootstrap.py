@@ -63,6 +63,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
             robot_pickup_lead_s=settings.robot_pickup_lead_s,
             courier_speed_mps=settings.courier_speed_mps,
             courier_pickup_lead_s=settings.courier_pickup_lead_s,
+            robot_handling_s=settings.robot_pickup_dwell_s + settings.robot_dropoff_dwell_s,
+            courier_handling_s=settings.courier_pickup_dwell_s + settings.courier_dropoff_dwell_s,
         ),
         lambda: fleet_states(engine),
         detour_factor=settings.detour_factor,

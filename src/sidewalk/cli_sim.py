@@ -164,7 +164,7 @@ def _city(path: Path | None) -> City:
     try:
         return load_city(path)
     except CityError as e:
-        errors.print(f"[red]{e}[/red]")
+        errors.print(f"[red]{e}[/red]", soft_wrap=True)
         raise typer.Exit(2) from e
 
 
@@ -202,7 +202,7 @@ def _print_kpis(result: SimResult) -> None:
         f"{result.speedup:,.0f} times real time ({result.wall_s:.1f} s, {result.database})"
     )
     for error in result.errors:
-        errors.print(f"[red]{error}[/red]")
+        errors.print(f"[red]{error}[/red]", soft_wrap=True)
 
 
 def _plan_dict(result: PlanResult) -> dict[str, object]:

@@ -218,19 +218,29 @@ def test_the_kpis_add_up(day: tuple[Simulation, SimResult]) -> None:
 EVENING = SimParams(hours=2, robots=10, pilots=3, orders_per_hour=20, seed=5, start_local_hour=18)
 
 
-def test_the_same_seed_gives_the_same_figures_twice_and_on_postgresql() -> None:
-    first, second = simulate(EVENING), simulate(EVENING)
-    assert first.kpis.orders > 20
-    assert first.kpis == second.kpis
-    assert first.hourly == second.hourly
-    assert first.delivery_minutes == second.delivery_minutes
+@pytest.fixture(scope="module")
+def evening() -> SimResult:
+    return simulate(EVENING)
+
+
+def test_the_same_seed_gives_the_same_figures_twice(evening: SimResult) -> None:
+    again = simulate(EVENING)
+    assert evening.kpis.orders > 20
+    assert again.kpis == evening.kpis
+    assert again.hourly == evening.hourly
+    assert again.delivery_minutes == evening.delivery_minutes
+
+
+@pytest.mark.postgres
+def test_the_same_seed_gives_the_same_figures_on_postgresql(evening: SimResult) -> None:
     with fresh_postgres_database() as url:
         on_postgres = simulate(EVENING, dbs=Databases(url, url))
     assert on_postgres.database == "postgresql"
-    assert on_postgres.kpis == first.kpis
-    assert on_postgres.hourly == first.hourly
-    assert on_postgres.delivery_minutes == first.delivery_minutes
+    assert evening.database == "sqlite"
+    assert on_postgres.kpis == evening.kpis
+    assert on_postgres.hourly == evening.hourly
+    assert on_postgres.delivery_minutes == evening.delivery_minutes
 
 
-def test_another_seed_gives_another_day() -> None:
-    assert simulate(EVENING.with_(seed=6)).kpis != simulate(EVENING).kpis
+def test_another_seed_gives_another_day(evening: SimResult) -> None:
+    assert simulate(EVENING.with_(seed=6)).kpis != evening.kpis

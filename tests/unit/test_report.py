@@ -67,6 +67,7 @@ def kpis(**changes: object) -> Kpis:
         "refused": 7,
         "delivered": 1150,
         "on_time": 1003,
+        "due": 1210,
         "cancelled": 24,
         "failed": 40,
         "returned": 20,

@@ -47,6 +47,18 @@ class DistanceEta:
     robot_pickup_lead_s: int
     courier_speed_mps: float
     courier_pickup_lead_s: int
+    # Time spent at each end: loading at the pickup, handing over at the dropoff.
+    robot_handling_s: float = 0.0
+    courier_handling_s: float = 0.0
+
+    def dropoff_after(
+        self, provider: AttemptProvider, pickup_at: datetime, distance_m: int
+    ) -> datetime:
+        """When the goods are handed over, for a pickup reached at `pickup_at`."""
+        robot = provider is AttemptProvider.ROBOT
+        speed = self.robot_speed_mps if robot else self.courier_speed_mps
+        handling = self.robot_handling_s if robot else self.courier_handling_s
+        return pickup_at + timedelta(seconds=round(distance_m / speed + handling))
 
     def estimate(
         self,
@@ -58,12 +70,10 @@ class DistanceEta:
         at: datetime,
         area_id: str | None = None,
     ) -> Eta:
-        if provider is AttemptProvider.ROBOT:
-            lead, speed = self.robot_pickup_lead_s, self.robot_speed_mps
-        else:
-            lead, speed = self.courier_pickup_lead_s, self.courier_speed_mps
+        robot = provider is AttemptProvider.ROBOT
+        lead = self.robot_pickup_lead_s if robot else self.courier_pickup_lead_s
         pickup_at = at + timedelta(seconds=lead)
-        return Eta(pickup_at, pickup_at + timedelta(seconds=round(distance_m / speed)))
+        return Eta(pickup_at, self.dropoff_after(provider, pickup_at, distance_m))
 
     def forget(self) -> None:
         """Nothing is read of the fleet: distance alone decides."""
@@ -173,5 +183,4 @@ class FleetEta:
         if lead is None:
             return fallback
         pickup_at = at + timedelta(seconds=round(lead))
-        speed = self._fallback.robot_speed_mps
-        return Eta(pickup_at, pickup_at + timedelta(seconds=round(distance_m / speed)))
+        return Eta(pickup_at, self._fallback.dropoff_after(provider, pickup_at, distance_m))

@@ -48,7 +48,7 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
     with ctx.uow() as uow:
         if not first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
             return
-        delivery = repository.delivery_for_update(uow.session, delivery_id)
+        delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
         if delivery is None:
             log.error("event %s names an unknown delivery %s", event.id, delivery_id)
             uow.commit()  # remembered as handled: it will never become readable

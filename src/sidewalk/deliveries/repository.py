@@ -73,12 +73,20 @@ def delivery(
     return session.scalars(query).unique().one_or_none()
 
 
-def delivery_for_update(session: Session, delivery_id: str) -> Delivery | None:
+def delivery_for_update(
+    session: Session, delivery_id: str, *, with_quote: bool = True
+) -> Delivery | None:
     """A delivery by id alone, locked: for the events of the operations service, which know
-    no merchant."""
+    no merchant. Without its quote (and places) when the caller only moves statuses."""
     if not storable(delivery_id):
         return None
-    query = _with_everything(select(Delivery)).where(Delivery.id == delivery_id)
+    select_delivery = select(Delivery)
+    if with_quote:
+        query = _with_everything(select_delivery).where(Delivery.id == delivery_id)
+    else:
+        query = select_delivery.options(
+            selectinload(Delivery.attempt_links).joinedload(DeliveryAttempt.attempt)
+        ).where(Delivery.id == delivery_id)
     return session.scalars(query.with_for_update(of=Delivery)).unique().one_or_none()
 
 

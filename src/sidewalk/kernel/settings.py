@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     robot_pickup_lead_s: int = Field(
         600, ge=0, description="Typical time for a robot to reach a pickup."
     )
+    robot_pickup_dwell_s: float = Field(
+        90, ge=0, description="Typical time a robot waits at the pickup to be loaded."
+    )
+    robot_dropoff_dwell_s: float = Field(
+        120, ge=0, description="Typical time a robot waits at the dropoff for its customer."
+    )
     courier_speed_mps: float = Field(4.5, gt=0, description="Average courier speed (bicycle).")
     courier_pickup_lead_s: int = Field(
         900, ge=0, description="Typical time for a courier to reach a pickup."

@@ -5,6 +5,7 @@ the simulation's own thread. Nothing runs concurrently, so a seeded run is repea
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, Table, event, select, update
 
@@ -58,6 +59,9 @@ class EventPump:
         self._dirty = {id(engine): True for engine, _ in self._outboxes}
         for engine, _ in self._outboxes:
             event.listen(engine, "commit", self._committed(engine))
+        # The last event carried from each outbox: the rows are read past it, not marked one
+        # by one (`settle` marks them all at the end).
+        self._carried_to: dict[int, int | None] = {id(engine): None for engine, _ in self._outboxes}
         self.errors: list[str] = []
         self.carried = 0
 
@@ -86,20 +90,31 @@ class EventPump:
             carried += batch
 
     def _take(self, engine: Engine, outbox: Table) -> list[Envelope]:
-        with engine.begin() as connection:
-            rows = connection.execute(
-                select(outbox.c.seq, outbox.c.envelope)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.seq)
-            ).all()
-            if not rows:
-                return []
-            connection.execute(
-                update(outbox)
-                .where(outbox.c.seq.in_([seq for seq, _ in rows]))
-                .values(published_at=Envelope.from_json(rows[-1][1]).occurred_at)
-            )
+        after = self._carried_to[id(engine)]
+        query = select(outbox.c.seq, outbox.c.envelope).order_by(outbox.c.seq)
+        if after is None:
+            query = query.where(outbox.c.published_at.is_(None))
+        else:
+            query = query.where(outbox.c.seq > after)
+        with engine.connect() as connection:  # read only: it ends without a commit
+            rows = connection.execute(query).all()
+        if rows:
+            self._carried_to[id(engine)] = int(rows[-1][0])
         return [Envelope.from_json(envelope) for _, envelope in rows]
+
+    def settle(self, at: datetime) -> None:
+        """Mark every event carried as published, so that a relay started afterwards (the live
+        demo's) carries only what comes next."""
+        for engine, outbox in self._outboxes:
+            last = self._carried_to[id(engine)]
+            if last is None:
+                continue
+            with engine.begin() as connection:
+                connection.execute(
+                    update(outbox)
+                    .where(outbox.c.seq <= last, outbox.c.published_at.is_(None))
+                    .values(published_at=at)
+                )
 
     def _deliver(self, envelope: Envelope) -> None:
         for consumer in self._consumers:

@@ -145,6 +145,12 @@ def measure(sim: "Simulation", wall_s: float) -> SimResult:
     on_time = [
         f for f in delivered if f.delivered_at is not None and f.delivered_at <= f.promised + grace
     ]
+    due = [
+        f
+        for f in facts
+        if f.status is not DeliveryStatus.CANCELLED
+        and (f.status in TERMINAL or f.promised + grace <= end)
+    ]
     minutes = [
         round((f.delivered_at - f.created_at).total_seconds() / 60, 3)
         for f in delivered
@@ -181,6 +187,7 @@ def measure(sim: "Simulation", wall_s: float) -> SimResult:
         refused=w.tally.refused,
         delivered=len(delivered),
         on_time=len(on_time),
+        due=len(due),
         cancelled=sum(f.status is DeliveryStatus.CANCELLED for f in facts),
         failed=sum(f.status is DeliveryStatus.FAILED for f in facts),
         returned=sum(f.status is DeliveryStatus.RETURNED for f in facts),

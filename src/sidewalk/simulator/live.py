@@ -61,6 +61,7 @@ class LiveCity:
     def start(self) -> None:
         """Hand over to the platform's loops and follow the clock from here on."""
         self.sim.pump.drain()
+        self.sim.pump.settle(self.clock.now())
         self.sim.live = True
         self.sim.world.agenda.steers_clock = False
         self.sim.world.platform.operations_observers.append(self._observe)

@@ -24,14 +24,20 @@ class Span:
 
     @classmethod
     def parse(cls, text: str) -> "Span":
-        parts = [int(p) for p in text.split(":")]
+        wanted = f"{text!r}: want start:stop:step with 1 <= start <= stop and step >= 1"
+        try:
+            parts = [int(p) for p in text.split(":")]
+        except ValueError as e:
+            raise ValueError(wanted) from e
         if len(parts) == 1:
             parts = [parts[0], parts[0], 1]
         if len(parts) == 2:
             parts.append(1)
+        if len(parts) != 3:
+            raise ValueError(wanted)
         start, stop, step = parts
         if start < 1 or stop < start or step < 1:
-            raise ValueError(f"{text!r}: want start:stop:step with 1 ≤ start ≤ stop and step ≥ 1")
+            raise ValueError(wanted)
         return cls(start, stop, step)
 
     def values(self) -> list[int]:

@@ -18,6 +18,7 @@ class Kpis:
     refused: int  # quotes the platform could not serve (outside every area and range)
     delivered: int
     on_time: int  # delivered by the quoted dropoff time (+ grace)
+    due: int  # orders judged for on time: not cancelled, and finished or past their time
     cancelled: int
     failed: int
     returned: int
@@ -37,8 +38,9 @@ class Kpis:
 
     @property
     def on_time_pct(self) -> float:
-        """On time among all orders: a late, failed or returned order is not on time."""
-        return share(self.on_time, self.orders - self.cancelled)
+        """On time among the orders due: a late, failed or returned order is not on time; one
+        still on its way when the run ended counts only if its time had passed."""
+        return share(self.on_time, self.due)
 
     @property
     def fallback_pct(self) -> float:
@@ -52,6 +54,7 @@ class Kpis:
             "delivered_pct": round(self.delivered_pct, 4),
             "on_time": self.on_time,
             "on_time_pct": round(self.on_time_pct, 4),
+            "due": self.due,
             "cancelled": self.cancelled,
             "failed": self.failed,
             "returned": self.returned,

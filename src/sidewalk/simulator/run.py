@@ -61,6 +61,8 @@ def platform_settings(params: SimParams, city: City, var_dir: Path, dbs: Databas
         operations_database_url=dbs.operations_url or "",
         service_areas_file=city.service_areas_file,
         robot_speed_mps=params.robot_speed_mps,
+        robot_pickup_dwell_s=params.pickup_dwell_s,
+        robot_dropoff_dwell_s=params.dropoff_dwell_s,
         detour_factor=params.detour_factor,
         robot_offline_after_s=silent_after,
         robot_position_event_s=max(10.0, params.telemetry_interval_s),

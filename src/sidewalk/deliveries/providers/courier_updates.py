@@ -54,7 +54,7 @@ def courier_attempt(session: Session, attempt_id: str) -> tuple[Delivery, Attemp
     )
     if delivery_id is None:
         return None
-    delivery = repository.delivery_for_update(session, delivery_id)
+    delivery = repository.delivery_for_update(session, delivery_id, with_quote=False)
     if delivery is None:
         return None
     attempt = next(link.attempt for link in delivery.attempt_links if link.attempt.id == attempt_id)

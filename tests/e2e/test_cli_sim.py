@@ -1,0 +1,78 @@
+"""`sidewalk simulate` and `sidewalk plan` from the command line: KPIs as one JSON document,
+report pages written, a bad city refused with its reason."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli import run_sidewalk, sidewalk_env
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["--hours", "1", "--start-hour", "12", "--orders-per-hour", "20"]
+
+
+def test_simulate_prints_kpis_that_add_up_and_writes_a_report(tmp_path: Path) -> None:
+    env = sidewalk_env(tmp_path, "")
+    report = tmp_path / "day.html"
+    done = run_sidewalk(
+        "simulate", *SMALL, "--robots", "6", "--pilots", "2", "--seed", "4",
+        "--out", str(report), "--json", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    k = printed["kpis"]
+    assert printed["errors"] == []
+    assert k["orders"] > 5
+    assert k["orders"] == (
+        k["delivered"] + k["cancelled"] + k["failed"] + k["returned"] + k["in_flight"]
+    )
+    page = report.read_text()
+    assert "<svg" in page
+    assert "West Hollywood" in page
+    assert "<script" not in page
+
+
+def test_plan_recommends_the_smallest_mix_that_meets_the_target(tmp_path: Path) -> None:
+    env = sidewalk_env(tmp_path, "")
+    chart = tmp_path / "plan.html"
+    done = run_sidewalk(
+        "plan", *SMALL, "--robots", "1:7:3", "--pilots", "2:2", "--seeds", "2",
+        "--target-on-time", "0.5", "--workers", "2", "--out", str(chart), "--json",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    cells = plan["cells"]
+    assert {c["robots"] for c in cells} <= {1, 4, 7}
+    assert all(len(c["on_time"]) == 2 for c in cells)
+    meeting = [c for c in cells if c["mean_on_time"] >= 0.5]
+    if meeting:
+        assert plan["best"]["robots"] == min(c["robots"] for c in meeting)
+    else:
+        assert plan["best"] is None
+    tried = sorted(c["robots"] for c in cells)
+    met = [c["mean_on_time"] >= 0.5 for c in sorted(cells, key=lambda c: c["robots"])]
+    if met[:2] == [True, True]:
+        assert tried == [1, 4]  # two sizes in a row met it: more robots only help
+    else:
+        assert tried == [1, 4, 7]
+    assert "<svg" in chart.read_text()
+
+
+def test_a_broken_city_is_refused_with_its_reason(tmp_path: Path) -> None:
+    city = tmp_path / "city"
+    city.mkdir()
+    (city / "city.toml").write_text('name = "Nowhere"\nservice_areas = "missing.geojson"\n')
+    done = run_sidewalk(
+        "simulate",
+        "--city",
+        str(city),
+        "--hours",
+        "1",
+        env=sidewalk_env(tmp_path, ""),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "missing.geojson" in done.stderr
