@@ -54,6 +54,19 @@ class WallSplit:
 
     def __init__(self) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
+        self._open: list[float] = []  # per timer running: the time of the timers inside it
+
+    def _timed(self, kind: str, step: Callable[[], None]) -> None:
+        """Time `step` as `kind`, less what timers inside it counted as theirs."""
+        began = time.perf_counter()
+        self._open.append(0.0)
+        try:
+            step()
+        finally:
+            elapsed = time.perf_counter() - began
+            self.seconds[kind] += elapsed - self._open.pop()
+            if self._open:
+                self._open[-1] += elapsed
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -61,15 +74,11 @@ class WallSplit:
         split = self
 
         def timed_run_next(self: agenda_module.Agenda) -> None:
-            action = self._heap[0][2]
-            began = time.perf_counter()
-            run_next(self)
-            split.seconds[_kind(action)] += time.perf_counter() - began
+            kind = _kind(self._heap[0][2])  # the action about to run
+            split._timed(kind, lambda: run_next(self))
 
         def timed_deliver(self: event_pump.EventPump, envelope: Envelope) -> None:
-            began = time.perf_counter()
-            deliver(self, envelope)
-            split.seconds[f"events from {envelope.source}"] += time.perf_counter() - began
+            split._timed(f"events from {envelope.source}", lambda: deliver(self, envelope))
 
         agenda_module.Agenda.run_next = timed_run_next  # type: ignore[method-assign]
         event_pump.EventPump._deliver = timed_deliver  # type: ignore[method-assign]
@@ -80,15 +89,7 @@ class WallSplit:
             event_pump.EventPump._deliver = deliver  # type: ignore[method-assign]
 
     def own(self) -> dict[str, float]:
-        """Each kind's time without the event deliveries nested in it."""
-        split: dict[str, float] = dict(self.seconds)
-        nested = sum(v for k, v in split.items() if k.startswith("events from"))
-        outer = sum(v for k, v in split.items() if not k.startswith("events from"))
-        if outer:
-            for k in list(split):
-                if not k.startswith("events from"):
-                    split[k] -= nested * split[k] / outer
-        return split
+        return dict(self.seconds)
 
 
 def _kind(action: Callable[[], None]) -> str:

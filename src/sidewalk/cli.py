@@ -211,7 +211,7 @@ def demo(
     ] = None,
     speed: Annotated[
         float | None,
-        typer.Option(min=1, max=3600, help="Clock speed-up (default: the demo_speed setting, 30)."),
+        typer.Option(min=1, max=300, help="Clock speed-up (default: the demo_speed setting, 30)."),
     ] = None,
     robots: Annotated[int, typer.Option(min=0, max=1000, help="Robots in the city.")] = 30,
     pilots: Annotated[int, typer.Option(min=0, max=100, help="Pilots on duty per shift.")] = 6,

@@ -46,7 +46,7 @@ def demo_params(
 ) -> SimParams:
     """A city in step with its clock: robots report often enough to be seen moving."""
     return SimParams(
-        hours=24 * 14,
+        hours=24 * 60,
         robots=robots,
         pilots=pilots,
         orders_per_hour=orders_per_hour,
@@ -54,18 +54,25 @@ def demo_params(
         start_local_hour=(start_hour - WARM_UP_S / 3600) % 24,
         telemetry_interval_s=15,
         idle_heartbeat_s=60,
+        dispatch_interval_s=5,
+        courier_tick_s=10,
+        fleet_snapshot_interval_s=30,
+        courier_position_every_s=30,
     )
 
 
-def demo_settings(params: SimParams, city: City, var_dir: Path, base: str) -> Settings:
-    """The platform's loops count in real seconds, its limits in (accelerated) clock time."""
+def demo_settings(
+    params: SimParams, city: City, var_dir: Path, base: str, speed: float
+) -> Settings:
+    """The platform's loops wait in real seconds while its limits count clock time: the loops'
+    intervals are the simulation's, divided by the speed."""
     return platform_settings(params, city, var_dir, Databases()).model_copy(
         update={
             "public_base_url": base,
-            "dispatch_interval_s": 0.5,
-            "courier_sim_tick_s": 0.5,
-            "fleet_snapshot_interval_s": 2.0,
-            "fleet_snapshot_max_age_s": 180.0,
+            "dispatch_interval_s": max(0.05, params.dispatch_interval_s / speed),
+            "courier_sim_tick_s": max(0.05, params.courier_tick_s / speed),
+            "fleet_snapshot_interval_s": max(0.1, params.fleet_snapshot_interval_s / speed),
+            "webhook_poll_interval_s": max(0.05, 30 / speed),
         }
     )
 
@@ -100,12 +107,16 @@ def run_demo(
     var_dir = Settings().var_dir / "demo"
     shutil.rmtree(var_dir, ignore_errors=True)
     clock = DemoClock(params.start_utc(city.utc_offset_h), speed)
-    platform = bootstrap(demo_settings(params, city, var_dir, base), clock=clock)
+    platform = bootstrap(demo_settings(params, city, var_dir, base, speed), clock=clock)
     sim = Simulation(platform, params, city, clock)
-    with console.status(f"Setting up {city.name} and warming it up…"):
-        sim.populate()
-        live = LiveCity(sim, clock)
-        live.warm_up(WARM_UP_S)
+    live = LiveCity(sim, clock)
+    try:
+        with console.status(f"Setting up {city.name} and warming it up…"):
+            sim.populate()
+            live.warm_up(WARM_UP_S)
+    except BaseException:  # Ctrl-C while warming up
+        platform.close()
+        raise
     key = merchants.create_merchant(
         platform.deliveries, DEMO_MERCHANT, partner_id="demo-marketplace", quote_lifetime_s=3600
     ).api_key

@@ -76,3 +76,18 @@ def test_a_broken_city_is_refused_with_its_reason(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "missing.geojson" in done.stderr
+
+
+def test_the_same_seed_gives_the_same_kpis_in_another_process(tmp_path: Path) -> None:
+    """Nothing hangs on the process: not its hash seed (the order of sets), not its clock."""
+    runs = []
+    for hash_seed in ("1", "2"):
+        env = sidewalk_env(tmp_path, "", PYTHONHASHSEED=hash_seed)
+        done = run_sidewalk(
+            "simulate", *SMALL, "--robots", "5", "--pilots", "2", "--seed", "9", "--json",
+            env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout)["kpis"])
+    assert runs[0]["orders"] > 5
+    assert runs[0] == runs[1]

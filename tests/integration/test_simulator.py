@@ -18,6 +18,7 @@ from sidewalk.operations.domain import ROBOT_TRANSITIONS, RobotState
 from sidewalk.operations.models import OUTBOX, PilotAssignment, Robot, StateHistory, Task
 from sidewalk.simulator.params import SimParams
 from sidewalk.simulator.results import SimResult
+from sidewalk.simulator.robots import Mode
 from sidewalk.simulator.run import Databases, Simulation, finished_simulation, simulate
 from tests.databases import fresh_postgres_database
 
@@ -197,6 +198,51 @@ def test_no_pilot_ever_supervises_beyond_capacity_or_off_duty(
         released = r.released_at or end
         assert any(a <= r.assigned_at and released <= b for a, b in on_duty[r.pilot_id]), r.id
     assert result.kpis.pilot_peak <= capacity
+    for pilot in sim.pilots:  # each stretch on duty ends before the next begins
+        stretches = [(s.start_s, s.end_s) for s in pilot.available]
+        for (_, end), (start, _) in itertools.pairwise(stretches):
+            assert end is not None
+            assert end <= start
+
+
+def test_robots_and_the_platform_agree_on_their_work(day: tuple[Simulation, SimResult]) -> None:
+    """What each simulated robot does at the end is what the platform says it should, and no
+    report of theirs was ever refused (everything runs in order: none can come too late)."""
+    sim, _ = day
+    assert sim.world.tally.rejected_reports == []
+    with sim.world.platform.operations.uow() as uow:
+        active = dict(
+            uow.session.execute(
+                select(Task.robot_serial, Task.id).where(
+                    Task.status.in_(["assigned", "in_progress"])
+                )
+            ).all()
+        )
+    for serial, robot in sim.robots.items():
+        if serial in active:
+            assert robot.task is not None, serial
+            assert robot.task.id == active[serial], serial
+            assert robot.mode in (Mode.DRIVING, Mode.DWELLING, Mode.WAITING_PILOT), serial
+        else:
+            assert robot.mode in (Mode.IDLE, Mode.CHARGING, Mode.FAULT), serial
+
+
+def test_no_robot_moves_without_a_pilot(day: tuple[Simulation, SimResult]) -> None:
+    sim, _ = day
+    with sim.world.platform.operations.uow() as uow:
+        spans: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+        for task_id, assigned, released in uow.session.execute(
+            select(
+                PilotAssignment.task_id, PilotAssignment.assigned_at, PilotAssignment.released_at
+            )
+        ):
+            spans[task_id].append((assigned, released))
+    moves = [e for e in ops_events(sim) if e.type in ("trip.arrived", "trip.completed")]
+    assert moves
+    for e in moves:
+        t = e.occurred_at
+        supervised = any(a <= t and (r is None or t <= r) for a, r in spans[e.subject["task_id"]])
+        assert supervised, (e.type, e.subject, t)
 
 
 def test_the_kpis_add_up(day: tuple[Simulation, SimResult]) -> None:

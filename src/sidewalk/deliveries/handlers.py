@@ -105,12 +105,12 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
             for link in delivery.attempt_links
             if link.attempt.id == delivery.latest_attempt_id
         )
+        # A task that never got a robot is named here first.
+        attempt.provider_id = attempt.provider_id or event.subject.get("task_id")
         if AttemptStatus(attempt.status) in TERMINAL_ATTEMPT:
             uow.commit()  # the merchant cancelled it: nothing more to do
             return
         now = uow.clock.now()
-        # A task that never got a robot is named here first.
-        attempt.provider_id = attempt.provider_id or event.subject.get("task_id")
         reason = str(event.payload.get("reason") or event.type.removeprefix("task."))
         ended = AttemptStatus.CANCELLED if event.type == "task.cancelled" else AttemptStatus.FAILED
         move_attempt(attempt, ended, at=now)

@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     )
 
     demo_speed: float = Field(
-        30, gt=0, le=3600, description="How much faster than real time the demo's clock runs."
+        30, ge=1, le=300, description="How much faster than real time the demo's clock runs."
     )
 
     idempotency_ttl_hours: int = Field(

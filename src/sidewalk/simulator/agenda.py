@@ -40,6 +40,10 @@ class Agenda:
     def seconds_at(self, at: datetime) -> float:
         return (at - self._start).total_seconds()
 
+    def catch_up(self, t: float) -> None:
+        """Live: what happens next happens at `t` at the earliest (the clock has moved on)."""
+        self.now_s = max(self.now_s, t)
+
     def set_clock(self, t: float) -> None:
         self._clock.set(self.time_at(t))
 
@@ -49,7 +53,7 @@ class Agenda:
     def run_next(self) -> None:
         """Move the clock to the earliest action and run it."""
         t, _, action = heapq.heappop(self._heap)
-        if t != self.now_s:
+        if t > self.now_s:  # live, the agenda may have been brought past it already
             self.now_s = t
             if self.steers_clock:
                 self._clock.set(self.time_at(t))

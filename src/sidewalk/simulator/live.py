@@ -76,12 +76,14 @@ class LiveCity:
     def _observe(self, events: Sequence[OpsEvent]) -> None:
         """Told after each operations commit, on whatever thread made it."""
         for e in events:
-            if e.type in WAKING_EVENTS and e.robot_serial in self.sim.robots:
-                self._wakes.put((e.robot_serial, e.type))
+            serial = e.robot_serial or e.data.get("robot_serial")
+            if e.type in WAKING_EVENTS and serial in self.sim.robots:
+                self._wakes.put((str(serial), e.type))
 
     def _run(self) -> None:
         agenda = self.sim.world.agenda
         while not self._stop.is_set():
+            agenda.catch_up(agenda.seconds_at(self.clock.now()))
             try:
                 while True:
                     serial, kind = self._wakes.get_nowait()
@@ -89,6 +91,7 @@ class LiveCity:
             except queue.Empty:
                 pass
             now_s = agenda.seconds_at(self.clock.now())
+            agenda.catch_up(now_s)
             due = agenda.next_due()
             if due is not None and due <= now_s:
                 self._safely(agenda.run_next)

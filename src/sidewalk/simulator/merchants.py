@@ -72,9 +72,9 @@ class MerchantAgent:
         gap = self._rng.expovariate(peak_rate)
 
         def arrive() -> None:
+            self._next_arrival()  # first: a refused order must not stop the merchant
             if self._rng.random() * self._peak < self._demand_now():
                 self._order()
-            self._next_arrival()
 
         self.world.agenda.after(gap, arrive)
 
@@ -108,15 +108,19 @@ class MerchantAgent:
             world.tally.refused += 1
             return
         service.store_quote(ctx, quote)
-        ordered = service.create_delivery(
-            ctx,
-            self.principal,
-            DeliveryCreate(
-                quote_id=quote.id,
-                customer=CustomerIn(name="Simulated Customer", phone="+13105550100"),
-            ),
-            idempotency_key=f"sim-{reference}",
-        )
+        try:
+            ordered = service.create_delivery(
+                ctx,
+                self.principal,
+                DeliveryCreate(
+                    quote_id=quote.id,
+                    customer=CustomerIn(name="Simulated Customer", phone="+13105550100"),
+                ),
+                idempotency_key=f"sim-{reference}",
+            )
+        except SidewalkError:
+            world.tally.refused += 1
+            return
         delivery_id = str(ordered.delivery["id"])
         world.tally.ordered += 1
         self._orders.append(Order(delivery_id, self.merchant.place.name))

@@ -24,24 +24,33 @@ class PilotAgent:
         self.world, self.shift, self.index = world, shift, index
         self.me = OperatorPrincipal(operator_id, OperatorRole.PILOT)
         self.available: list[OnShift] = []
+        self.status = OperatorStatus.OFFLINE  # as created
 
     def start(self) -> None:
-        """Plan every shift that overlaps the run, starting with one already under way."""
+        """Plan every shift that overlaps the run, starting with one already under way; shifts
+        that touch or overlap (a 24-hour shift, day after day) are one stretch of work."""
         p, agenda = self.world.params, self.world.agenda
         start_min = p.start_local_hour * 60
         end_min = start_min + p.duration_s / 60
+        spans: list[list[float]] = []
         day = int(start_min // 1440) - 1
         while day * 1440 + self.shift.start_min < end_min:
-            begin = day * 1440 + self.shift.start_min
-            finish = day * 1440 + self.shift.end_min
+            begin, finish = day * 1440 + self.shift.start_min, day * 1440 + self.shift.end_min
             if finish > start_min:
-                at_s = max(0.0, (begin - start_min) * 60)
-                until_s = (finish - start_min) * 60
-                agenda.at(at_s, partial(self._begin, until_s))
+                if spans and begin <= spans[-1][1]:
+                    spans[-1][1] = max(spans[-1][1], finish)
+                else:
+                    spans.append([begin, finish])
             day += 1
+        for first, last in spans:
+            at_s = max(0.0, (first - start_min) * 60)
+            agenda.at(at_s, partial(self._begin, (last - start_min) * 60))
 
     def _set(self, status: OperatorStatus) -> None:
+        if status is self.status:
+            return
         operators.set_status(self.world.platform.operations, self.me, self.me.id, status)
+        self.status = status
         now = self.world.agenda.now_s
         if status is OperatorStatus.AVAILABLE:
             self.available.append(OnShift(now))

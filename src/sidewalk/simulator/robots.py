@@ -12,7 +12,7 @@ from enum import StrEnum
 from sidewalk.kernel.errors import Conflict
 from sidewalk.kernel.geo import LatLng, haversine_m
 from sidewalk.operations import reads, robots, tasks
-from sidewalk.operations.domain import RobotState, TripEvent, TripStatus, TripType
+from sidewalk.operations.domain import RobotState, TaskType, TripEvent, TripStatus, TripType
 from sidewalk.operations.schemas import TaskRead, TripRead
 from sidewalk.simulator.world import World
 
@@ -59,6 +59,7 @@ class RobotAgent:
         self.leg: Leg | None = None
         self._generation = 0  # plans made before the last change of plan are dropped
         self._last_report = -math.inf
+        self._resyncing = False
         self._rng = world.rng(f"robot:{serial}")
         p = world.params
         self._drain_per_m = world.platform.settings.robot_drain_pct_per_km / 1000
@@ -86,9 +87,9 @@ class RobotAgent:
         every = self.world.params.idle_heartbeat_s
 
         def beat() -> None:
+            self.world.agenda.after(every, beat)  # first: a failed report must not end the beat
             if self.world.agenda.now_s - self._last_report >= every * 0.99:
                 self.report()
-            self.world.agenda.after(every, beat)
 
         self.world.agenda.after(every, beat)
 
@@ -127,6 +128,10 @@ class RobotAgent:
             return
         if event_type == "pilot.assigned" and self.mode is not Mode.WAITING_PILOT:
             return
+        self.resync()
+
+    def resync(self) -> None:
+        """Read the active task, as the robot API gives it, and carry on from what it says."""
         task = reads.robot_task(self.world.platform.operations, self.serial)
         if task is None:
             if self.mode in (Mode.DRIVING, Mode.DWELLING, Mode.WAITING_PILOT):
@@ -136,8 +141,8 @@ class RobotAgent:
             return
         same_task = self.task is not None and self.task.id == task.id
         self.task = task
-        if event_type == "task.awaiting_pilot" or (task.awaiting_pilot and task.pilot is None):
-            if self.mode is Mode.DRIVING:
+        if task.awaiting_pilot:  # no robot moves unsupervised: it stops where it is
+            if self.mode in (Mode.DRIVING, Mode.DWELLING):
                 self._replan()
             self.mode = Mode.WAITING_PILOT
             return
@@ -174,6 +179,12 @@ class RobotAgent:
             self.world.tally.rejected_reports.append(f"{self.serial} {event}: {e.code}")
             self._replan()
             self.mode = Mode.IDLE
+            if not self._resyncing:  # the task changed under it: carry on with what it is now
+                self._resyncing = True
+                try:
+                    self.resync()
+                finally:
+                    self._resyncing = False
             return False
         return True
 
@@ -207,10 +218,12 @@ class RobotAgent:
         return None
 
     def _tick_telemetry(self) -> None:
+        leg = self.leg
+
         def tick() -> None:
-            if self.mode is Mode.DRIVING:
-                self.report()
+            if self.leg is leg and self.mode is Mode.DRIVING:  # one chain per leg
                 self._later(self.world.params.telemetry_interval_s, tick)
+                self.report()
 
         self._later(self.world.params.telemetry_interval_s, tick)
 
@@ -246,7 +259,7 @@ class RobotAgent:
                 self._drive(nxt)
             return
         self.task = None
-        if trip.type is TripType.TO_HUB:
+        if task.type is TaskType.CHARGE:
             self.mode = Mode.CHARGING
             self._charge()
         else:
@@ -262,11 +275,11 @@ class RobotAgent:
             self.battery = min(
                 100.0, self.battery + p.charge_pct_per_min * p.telemetry_interval_s / 60
             )
-            self.report()
             if self.battery >= full:
                 self.mode = Mode.IDLE
             else:
                 self._later(p.telemetry_interval_s, tick)
+            self.report()
 
         self._later(p.telemetry_interval_s, tick)
 

@@ -134,7 +134,8 @@ class Simulation:
 
     def _heard(self, event: Envelope) -> None:
         """What the gateways and the dispatcher learn from the platform's events."""
-        serial = event.subject.get("robot_serial")
+        # A task taken from its robot names the robot in the payload, no longer in the subject.
+        serial = event.subject.get("robot_serial") or event.payload.get("robot_serial")
         if event.type in WAKING_EVENTS and serial in self.robots:
             self.robots[serial].wake(event.type)
         if event.type in DISPATCH_NEWS or (
@@ -144,7 +145,7 @@ class Simulation:
 
     def start_background(self) -> None:
         """The platform's periodic jobs, at their intervals of simulated time: a dispatch round
-        when something changed (and at least once a minute for its time limits), the fleet's
+        when something changed (and at least every two minutes, for its time limits), the fleet's
         state now and then, the courier network's clock."""
         w, p = self.world, self.world.params
         agenda = w.agenda
