@@ -281,6 +281,11 @@ def follow_courier(
         current = AttemptStatus(attempt.status)
         for step in route(ATTEMPT_TRANSITIONS, current, targets.attempt, via=_ATTEMPT_WAYPOINTS):
             moves.append(Moved("attempt", move_attempt(attempt, step, at=at).value, step.value))
+    handed_over = AttemptStatus(attempt.status) is AttemptStatus.SUCCEEDED
+    if targets.delivery is DeliveryStatus.DELIVERED and not handed_over:
+        # A hand-over the network reports after it had ended the attempt otherwise (a return):
+        # the attempt stays as it ended, and the delivery cannot be called delivered.
+        targets = CourierTargets(None, DeliveryStatus.FAILED, "delivered_after_attempt_ended")
     if targets.delivery is not None:
         current_d = DeliveryStatus(delivery.status)
         for d in route(DELIVERY_TRANSITIONS, current_d, targets.delivery, via=_DELIVERY_WAYPOINTS):
