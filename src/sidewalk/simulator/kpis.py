@@ -2,7 +2,8 @@
 their attempts from the deliveries database, robot states and pilot assignments from the
 operations database. The simulator's own tally is only used to check them."""
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -134,6 +135,49 @@ def _peak_load(supervision: list[tuple[datetime, datetime, str]]) -> int:
     return peak
 
 
+def _hourly(
+    sim: "Simulation",
+    start: datetime,
+    end: datetime,
+    facts: list[DeliveryFacts],
+    delivered: list[DeliveryFacts],
+    on_time: list[DeliveryFacts],
+    busy: list[tuple[datetime, datetime]],
+    pilot_load: Callable[[datetime, datetime], float],
+) -> list[HourRow]:
+    """Each simulated hour's figures; what happened at the very end counts in the last hour,
+    so that the hours add up to the totals."""
+    hours = max(1, math.ceil((end - start).total_seconds() / 3600))
+
+    def hour_of(at: datetime) -> int:
+        return min(int((at - start).total_seconds() // 3600), hours - 1)
+
+    def per_hour(times: list[datetime]) -> list[int]:
+        counts = [0] * hours
+        for at in times:
+            counts[hour_of(at)] += 1
+        return counts
+
+    ordered = per_hour([f.created_at for f in facts])
+    handed = per_hour([f.delivered_at for f in delivered if f.delivered_at is not None])
+    in_time = per_hour([f.delivered_at for f in on_time if f.delivered_at is not None])
+    rows = []
+    for h in range(hours):
+        lo, hi = start + timedelta(hours=h), min(end, start + timedelta(hours=h + 1))
+        robot_s = len(sim.robots) * (hi - lo).total_seconds()
+        rows.append(
+            HourRow(
+                hour=h,
+                orders=ordered[h],
+                delivered=handed[h],
+                on_time=in_time[h],
+                robot_utilisation=round(_overlap(busy, lo, hi) / robot_s, 4) if robot_s else 0.0,
+                pilot_load=round(pilot_load(lo, hi), 4),
+            )
+        )
+    return rows
+
+
 def measure(sim: "Simulation", wall_s: float) -> SimResult:
     w = sim.world
     p = w.params
@@ -201,27 +245,7 @@ def measure(sim: "Simulation", wall_s: float) -> SimResult:
         pilot_load=round(pilot_load(start, end), 4),
         pilot_peak=_peak_load(supervision),
     )
-    hours = max(1, int(-(-p.duration_s // 3600)))
-    hourly = []
-    for h in range(hours):
-        lo, hi = start + timedelta(hours=h), min(end, start + timedelta(hours=h + 1))
-        span = (hi - lo).total_seconds()
-        hourly.append(
-            HourRow(
-                hour=h,
-                orders=sum(lo <= f.created_at < hi for f in facts),
-                delivered=sum(
-                    f.delivered_at is not None and lo <= f.delivered_at < hi for f in delivered
-                ),
-                on_time=sum(
-                    f.delivered_at is not None and lo <= f.delivered_at < hi for f in on_time
-                ),
-                robot_utilisation=round(_overlap(busy, lo, hi) / (len(sim.robots) * span), 4)
-                if sim.robots and span
-                else 0.0,
-                pilot_load=round(pilot_load(lo, hi), 4),
-            )
-        )
+    hourly = _hourly(sim, start, end, facts, delivered, on_time, busy, pilot_load)
     return SimResult(
         city=w.city.name,
         params=p,
