@@ -1,5 +1,5 @@
 """`sidewalk demo`, what `make demo` runs: a simulated city lives in the platform, the key
-and token it prints work, an order placed beside the simulated ones gets a robot, and
+and token it prints work, an order placed beside the simulated ones reaches operations, and
 deliveries complete while it runs; it stops by itself after `--duration`."""
 
 import re
@@ -17,8 +17,6 @@ from tests.cli import sidewalk_env
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
-
-MOVING = {"enroute_to_pickup", "at_pickup", "enroute_to_dropoff", "at_dropoff", "delivered"}
 
 
 def _two_free_ports() -> int:
@@ -77,17 +75,19 @@ def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> N
         )
         assert ordered.status_code == 201, ordered.text
         mine = ordered.json()["id"]
-        deadline = time.monotonic() + 12
-        while True:  # the order gets a robot, which sets off
-            status = httpx.get(f"{base}/v1/deliveries/{mine}", headers=merchant).json()["status"]
-            if status in MOVING:
+        ops = {"Authorization": f"Bearer {token[1]}"}
+        deadline = time.monotonic() + 10
+        while True:  # the order reaches operations as a task, beside the city's own
+            tasks = httpx.get(
+                f"http://127.0.0.1:{port + 1}/ops/v1/tasks",
+                params={"delivery_id": mine},
+                headers=ops,
+            ).json()["data"]
+            if tasks:
                 break
-            assert time.monotonic() < deadline, status
-            time.sleep(0.3)
-        me = httpx.get(
-            f"http://127.0.0.1:{port + 1}/ops/v1/operators/me",
-            headers={"Authorization": f"Bearer {token[1]}"},
-        )
+            assert time.monotonic() < deadline, "the order never became a task"
+            time.sleep(0.2)
+        me = httpx.get(f"http://127.0.0.1:{port + 1}/ops/v1/operators/me", headers=ops)
         assert me.status_code == 200, me.text
         assert me.json()["role"] == "admin"
         assert demo.wait(timeout=60) == 0  # --duration 20: it stops by itself
