@@ -32,7 +32,10 @@ def render_simulation(result: SimResult) -> str:
         [
             header(title, subtitle),
             tiles(_kpi_tiles(result.kpis)),
-            section("Hour by hour", charts(*_hourly_charts(result.hourly))),
+            section(
+                "Hour by hour",
+                charts(*_hourly_charts(result.hourly, result.params.start_local_hour)),
+            ),
             section("Delivery times", charts(_delivery_histogram(result.delivery_minutes))),
             section("Parameters", table(["parameter", "value"], params)),
         ],
@@ -56,23 +59,26 @@ def _kpi_tiles(k: Kpis) -> list[tuple[str, str, str]]:
     ]
 
 
-def _hourly_charts(hourly: list[HourRow]) -> tuple[str, str]:
+def _hourly_charts(hourly: list[HourRow], start_hour: float) -> tuple[str, str]:
+    """Per simulated hour, placed at the local hour it began (past midnight they go on: 25
+    is 1 in the morning of the next day)."""
+    start = int(start_hour)
     volume = line_chart(
         {
-            "orders": [(h.hour, h.orders) for h in hourly],
-            "delivered": [(h.hour, h.delivered) for h in hourly],
-            "on time": [(h.hour, h.on_time) for h in hourly],
+            "orders": [(start + h.hour, h.orders) for h in hourly],
+            "delivered": [(start + h.hour, h.delivered) for h in hourly],
+            "on time": [(start + h.hour, h.on_time) for h in hourly],
         },
-        x_label="hour",
+        x_label="local hour",
         y_label="orders",
         title="Orders, deliveries and on time per hour",
     )
     load = line_chart(
         {
-            "robot utilisation": [(h.hour, h.robot_utilisation * 100) for h in hourly],
-            "pilot load": [(h.hour, h.pilot_load * 100) for h in hourly],
+            "robot utilisation": [(start + h.hour, h.robot_utilisation * 100) for h in hourly],
+            "pilot load": [(start + h.hour, h.pilot_load * 100) for h in hourly],
         },
-        x_label="hour",
+        x_label="local hour",
         y_label="%",
         y_max=100.0,
         title="Robot utilisation and pilot load",
