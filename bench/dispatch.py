@@ -23,9 +23,7 @@ import argparse
 import math
 import os
 import platform
-import re
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +36,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from sections import code_version, write_section
 from sidewalk.kernel.geo import LatLng
 from sidewalk.operations.dispatch import (
     DispatchPlan,
@@ -393,26 +392,6 @@ def markdown_section(
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our section of `path` (up to the next `## ` heading), keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-
-
-def code_version() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" with uncommitted changes" if git("status", "--porcelain", "src") else "")
-
-
 def command_line() -> str:
     python = Path(sys.executable)
     shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
@@ -451,7 +430,7 @@ def main(argv: list[str]) -> None:
     for line in goal_verdicts(rows, args.seed, seeds, gains):
         console.print(line.replace("**", ""))
     if output is not None:
-        write_section(output, markdown_section(rows, args.seed, seeds, gains))
+        write_section(output, SECTION, markdown_section(rows, args.seed, seeds, gains))
         console.print(f"wrote {output}")
 
 

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import shlex
 import sqlite3
 import sys
@@ -52,6 +51,7 @@ from rich.table import Table
 from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session
 
+from sections import code_version, write_section
 from sidewalk import migrations
 from sidewalk.app import service_events
 from sidewalk.bootstrap import Platform, bootstrap
@@ -534,33 +534,6 @@ def markdown_section(
     )
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our section of `path` (up to the next `## ` heading), keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-
-
-def code_version() -> str:
-    """The commit checked out, read from the repository's files."""
-    try:
-        head = (ROOT / ".git" / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head[:7]
-        ref = head.removeprefix("ref: ")
-        loose = ROOT / ".git" / ref
-        if loose.is_file():
-            return loose.read_text().strip()[:7]
-        packed = (ROOT / ".git" / "packed-refs").read_text().splitlines()
-        return next(line.split()[0][:7] for line in packed if line.endswith(f" {ref}"))
-    except (OSError, StopIteration):
-        return "unknown"
-
-
 def command_line() -> str:
     python = Path(sys.executable)
     shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
@@ -627,7 +600,7 @@ def main(argv: list[str]) -> None:
     if any(r.arrived < r.count for r in latency):
         console.print("[red]some events never arrived: see the `arrived` column[/red]")
     if opts.output is not None:
-        write_section(opts.output, markdown_section(opts, latency, throughput, stack))
+        write_section(opts.output, SECTION, markdown_section(opts, latency, throughput, stack))
         console.print(f"wrote {opts.output}")
 
 

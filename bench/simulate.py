@@ -18,7 +18,6 @@ BENCHMARKS.md. Run: `make bench`, or `.venv/bin/python bench/simulate.py [--hour
 import argparse
 import os
 import platform
-import re
 import shlex
 import sqlite3
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 import psycopg
 from rich.console import Console
 
+from sections import code_version, write_section
 from sidewalk.kernel.events import Envelope
 from sidewalk.simulator import agenda as agenda_module
 from sidewalk.simulator import event_pump
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     console.print(section)
     output = opts.output or (None if opts.quick else ROOT / "BENCHMARKS.md")
     if output is not None:
-        write_section(output, section)
+        write_section(output, SECTION, section)
         console.print(f"wrote {output}")
 
 
@@ -246,32 +246,6 @@ def render(
             f"| {key} | " + " | ".join(str(r.kpis.as_dict()[key]) for _, r, _, _ in runs) + " |"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace our section of `path` (up to the next `## ` heading), keeping the others."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-
-
-def code_version() -> str:
-    try:
-        head = (ROOT / ".git" / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head[:7]
-        ref = head.removeprefix("ref: ")
-        loose = ROOT / ".git" / ref
-        if loose.is_file():
-            return loose.read_text().strip()[:7]
-        packed = (ROOT / ".git" / "packed-refs").read_text().splitlines()
-        return next(line.split()[0][:7] for line in packed if line.endswith(f" {ref}"))
-    except (OSError, StopIteration):
-        return "unknown"
 
 
 if __name__ == "__main__":
