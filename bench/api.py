@@ -56,6 +56,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, make_url, select
 
+from sections import code_version, write_section
 from sidewalk.deliveries.models import Quote
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -778,17 +779,6 @@ def machine_header() -> str:
     )
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our section of `path` (up to the next `## ` heading), keeping the others."""
-    text = path.read_text() if path.exists() else machine_header()
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-
-
 def stack_description(opts: Options) -> str:
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     wrk_words = (wrk.stdout + wrk.stderr).split()
@@ -811,15 +801,6 @@ def stack_description(opts: Options) -> str:
             f"wrk {wrk_words[1] if len(wrk_words) > 1 else '?'}",
         ]
     )
-
-
-def code_version() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" with uncommitted changes" if git("status", "--porcelain", "src") else "")
 
 
 def command_line() -> str:
@@ -859,7 +840,7 @@ def main(argv: list[str]) -> None:
     console.print(rich_table(rows, bare))
     for verdict in goal_verdicts(rows, bare):
         console.print(verdict.replace("**", ""))
-    write_section(opts.output, markdown_section(opts, rows, bare))
+    write_section(opts.output, SECTION, markdown_section(opts, rows, bare), header=machine_header())
     console.print(f"wrote {opts.output}")
 
 
