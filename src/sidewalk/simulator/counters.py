@@ -7,6 +7,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from sidewalk.bootstrap import Platform
+from sidewalk.deliveries.domain import TERMINAL_DELIVERY, DeliveryStatus
 from sidewalk.deliveries.models import Delivery
 from sidewalk.operations.domain import OperatorRole
 from sidewalk.operations.models import Operator, Robot
@@ -37,15 +38,7 @@ def counts(platform: Platform) -> dict[str, dict[str, int]]:
     }
 
 
-IN_FLIGHT = (
-    "pending",
-    "assigned",
-    "enroute_to_pickup",
-    "at_pickup",
-    "enroute_to_dropoff",
-    "at_dropoff",
-    "returning",
-)
+IN_FLIGHT = tuple(s.value for s in DeliveryStatus if s not in TERMINAL_DELIVERY)
 
 
 def summary(platform: Platform, utc_offset_h: float) -> tuple[str, dict[str, dict[str, int]]]:

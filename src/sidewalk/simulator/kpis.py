@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
+from sidewalk.deliveries.domain import (
+    TERMINAL_DELIVERY,
+    AttemptProvider,
+    AttemptStatus,
+    DeliveryStatus,
+)
 from sidewalk.deliveries.models import Attempt, Delivery, DeliveryAttempt, Quote
 from sidewalk.operations.domain import RobotState
 from sidewalk.operations.models import PilotAssignment, StateHistory
@@ -18,13 +23,6 @@ from sidewalk.simulator.results import HourRow, Kpis, SimResult
 
 if TYPE_CHECKING:
     from sidewalk.simulator.run import Simulation
-
-TERMINAL = {
-    DeliveryStatus.DELIVERED,
-    DeliveryStatus.CANCELLED,
-    DeliveryStatus.RETURNED,
-    DeliveryStatus.FAILED,
-}
 
 
 @dataclass(frozen=True)
@@ -193,7 +191,7 @@ def measure(sim: "Simulation", wall_s: float) -> SimResult:
         f
         for f in facts
         if f.status is not DeliveryStatus.CANCELLED
-        and (f.status in TERMINAL or f.promised + grace <= end)
+        and (f.status in TERMINAL_DELIVERY or f.promised + grace <= end)
     ]
     minutes = [
         round((f.delivered_at - f.created_at).total_seconds() / 60, 3)
@@ -235,7 +233,7 @@ def measure(sim: "Simulation", wall_s: float) -> SimResult:
         cancelled=sum(f.status is DeliveryStatus.CANCELLED for f in facts),
         failed=sum(f.status is DeliveryStatus.FAILED for f in facts),
         returned=sum(f.status is DeliveryStatus.RETURNED for f in facts),
-        in_flight=sum(f.status not in TERMINAL for f in facts),
+        in_flight=sum(f.status not in TERMINAL_DELIVERY for f in facts),
         by_robot=sum(pr is AttemptProvider.ROBOT for pr in last_provider),
         by_courier=sum(pr is AttemptProvider.COURIER for pr in last_provider),
         fallbacks=fallbacks,

@@ -96,19 +96,14 @@ class Simulation:
     def populate(self) -> None:
         w = self.world
         ops, dl = w.platform.operations, w.platform.deliveries
-        hub_points = []
-        for place in w.city.hubs:
-            hubs.add_hub(ops, place.name, place.point)
-            hub_points.append(place.point)
-        by_name = {h.name: h for h in hubs.list_hubs(ops)}
-        ordered_hubs = [by_name[p.name] for p in w.city.hubs]
+        added = [(hubs.add_hub(ops, p.name, p.point).id, p.point) for p in w.city.hubs]
         rng = w.rng("fleet")
         for i in range(w.params.robots):
-            hub = ordered_hubs[i % len(ordered_hubs)]
+            hub_id, hub_point = added[i % len(added)]
             serial = f"SW-{i + 1:04d}"
-            robots.register_robot(ops, robots.RobotSpec(serial, f"Robot {i + 1}", hub_id=hub.id))
+            robots.register_robot(ops, robots.RobotSpec(serial, f"Robot {i + 1}", hub_id=hub_id))
             battery = round(rng.uniform(70, 100), 1)
-            self.robots[serial] = RobotAgent(w, serial, hub_points[i % len(hub_points)], battery)
+            self.robots[serial] = RobotAgent(w, serial, hub_point, battery)
         # `pilots` is the team of each shift: that many pilots on duty at any hour.
         for s, shift in enumerate(w.city.shifts):
             for i in range(w.params.pilots):
