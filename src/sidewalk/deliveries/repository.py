@@ -52,11 +52,14 @@ def quote(
     return session.scalars(query).one_or_none()
 
 
-def _with_everything(query: Select[Delivery]) -> Select[Delivery]:
+def _with_everything(query: Select[Delivery], *, many: bool = False) -> Select[Delivery]:
+    """The delivery with its quote, places and attempts. One delivery's few attempts come in
+    the same query (a join); a page of deliveries gets them in a second one."""
+    attempts = selectinload if many else joinedload
     return query.options(
         joinedload(Delivery.quote).joinedload(Quote.pickup),
         joinedload(Delivery.quote).joinedload(Quote.dropoff),
-        selectinload(Delivery.attempt_links).joinedload(DeliveryAttempt.attempt),
+        attempts(Delivery.attempt_links).joinedload(DeliveryAttempt.attempt),
     )
 
 
@@ -85,7 +88,7 @@ def delivery_for_update(
         query = _with_everything(select_delivery).where(Delivery.id == delivery_id)
     else:
         query = select_delivery.options(
-            selectinload(Delivery.attempt_links).joinedload(DeliveryAttempt.attempt)
+            joinedload(Delivery.attempt_links).joinedload(DeliveryAttempt.attempt)
         ).where(Delivery.id == delivery_id)
     return session.scalars(query.with_for_update(of=Delivery)).unique().one_or_none()
 
@@ -127,7 +130,9 @@ def deliveries_page(
         query = query.where(
             or_(Delivery.created_at < at, and_(Delivery.created_at == at, Delivery.id < ident))
         )
-    query = _with_everything(query).order_by(Delivery.created_at.desc(), Delivery.id.desc())
+    query = _with_everything(query, many=True).order_by(
+        Delivery.created_at.desc(), Delivery.id.desc()
+    )
     rows = list(session.scalars(query.limit(limit + 1)).unique())
     return rows[:limit], len(rows) > limit
 

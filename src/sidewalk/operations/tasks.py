@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from sidewalk.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from sidewalk.kernel.geo import LatLng
@@ -262,7 +262,7 @@ def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | N
         trip = session.get(Trip, report.trip_id)
         if trip is None:
             raise trip_not_found(report.trip_id)
-        serial = _task(session, trip.task_id).robot_serial
+        serial = session.scalar(select(Task.robot_serial).where(Task.id == trip.task_id))
         if by_robot is not None and serial != by_robot:
             raise Forbidden("This trip is not the reporting robot's", code="forbidden")
         if serial is None:
@@ -451,8 +451,11 @@ def task_of_attempt(session: Session, attempt_id: str) -> Task | None:
 
 
 def active_task_of(session: Session, serial: str) -> Task | None:
+    """The robot's active task; its trips are read only if asked for."""
     return session.scalars(
-        select(Task).where(Task.robot_serial == serial, Task.status.in_(ACTIVE_TASK))
+        select(Task)
+        .options(lazyload(Task.trips))
+        .where(Task.robot_serial == serial, Task.status.in_(ACTIVE_TASK))
     ).one_or_none()
 
 
