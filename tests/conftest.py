@@ -16,6 +16,7 @@ from sidewalk.app import create_deliveries_app, create_operations_app
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.kernel.clock import ManualClock
 from sidewalk.kernel.settings import Settings
+from sidewalk.warehouse.target import Warehouse, open_warehouse
 from tests.databases import fresh_postgres_database, migrated_postgres_template, sqlite_url
 from tests.factories import MerchantClient, make_merchant
 from tests.fleet import Fleet
@@ -36,6 +37,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         template = request.getfixturevalue("postgres_template")
         with fresh_postgres_database(template) as url:
             yield url
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    """An empty warehouse of one test: a DuckDB file, or a fresh PostgreSQL database."""
+    if request.param == "duckdb":
+        target = open_warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+        yield target
+        target.close()
+    else:
+        with fresh_postgres_database() as url:
+            target = open_warehouse(url)
+            yield target
+            target.close()
 
 
 @pytest.fixture

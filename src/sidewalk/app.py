@@ -15,6 +15,7 @@ from sidewalk.deliveries.api_webhooks import router as webhooks_router
 from sidewalk.deliveries.api_webhooks import webhook_docs
 from sidewalk.deliveries.webhook_sender import WebhookSender
 from sidewalk.events_runtime import EventRuntime
+from sidewalk.kernel.audit import AuditLog, RequestAudit
 from sidewalk.kernel.bus import make_bus
 from sidewalk.kernel.errors import SidewalkError
 from sidewalk.kernel.http import BodySizeLimit, document_api, install_problem_handlers
@@ -30,6 +31,8 @@ Quote, order, track and cancel deliveries by sidewalk robot (or by courier where
 * **Errors**: RFC 9457 problem details (`application/problem+json`) with a stable `code`.
 * **Retries**: send an `Idempotency-Key` header when creating a delivery; the same key with the
   same body gets the same answer (with `Idempotent-Replayed: true`).
+* **Request ids**: every answer carries an `X-Request-ID`: yours when you send one of 1-64
+  characters `[A-Za-z0-9._-]`, else a new one. Quote it when you ask us about a request.
 """
 
 OPS_DESCRIPTION = """
@@ -39,6 +42,8 @@ Run the fleet: robots and their state history, tasks and trips, operators and pi
   supervisor, admin) decides what they may do, or a robot's own token, with which a robot
   reports its telemetry and trips and reads its task, for itself only.
 * **Errors**: RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+* **Request ids**: every answer carries an `X-Request-ID`: yours when you send one of 1-64
+  characters `[A-Za-z0-9._-]`, else a new one.
 """
 
 
@@ -72,12 +77,14 @@ def create_deliveries_app(
         # What exists at start-up lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise stall requests for tens of milliseconds.
         gc.freeze()
+        platform.deliveries.audit.start()
         async with (
             service_events(platform, "deliveries") if events else nullcontext(),
             webhooks.running() if webhooks else nullcontext(),
         ):
             yield
         await platform.deliveries.quote_writer.aclose()
+        await run_in_threadpool(platform.deliveries.audit.stop)
         if own_lifecycle:
             platform.close()
 
@@ -94,6 +101,7 @@ def create_deliveries_app(
     app.state.deliveries = platform.deliveries
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
+    _audit_requests(app, platform, platform.deliveries.audit, "/v1/")
     document_api(app, bearer_prefix="/v1/", bearer_description="The merchant's API key.")
 
     _add_health_routes(app, "deliveries", platform.deliveries_engine)
@@ -110,12 +118,14 @@ def create_operations_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         gc.freeze()
+        platform.operations.audit.start()
         if loop is not None:
             loop.start()
         async with service_events(platform, "operations") if events else nullcontext():
             yield
         if loop is not None:
             await run_in_threadpool(loop.stop)
+        await run_in_threadpool(platform.operations.audit.stop)
         if own_lifecycle:
             platform.close()
 
@@ -129,6 +139,7 @@ def create_operations_app(
     app.state.operations = platform.operations
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
+    _audit_requests(app, platform, platform.operations.audit, "/ops/v1/")
     document_api(
         app,
         bearer_prefix="/ops/v1/",
@@ -136,6 +147,11 @@ def create_operations_app(
     )
     _add_health_routes(app, "operations", platform.operations_engine)
     return app
+
+
+def _audit_requests(app: FastAPI, platform: Platform, audit: AuditLog, prefix: str) -> None:
+    """Added last, so it wraps the other middleware and records what they refuse too."""
+    app.add_middleware(RequestAudit, audit=audit, clock=platform.clock, prefix=prefix)
 
 
 def _add_health_routes(app: FastAPI, service: str, engine: Engine) -> None:

@@ -12,12 +12,14 @@ from sidewalk import migrations
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.eta import DistanceEta, FleetEta
 from sidewalk.deliveries.fleet import fleet_states
+from sidewalk.deliveries.models import API_REQUESTS as DELIVERIES_API_REQUESTS
 from sidewalk.deliveries.providers.courier import CourierProvider
 from sidewalk.deliveries.providers.courier_updates import apply_courier_update
 from sidewalk.deliveries.providers.registry import courier_provider
 from sidewalk.deliveries.quote_store import PostgresQuoteWriter, sqlite_quote_writer
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.audit import AuditLog
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock, SystemClock
 from sidewalk.kernel.db import make_engine
@@ -25,6 +27,7 @@ from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
 from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.models import API_REQUESTS as OPERATIONS_API_REQUESTS
 from sidewalk.operations.uow import Observer, OperationsUnitOfWork
 
 
@@ -84,6 +87,12 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         uow=uow,
         principals=TtlCache(settings.api_key_cache_s),
         quote_writer=_quote_writer(engine, uow),
+        audit=AuditLog(
+            engine,
+            DELIVERIES_API_REQUESTS,
+            flush_interval_s=settings.audit_flush_interval_s,
+            write_lock=write_lock,
+        ),
     )
     operations_engine, operations, observers = _operations(settings, clock, areas, migrate)
     couriers = courier_provider(
@@ -122,6 +131,12 @@ def _operations(
         areas=areas,
         uow=uow,
         principals=TtlCache(settings.api_key_cache_s),
+        audit=AuditLog(
+            engine,
+            OPERATIONS_API_REQUESTS,
+            flush_interval_s=settings.audit_flush_interval_s,
+            write_lock=write_lock,
+        ),
     )
     return engine, ctx, observers
 

@@ -17,6 +17,7 @@ from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries.webhook_sender import WebhookSender
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations.dispatcher import DispatchLoop
+from sidewalk.warehouse.job import sync_on_schedule
 
 worker_app = typer.Typer(help="Background workers of the production layout.", no_args_is_help=True)
 errors = Console(stderr=True)
@@ -100,3 +101,14 @@ def worker_webhooks() -> None:
         await WebhookSender(platform.deliveries).run(stop)
 
     _run(job, "webhook sender")
+
+
+@worker_app.command("warehouse")
+def worker_warehouse() -> None:
+    """Mirror both services into the warehouse every `warehouse_sync_interval_s` (what
+    `serve all` does in-process); one is enough, and a second would only repeat its work."""
+
+    async def job(platform: Platform, stop: asyncio.Event) -> None:
+        await sync_on_schedule(platform.settings, stop)
+
+    _run(job, "warehouse sync")

@@ -61,6 +61,9 @@ def demo_params(
     )
 
 
+DEMO_WAREHOUSE_SYNC_S = 60.0
+
+
 def demo_settings(
     params: SimParams, city: City, var_dir: Path, base: str, speed: float
 ) -> Settings:
@@ -73,6 +76,8 @@ def demo_settings(
             "courier_sim_tick_s": max(0.05, params.courier_tick_s / speed),
             "fleet_snapshot_interval_s": max(0.1, params.fleet_snapshot_interval_s / speed),
             "webhook_poll_interval_s": max(0.05, 30 / speed),
+            # Real seconds, as for the loops: the warehouse follows the city closely.
+            "warehouse_sync_interval_s": DEMO_WAREHOUSE_SYNC_S,
         }
     )
 
@@ -187,6 +192,10 @@ def _print_welcome(
         '-d \'{"quote_id": "<the id of the quote>"}\'\n'
         f"  export SIDEWALK_OPS_TOKEN={admin_token}\n"
         f'  curl -s {ops_base}/ops/v1/robots -H "Authorization: Bearer $SIDEWALK_OPS_TOKEN"\n'
+        f"The warehouse ({platform.settings.warehouse}) is synced every "
+        f"{platform.settings.warehouse_sync_interval_s:g} s; between syncs:\n"
+        f"  SIDEWALK_WAREHOUSE_URL={platform.settings.warehouse} sidewalk warehouse query "
+        "deliveries_per_merchant_per_day\n"
         "Ctrl-C stops the demo.",
         soft_wrap=True,
         highlight=False,

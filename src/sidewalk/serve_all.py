@@ -1,5 +1,5 @@
 """`sidewalk serve all`: the embedded layout, one process running both APIs (on two ports),
-the dispatcher and the events between the services."""
+the dispatcher, the events between the services and the warehouse sync's schedule."""
 
 import asyncio
 import threading
@@ -10,6 +10,7 @@ import uvicorn
 
 from sidewalk.app import create_deliveries_app, create_operations_app, service_events
 from sidewalk.bootstrap import Platform
+from sidewalk.warehouse.job import sync_on_schedule
 
 
 def serve_all(
@@ -53,8 +54,14 @@ def serve_all(
 
 
 async def _serve(platform: Platform, servers: list[uvicorn.Server]) -> None:
-    async with service_events(platform, "deliveries", "operations"):
-        await asyncio.gather(*(s.serve() for s in servers))
+    stop_syncing = asyncio.Event()
+    syncing = asyncio.create_task(sync_on_schedule(platform.settings, stop_syncing))
+    try:
+        async with service_events(platform, "deliveries", "operations"):
+            await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        stop_syncing.set()
+        await syncing
 
 
 def _stop_after(servers: list[uvicorn.Server], seconds: float) -> None:

@@ -23,6 +23,7 @@ from sidewalk.deliveries.schemas import (
     QuoteRead,
     ServiceAreaCollection,
 )
+from sidewalk.kernel import audit
 from sidewalk.kernel.errors import FieldError, ValidationFailed
 from sidewalk.kernel.schemas import Problem
 
@@ -44,12 +45,14 @@ class Caller:
 async def current_caller(request: Request) -> Caller:
     """A key seen lately is known without the database; otherwise it is looked up off the
     event loop. The header is read here, in one dependency, as each dependency costs time
-    on every request (the bearer scheme is documented by `kernel.http.document_api`)."""
+    on every request (the bearer scheme is documented by `kernel.http.document_api`). The
+    audit log learns the merchant here; a request refused here stays anonymous."""
     ctx: DeliveriesContext = request.app.state.deliveries
     header = request.headers.get("authorization")
     known = merchants.remembered(ctx, header)
     if known is None:
         known = await run_in_threadpool(merchants.authenticate, ctx, header)
+    audit.identify(request.scope, "merchant", known.id)
     return Caller(ctx, known)
 
 

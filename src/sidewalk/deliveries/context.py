@@ -7,6 +7,7 @@ from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.eta import EtaEstimator
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.audit import AuditLog
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.geo import ServiceAreas
@@ -23,3 +24,4 @@ class DeliveriesContext:
     uow: Callable[[], DeliveriesUnitOfWork]
     principals: TtlCache[str, MerchantPrincipal]
     quote_writer: GroupCommit[QuoteRead]
+    audit: AuditLog

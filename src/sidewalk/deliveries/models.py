@@ -25,6 +25,7 @@ from sidewalk.deliveries.domain import (
     DeliveryStatus,
 )
 from sidewalk.deliveries.webhook_domain import EndpointStatus, MessageStatus
+from sidewalk.kernel.audit import audit_table
 from sidewalk.kernel.db import UTCDateTime, new_metadata, text_enum
 from sidewalk.kernel.outbox import inbox_table, outbox_table
 
@@ -38,6 +39,8 @@ class Base(DeclarativeBase):
 # ids of the events it has handled (see `kernel.outbox`).
 OUTBOX = outbox_table(Base.metadata, "deliveries")
 INBOX = inbox_table(Base.metadata, "deliveries")
+# Who called the merchant API, what for and when (see `kernel.audit`).
+API_REQUESTS = audit_table(Base.metadata, "deliveries")
 
 
 class Merchant(Base):
@@ -89,6 +92,8 @@ class Location(Base):
     __table_args__ = (
         CheckConstraint("lat BETWEEN -90 AND 90", name="lat_range"),
         CheckConstraint("lng BETWEEN -180 AND 180", name="lng_range"),
+        # The `_changed` indexes serve the warehouse's incremental reads.
+        Index("ix_locations_changed", "created_at", "id"),
     )
 
 
@@ -119,6 +124,7 @@ class Quote(Base):
 
     __table_args__ = (
         Index("ix_quotes_merchant_created", "merchant_id", "created_at"),
+        Index("ix_quotes_changed", "created_at", "id"),
         CheckConstraint("fee_cents >= 0", name="fee_not_negative"),
     )
 
@@ -139,6 +145,8 @@ class Attempt(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_attempts_changed", "updated_at", "id"),)
 
 
 class DeliveryAttempt(Base):
@@ -193,6 +201,7 @@ class Delivery(Base):
         Index("ix_deliveries_merchant_created", "merchant_id", "created_at", "id"),
         Index("ix_deliveries_merchant_status", "merchant_id", "status"),
         Index("ix_deliveries_merchant_ref", "merchant_id", "external_reference_id"),
+        Index("ix_deliveries_changed", "updated_at", "id"),
     )
 
 
@@ -210,6 +219,8 @@ class DeliveryEvent(Base):
 
     # Declared so that a flush inserts the delivery before its events.
     delivery: Mapped["Delivery"] = relationship(lazy="raise")
+
+    __table_args__ = (Index("ix_delivery_events_changed", "occurred_at"),)
 
 
 class IdempotencyRecord(Base):

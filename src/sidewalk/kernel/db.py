@@ -54,9 +54,11 @@ def text_enum(cls: type[Any], name: str) -> Enum:
     )
 
 
-def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, writer: bool = True, **kwargs: Any) -> Engine:
     """An engine for `url`; on SQLite, WAL with a busy timeout so that concurrent writers wait
-    rather than fail, and foreign keys enforced."""
+    rather than fail, and foreign keys enforced. A reader's engine (`writer=False`) opens no
+    transaction of its own on SQLite: each statement reads its own snapshot and takes no
+    write lock, so a long read never holds the services' writers up."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -77,9 +79,11 @@ def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if writer:
+
+            @event.listens_for(engine, "begin")
+            def _begin_immediate(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

@@ -64,6 +64,8 @@ def outbox_table(metadata: MetaData, owner: str) -> Table:
             sqlite_where=UNPUBLISHED,
             postgresql_where=UNPUBLISHED,
         ),
+        # The warehouse's incremental reads.
+        Index(f"ix_{name}_changed", "occurred_at"),
     )
 
 

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
     api_key_cache_s: float = Field(30, ge=0, description="How long a key's owner is remembered.")
     db_pool_size: int = Field(20, gt=0, description="Database connections kept open per process.")
+    audit_flush_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often the audit log of API requests is written; a crash loses at most "
+        "this long of it.",
+    )
 
     # Signed webhooks to merchants (Standard Webhooks).
     webhooks_in_server: bool = Field(
@@ -191,6 +197,24 @@ class Settings(BaseSettings):
         1.0, gt=0, description="How often an idle sender looks for webhooks that are due."
     )
 
+    # The analytics warehouse.
+    warehouse_url: str = Field(
+        "",
+        description="duckdb:///FILE or a PostgreSQL URL; default a DuckDB file in var/.",
+    )
+    warehouse_sync_interval_s: float = Field(
+        300, ge=0, description="How often `serve` and `demo` mirror into the warehouse; 0: never."
+    )
+    warehouse_sync_overlap_s: float = Field(
+        300,
+        ge=0,
+        description="How far before the last sync's newest change each sync reads again, for "
+        "rows whose transactions committed late.",
+    )
+    warehouse_batch_rows: int = Field(
+        50_000, gt=0, description="Rows per batch a sync reads, loads and commits at once."
+    )
+
     @field_validator("var_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
@@ -199,6 +223,10 @@ class Settings(BaseSettings):
     @property
     def deliveries_url(self) -> str:
         return self.deliveries_database_url or f"sqlite:///{self.var_dir / 'deliveries.db'}"
+
+    @property
+    def warehouse(self) -> str:
+        return self.warehouse_url or f"duckdb:///{self.var_dir / 'warehouse.duckdb'}"
 
     @property
     def bus_is_shared(self) -> bool:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from sidewalk.kernel import audit
 from sidewalk.kernel.errors import Forbidden
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.schemas import NO_NUL, Problem, UtcDatetime
@@ -74,9 +75,15 @@ class Caller:
 
 
 def current_caller(request: Request) -> Caller:
+    """The operator or robot of the token, told to the audit log too (a request refused here
+    stays anonymous there)."""
     ctx: OperationsContext = request.app.state.operations
     header = request.headers.get("authorization")
     who = access.remembered(ctx, header) or access.authenticate(ctx, header)
+    if isinstance(who, RobotPrincipal):
+        audit.identify(request.scope, "robot", who.serial)
+    else:
+        audit.identify(request.scope, "operator", who.id)
     return Caller(ctx, who)
 
 

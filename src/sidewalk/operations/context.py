@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sidewalk.kernel.audit import AuditLog
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.geo import ServiceAreas
@@ -18,3 +19,4 @@ class OperationsContext:
     areas: ServiceAreas
     uow: Callable[[], OperationsUnitOfWork]
     principals: TtlCache[str, Principal]
+    audit: AuditLog

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from sidewalk.kernel.audit import audit_table
 from sidewalk.kernel.db import UTCDateTime, new_metadata, text_enum
 from sidewalk.kernel.outbox import inbox_table, outbox_table
 from sidewalk.operations.domain import (
@@ -42,6 +43,8 @@ class Base(DeclarativeBase):
 # ids of the events it has handled (see `kernel.outbox`).
 OUTBOX = outbox_table(Base.metadata, "operations")
 INBOX = inbox_table(Base.metadata, "operations")
+# Who called the ops API, what for and when (see `kernel.audit`).
+API_REQUESTS = audit_table(Base.metadata, "operations")
 
 
 ACTIVE_TASK_SQL = text("status IN ('assigned', 'in_progress')")
@@ -113,6 +116,9 @@ class StateHistory(Base):
     task_id: Mapped[str | None] = mapped_column(String(40))
     reason: Mapped[str | None] = mapped_column(String(200))
 
+    # The `_changed` indexes serve the warehouse's incremental reads.
+    __table_args__ = (Index("ix_state_history_changed", "date"),)
+
 
 class Task(Base):
     __tablename__ = "tasks"
@@ -152,6 +158,7 @@ class Task(Base):
         ),
         Index("ix_tasks_status_area", "status", "area_id", "created_at"),
         Index("ix_tasks_created", "created_at", "id"),
+        Index("ix_tasks_changed", "updated_at", "id"),
     )
 
 
@@ -174,7 +181,10 @@ class Trip(Base):
 
     task: Mapped[Task] = relationship(back_populates="trips")
 
-    __table_args__ = (UniqueConstraint("task_id", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "sequence"),
+        Index("ix_trips_changed", "updated_at", "id"),
+    )
 
 
 class Operator(Base):

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from html import escape
 from statistics import fmean
 
-from sidewalk.simulator.report_parts import (
+from sidewalk.charts.page import (
     charts,
     count,
     header,
@@ -18,8 +18,8 @@ from sidewalk.simulator.report_parts import (
     tiles,
     value,
 )
+from sidewalk.charts.svg import heatmap, histogram, line_chart
 from sidewalk.simulator.results import HourRow, Kpis, PlanCell, PlanResult, SimResult
-from sidewalk.simulator.svg import heatmap, histogram, line_chart
 
 
 def render_simulation(result: SimResult) -> str:

@@ -34,9 +34,11 @@ def y_axis_label(mid: float, s: str) -> str:
 
 
 def svg(title: str, height: float, body: Sequence[str]) -> str:
+    """An `<svg>` to place inline in an HTML page, whose parser gives it the SVG namespace:
+    without an `xmlns` the page holds no URL at all."""
     t = escape(title)
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {n(height)}" '
+        f'<svg viewBox="0 0 {WIDTH} {n(height)}" '
         f'width="100%" role="img" aria-label="{t}" font-family="system-ui, sans-serif" '
         f'font-size="11" fill="{INK}"><title>{t}</title>'
         + text(WIDTH / 2, 18, title, extra=' font-size="13" font-weight="600"')
@@ -106,25 +108,39 @@ class Frame:
         return self.left + self.width
 
 
-def axes(f: Frame, x_label: str, y_label: str, *, x_ticks: bool = True) -> list[str]:
-    """Grid lines, ticks and axis labels, drawn under the data (see `axis_lines`)."""
+def axes(
+    f: Frame,
+    x_label: str,
+    y_label: str,
+    *,
+    x_ticks: bool = True,
+    x_names: Sequence[tuple[float, str]] = (),
+) -> list[str]:
+    """Grid lines, ticks and axis labels, drawn under the data (see `axis_lines`). `x_names`
+    label chosen x positions (days, months) instead of round numbers, thinned to fit."""
     out: list[str] = []
     ys, y_dec = ticks(f.y0, f.y1)
     for y in ys:
         out.append(hline(f.left, f.right, f.py(y), GRID))
         out.append(text(f.left - 5, f.py(y) + 4, f"{y:,.{y_dec}f}", anchor="end"))
-    if x_ticks:
+    if x_names:
+        widest = max(len(name) for _, name in x_names) * 6.5 + 8
+        every = max(1, math.ceil(len(x_names) * widest / f.width))
+        out.extend(_x_tick(f, x, name) for x, name in x_names[::every])
+    elif x_ticks:
         xs, x_dec = ticks(f.x0, f.x1)
-        for x in xs:
-            px = f.px(x)
-            out.append(
-                f'<line x1="{n(px)}" x2="{n(px)}" y1="{n(f.bottom)}" y2="{n(f.bottom + 4)}" '
-                f'stroke="{INK}"/>'
-            )
-            out.append(text(px, f.bottom + 16, f"{x:,.{x_dec}f}"))
+        out.extend(_x_tick(f, x, f"{x:,.{x_dec}f}") for x in xs)
     out.append(text(f.left + f.width / 2, f.bottom + 36, x_label))
     out.append(y_axis_label(f.top + f.height / 2, y_label))
     return out
+
+
+def _x_tick(f: Frame, x: float, name: str) -> str:
+    px = f.px(x)
+    return (
+        f'<line x1="{n(px)}" x2="{n(px)}" y1="{n(f.bottom)}" y2="{n(f.bottom + 4)}" '
+        f'stroke="{INK}"/>' + text(px, f.bottom + 16, name)
+    )
 
 
 def axis_lines(f: Frame) -> str:

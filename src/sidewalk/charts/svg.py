@@ -4,7 +4,7 @@ chart library: each function takes plain numbers and returns one accessible `<sv
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
-from sidewalk.simulator.svg_parts import (
+from sidewalk.charts.svg_parts import (
     BOTTOM,
     DASHES,
     EMPTY,
@@ -47,9 +47,11 @@ def line_chart(
     title: str,
     y_max: float | None = None,
     hlines: Sequence[tuple[float, str]] = (),
+    x_names: Sequence[tuple[float, str]] = (),
 ) -> str:
     """Named lines over shared axes. `y_max` is the axis top unless the data rise above it;
-    `hlines` are dashed reference lines (a value and its label)."""
+    `hlines` are dashed reference lines (a value and its label); `x_names` label x positions
+    (such as days) in place of numeric ticks."""
     clean = {k: sorted(p for p in pts if finite(*p)) for k, pts in series.items()}
     clean = {k: pts for k, pts in clean.items() if pts}
     if not clean:
@@ -60,7 +62,7 @@ def line_chart(
     x0, x1 = (min(xs), max(xs)) if min(xs) < max(xs) else (xs[0] - 1, xs[0] + 1)
     keys, keys_h = legend(list(clean), TOP)
     f = Frame(x0, x1, *value_range(min(ys), max(ys), y_max), top=TOP + keys_h)
-    body = keys + axes(f, x_label, y_label)
+    body = keys + axes(f, x_label, y_label, x_names=x_names)
     for value, label in refs:
         dashed = ' stroke-width="1.5" stroke-dasharray="5 4"'
         body.append(hline(f.left, f.right, f.py(value), MUTED, dashed))

@@ -1,0 +1,85 @@
+"""api requests: the audit log, and indexes for the warehouse's incremental reads
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-26 06:44:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import sidewalk.kernel.db
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "deliveries_api_requests",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_type", sa.String(length=16), nullable=False),
+        sa.Column("actor_id", sa.String(length=64), nullable=True),
+        sa.Column("method", sa.String(length=8), nullable=False),
+        sa.Column("route", sa.String(length=200), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("entity_ids", sa.JSON(), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_deliveries_api_requests")),
+    )
+    with op.batch_alter_table("deliveries_api_requests", schema=None) as batch_op:
+        batch_op.create_index("ix_deliveries_api_requests_at", ["at"], unique=False)
+
+    with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.create_index("ix_attempts_changed", ["updated_at", "id"], unique=False)
+
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_deliveries_changed", ["updated_at", "id"], unique=False)
+
+    with op.batch_alter_table("deliveries_outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_deliveries_outbox_changed", ["occurred_at"], unique=False)
+
+    with op.batch_alter_table("delivery_events", schema=None) as batch_op:
+        batch_op.create_index("ix_delivery_events_changed", ["occurred_at"], unique=False)
+
+    with op.batch_alter_table("locations", schema=None) as batch_op:
+        batch_op.create_index("ix_locations_changed", ["created_at", "id"], unique=False)
+
+    with op.batch_alter_table("quotes", schema=None) as batch_op:
+        batch_op.create_index("ix_quotes_changed", ["created_at", "id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("quotes", schema=None) as batch_op:
+        batch_op.drop_index("ix_quotes_changed")
+
+    with op.batch_alter_table("locations", schema=None) as batch_op:
+        batch_op.drop_index("ix_locations_changed")
+
+    with op.batch_alter_table("delivery_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_events_changed")
+
+    with op.batch_alter_table("deliveries_outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_outbox_changed")
+
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_changed")
+
+    with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_attempts_changed")
+
+    with op.batch_alter_table("deliveries_api_requests", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_api_requests_at")
+
+    op.drop_table("deliveries_api_requests")
