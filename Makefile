@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/warehouse.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sidewalk.warehouse.target import open_warehouse
 from tests.cli import sidewalk_env
 from tests.conftest import free_port
 
@@ -101,6 +102,11 @@ def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> N
     assert delivered[-1] > delivered[0], lines  # deliveries completed while it ran
     assert "Traceback" not in "".join(lines), lines
     assert lines[-1].strip() == "demo stopped", lines  # and no agent step failed
+    # The warehouse was synced on its schedule (at the start, after the warm-up).
+    warehouse = open_warehouse(f"duckdb:///{tmp_path / 'demo' / 'warehouse.duckdb'}")
+    _, ((mirrored,),) = warehouse.query("SELECT count(*) FROM deliveries_v3.deliveries")
+    warehouse.close()
+    assert mirrored > 0
 
 
 def _when_up(call: Callable[[], httpx.Response]) -> httpx.Response:

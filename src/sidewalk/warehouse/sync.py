@@ -172,8 +172,14 @@ def _arrow(
 def _drop_unchanged(
     warehouse: Warehouse, m: Mirrored, stage: str, columns: list[tuple[str, str, bool]]
 ) -> None:
+    # The key by equality (which PostgreSQL joins by its index), the rest null-safely.
     same = " AND ".join(
-        f"w.{quoted(name)} IS NOT DISTINCT FROM {stage}.{quoted(name)}" for name, _, _ in columns
+        [f"w.{quoted(k)} = {stage}.{quoted(k)}" for k in m.key]
+        + [
+            f"w.{quoted(name)} IS NOT DISTINCT FROM {stage}.{quoted(name)}"
+            for name, _, _ in columns
+            if name not in m.key
+        ]
     )
     warehouse.execute(f"DELETE FROM {stage} USING {m.qualified} AS w WHERE {same}")
 
