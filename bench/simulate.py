@@ -22,7 +22,6 @@ import shlex
 import sqlite3
 import sys
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,9 +29,9 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-import psycopg
 from rich.console import Console
 
+from scratch_postgres import postgres_database, postgres_reachable
 from sections import code_version, write_section
 from sidewalk.kernel.events import Envelope
 from sidewalk.simulator import agenda as agenda_module
@@ -43,7 +42,6 @@ from sidewalk.simulator.run import Databases, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Simulator (bench/simulate.py)"
-PG_ADMIN = os.environ.get("SIDEWALK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 GOAL = 1000.0
 console = Console()
 
@@ -109,29 +107,6 @@ def _kind(action: Callable[[], None]) -> str:
         if word in name:
             return kind
     return "other"
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"sidewalk_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield (
-            PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-            + f"/{name}"
-        )
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def postgres_reachable() -> bool:
-    try:
-        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return False
-    return True
 
 
 def run(params: SimParams, dbs: Databases, label: str) -> tuple[SimResult, dict[str, float], int]:

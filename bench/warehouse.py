@@ -18,18 +18,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
-import psycopg
 from rich.console import Console
 from sqlalchemy import column, select, table
 
+from scratch_postgres import postgres_database, postgres_reachable
 from sections import code_version, write_section
 from sidewalk.kernel.db import make_engine
 from sidewalk.warehouse import patterns
@@ -40,30 +37,9 @@ from warehouse_data import make_history
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Warehouse (bench/warehouse.py)"
-PG_ADMIN = os.environ.get("SIDEWALK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 SYNC_GOAL, PATTERN_GOAL_S = 100_000, 1.0
 BASELINE_ROWS = 20_000
 console = Console()
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"sidewalk_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def postgres_reachable() -> bool:
-    try:
-        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return False
-    return True
 
 
 def timed_sync(sources: SyncSources, url: str) -> tuple[int, float, float]:
