@@ -39,26 +39,32 @@ spans AS (
     FROM supervising
     WHERE ended > began AND robots > 0
 ),
-days (day) AS (
-    SELECT CAST(min(began) AS DATE) FROM spans
+-- A span is cut at each midnight, one piece per UTC day it touches: the piece of its first
+-- day begins with the span, each later one at midnight. Most spans end on the day they
+-- began, so the recursion only goes on for the few that run past midnight (joining every
+-- span with every day is what made this slow).
+cuts (pilot_id, robots, began, ended, day, next_midnight) AS (
+    SELECT pilot_id, robots, began, ended, day, CAST(day + 1 AS TIMESTAMPTZ)
+    FROM (SELECT pilot_id, robots, began, ended, CAST(began AS DATE) AS day FROM spans) AS s
     UNION ALL
-    SELECT CAST(day + 1 AS DATE)
-    FROM days
-    WHERE day < (SELECT CAST(max(ended) AS DATE) FROM spans)
+    SELECT
+        pilot_id,
+        robots,
+        next_midnight,
+        ended,
+        CAST(day + 1 AS DATE),
+        CAST(CAST(day + 1 AS DATE) + 1 AS TIMESTAMPTZ)
+    FROM cuts
+    WHERE ended > next_midnight
 ),
 pieces AS (
     SELECT
-        s.pilot_id,
-        d.day,
-        s.robots,
-        CAST(extract(epoch FROM
-            least(s.ended, CAST(d.day + 1 AS TIMESTAMPTZ))
-            - greatest(s.began, CAST(d.day AS TIMESTAMPTZ))
-        ) AS DOUBLE PRECISION) AS seconds
-    FROM spans AS s
-    JOIN days AS d
-        ON CAST(d.day AS TIMESTAMPTZ) < s.ended
-        AND CAST(d.day + 1 AS TIMESTAMPTZ) > s.began
+        pilot_id,
+        day,
+        robots,
+        CAST(extract(epoch FROM least(ended, next_midnight) - began) AS DOUBLE PRECISION)
+            AS seconds
+    FROM cuts
 ),
 busy AS (
     SELECT
