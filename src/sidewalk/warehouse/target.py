@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 
 Params = Mapping[str, Any]
 
-# A `:name` outside quotes and not a `::type` cast.
-_PARAM = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
+# A `:name` outside quotes and comments, and not a `::type` cast.
+_PARAM = re.compile(r"--[^\n]*|'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
 
 
 def param_names(sql: str) -> list[str]:
@@ -39,7 +39,7 @@ def _rewrite(sql: str, style: str) -> str:
 
     def swap(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name is None:  # a quoted literal: kept as it is
+        if name is None:  # a quoted literal or a comment: kept as it is
             return match.group(0).replace("%", "%%") if style == "psycopg" else match.group(0)
         return f"${name}" if style == "duckdb" else f"%({name})s"
 
