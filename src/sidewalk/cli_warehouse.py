@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from sidewalk.kernel.settings import Settings
 from sidewalk.warehouse import crm, legacy, patterns
@@ -62,7 +63,8 @@ def sync_command(as_json: JsonFlag = False) -> None:
     if as_json:
         print(json.dumps(changed))
         return
-    table = Table(title=f"warehouse sync → {_shown(settings.warehouse)}")
+    shown = make_url(settings.warehouse).render_as_string(hide_password=True)
+    table = Table(title=f"warehouse sync → {shown}")
     table.add_column("table")
     table.add_column("rows added or changed", justify="right")
     for name, count in changed.items():
@@ -214,11 +216,3 @@ def _cell(value: Any) -> Any:
 def _plain(result: Any) -> dict[str, Any]:
     """An import's result (a dataclass) as JSON takes it."""
     return {k: _cell(v) for k, v in dataclasses.asdict(result).items()}
-
-
-def _shown(url: str) -> str:
-    """A warehouse URL without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://…@{rest.rsplit('@', 1)[1]}"
-    return url

@@ -20,19 +20,21 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def sync_sources(settings: Settings) -> Iterator[SyncSources]:
-    """The services' databases, brought to their newest revision first (so that a sync on a
-    fresh machine finds empty tables rather than none), then read without write locks."""
+def sync_sources(settings: Settings, *, migrate: bool = True) -> Iterator[SyncSources]:
+    """The services' databases, brought to their newest revision first unless their platform
+    already did (so that a sync on a fresh machine finds empty tables rather than none), then
+    read without write locks."""
     readers = []
     for service, url in (
         ("deliveries", settings.deliveries_url),
         ("operations", settings.operations_url),
     ):
-        writer = make_engine(url, pool_size=1)
-        try:
-            migrations.upgrade(service, writer)
-        finally:
-            writer.dispose()
+        if migrate:
+            writer = make_engine(url, pool_size=1)
+            try:
+                migrations.upgrade(service, writer)
+            finally:
+                writer.dispose()
         readers.append(make_engine(url, pool_size=1, writer=False))
     try:
         yield SyncSources(deliveries=readers[0], operations=readers[1])
@@ -53,11 +55,15 @@ def opened_warehouse(settings: Settings) -> Iterator[Warehouse]:
 def sync_now(
     settings: Settings,
     *,
+    migrate: bool = True,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """One sync of everything the settings name; rows added or changed per warehouse table."""
-    with sync_sources(settings) as sources, opened_warehouse(settings) as warehouse:
+    with (
+        sync_sources(settings, migrate=migrate) as sources,
+        opened_warehouse(settings) as warehouse,
+    ):
         return sync(
             sources,
             warehouse,
@@ -70,13 +76,14 @@ def sync_now(
 
 async def sync_on_schedule(settings: Settings, stop: asyncio.Event) -> None:
     """Sync every `warehouse_sync_interval_s` until `stop` is set; a failed sync is logged and
-    tried again at the next interval (it resumes where the last one stopped)."""
+    tried again at the next interval (it resumes where the last one stopped). The caller's
+    platform has migrated the services' databases already."""
     interval = settings.warehouse_sync_interval_s
     if interval <= 0:
         return
     while not stop.is_set():
         try:
-            changed = await asyncio.to_thread(sync_now, settings)
+            changed = await asyncio.to_thread(sync_now, settings, migrate=False)
             log.info("warehouse sync: %d rows added or changed", sum(changed.values()))
         except Exception:
             log.exception("the warehouse sync failed; trying again in %.0f s", interval)
