@@ -212,7 +212,7 @@ class Settings(BaseSettings):
         "rows whose transactions committed late.",
     )
     warehouse_batch_rows: int = Field(
-        50_000, gt=0, description="Rows per batch a sync reads, loads and commits at once."
+        200_000, gt=0, description="Rows per batch a sync reads, loads and commits at once."
     )
 
     @field_validator("var_dir")

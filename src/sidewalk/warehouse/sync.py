@@ -9,17 +9,14 @@ stopped (`warehouse_sync_overlap_s`). Rows read again that are identical to the 
 are dropped before the merge, so they are neither written nor counted: what a sync reports is
 exactly the rows it added or changed."""
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pyarrow as pa
-from sqlalchemy import Engine, Text, bindparam, cast, column, literal_column, select, table
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy import Engine
 
-from sidewalk.kernel.db import UTCDateTime
 from sidewalk.warehouse.mirror import MIRRORED, Mirrored
+from sidewalk.warehouse.reads import CHANGED, as_time, read_ahead, read_changes
 from sidewalk.warehouse.target import Warehouse
 
 SYNC_SCHEMA = "sidewalk_sync"
@@ -72,7 +69,7 @@ def sync(
     warehouse: Warehouse,
     *,
     overlap_s: float = 300.0,
-    batch_rows: int = 50_000,
+    batch_rows: int = 200_000,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Progress | None = None,
 ) -> dict[str, int]:
@@ -104,12 +101,13 @@ def _sync_one(
     added, read = 0, 0
     # A table's first sync only adds rows: nothing to compare them with.
     compare = bool(found)
-    for rows in _read(source, m, since, batch_rows):
-        read += len(rows)
-        last_change = _as_time(rows[-1][-1])
-        batch = _arrow(m, columns, rows)
+    for batch in read_ahead(read_changes(source, m, since, batch_rows)):
+        read += batch.num_rows
+        last_change = as_time(batch.column(CHANGED)[-1].as_py())
         with warehouse.transaction():
-            warehouse.stage(stage, [(name, kind) for name, kind, _ in columns], batch)
+            warehouse.stage(
+                stage, [(name, kind) for name, kind, _ in columns], batch.drop_columns(CHANGED)
+            )
             if compare:
                 _drop_unchanged(warehouse, m, stage, columns)
             _, (n,) = warehouse.query(f"SELECT count(*) FROM {stage}")
@@ -125,48 +123,6 @@ def _sync_one(
         if progress is not None:
             progress(m.qualified, read)
     return added
-
-
-def _read(
-    source: Engine, m: Mirrored, since: datetime | None, batch_rows: int
-) -> Iterator[Sequence[Sequence[Any]]]:
-    """The source's rows changed since `since`, oldest change first, in batches; each row ends
-    with its change time. Columns are read as the driver gives them (times as text on SQLite),
-    untouched by the models' Python types: the warehouse casts them in bulk."""
-    changed: ColumnElement[Any] = literal_column(m.changed)
-    picked = [
-        cast(column(name), Text) if is_json else column(name)
-        for name, _, is_json in m.columns()[len(m.constants) :]
-    ]
-    query = (
-        select(*picked, changed.label("_changed"))
-        .select_from(table(m.source))
-        .order_by(changed, *(column(k) for k in m.key if k not in dict(m.constants)))
-    )
-    if since is not None:
-        query = query.where(changed >= bindparam("since", since, type_=UTCDateTime()))
-    with source.connect() as connection:
-        result = connection.execution_options(stream_results=True).execute(query)
-        while rows := result.fetchmany(batch_rows):
-            yield rows
-
-
-def _as_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)  # SQLite keeps UTC as text
-
-
-def _arrow(
-    m: Mirrored, columns: list[tuple[str, str, bool]], rows: Sequence[Sequence[Any]]
-) -> pa.Table:
-    values = list(zip(*rows, strict=True))
-    arrays: dict[str, pa.Array] = {
-        name: pa.array([value] * len(rows), pa.string()) for name, value in m.constants
-    }
-    for (name, _, _), column_values in zip(columns[len(m.constants) :], values[:-1], strict=True):
-        arrays[name] = pa.array(column_values)
-    return pa.table(arrays)
 
 
 def _drop_unchanged(

@@ -5,7 +5,10 @@
 -- Each assignment adds a robot to its pilot at assigned_at and takes it away at released_at
 -- (an open one at the latest time recorded in the assignments); between two such steps the
 -- pilot supervises a constant number of robots. A release and an assignment at the same
--- moment never count as two robots at once.
+-- moment never count as two robots at once. Times are taken as seconds since 1970-01-01 UTC
+-- and days as their number since then (day n runs from n * 86400 to (n + 1) * 86400): plain
+-- arithmetic, several times faster than calendar functions on millions of rows; only the days
+-- of the answer are turned back into dates.
 WITH RECURSIVE
 known_until AS (
     SELECT max(moment) AS moment
@@ -26,8 +29,11 @@ steps AS (
 supervising AS (
     SELECT
         pilot_id,
-        moment AS began,
-        LEAD(moment) OVER (PARTITION BY pilot_id ORDER BY moment, delta, id) AS ended,
+        CAST(extract(epoch FROM moment) AS DOUBLE PRECISION) AS began,
+        CAST(
+            extract(epoch FROM LEAD(moment) OVER (PARTITION BY pilot_id ORDER BY moment, delta, id))
+            AS DOUBLE PRECISION
+        ) AS ended,
         sum(delta) OVER (
             PARTITION BY pilot_id ORDER BY moment, delta, id
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
@@ -39,47 +45,33 @@ spans AS (
     FROM supervising
     WHERE ended > began AND robots > 0
 ),
--- A span is cut at each midnight, one piece per UTC day it touches: the piece of its first
--- day begins with the span, each later one at midnight. Most spans end on the day they
--- began, so the recursion only goes on for the few that run past midnight (joining every
--- span with every day is what made this slow).
-cuts (pilot_id, robots, began, ended, day, next_midnight) AS (
-    SELECT pilot_id, robots, began, ended, day, CAST(day + 1 AS TIMESTAMPTZ)
-    FROM (SELECT pilot_id, robots, began, ended, CAST(began AS DATE) AS day FROM spans) AS s
+-- One piece per UTC day a span touches: the piece of its first day begins with the span,
+-- each later one at midnight. Most spans end on the day they began, so the recursion only
+-- goes on for the few that run past midnight.
+cuts (pilot_id, robots, began, ended, day) AS (
+    SELECT pilot_id, robots, began, ended, CAST(floor(began / 86400) AS BIGINT) FROM spans
     UNION ALL
-    SELECT
-        pilot_id,
-        robots,
-        next_midnight,
-        ended,
-        CAST(day + 1 AS DATE),
-        CAST(CAST(day + 1 AS DATE) + 1 AS TIMESTAMPTZ)
+    SELECT pilot_id, robots, CAST((day + 1) * 86400 AS DOUBLE PRECISION), ended, day + 1
     FROM cuts
-    WHERE ended > next_midnight
-),
-pieces AS (
-    SELECT
-        pilot_id,
-        day,
-        robots,
-        CAST(extract(epoch FROM least(ended, next_midnight) - began) AS DOUBLE PRECISION)
-            AS seconds
-    FROM cuts
+    WHERE ended > (day + 1) * 86400
 ),
 busy AS (
     SELECT
         pilot_id,
         day,
-        sum(seconds) / 3600 AS busy_hours,
-        sum(seconds * robots) / 3600 AS robot_hours,
+        sum(least(ended, (day + 1) * 86400) - began) / 3600 AS busy_hours,
+        sum((least(ended, (day + 1) * 86400) - began) * robots) / 3600 AS robot_hours,
         max(robots) AS peak_robots
-    FROM pieces
+    FROM cuts
     GROUP BY pilot_id, day
 ),
 begun AS (
-    SELECT pilot_id, CAST(assigned_at AS DATE) AS day, count(*) AS assignments
+    SELECT
+        pilot_id,
+        CAST(floor(extract(epoch FROM assigned_at) / 86400) AS BIGINT) AS day,
+        count(*) AS assignments
     FROM deliveries_v3.pilot_assignments
-    GROUP BY pilot_id, CAST(assigned_at AS DATE)
+    GROUP BY pilot_id, CAST(floor(extract(epoch FROM assigned_at) / 86400) AS BIGINT)
 ),
 pilot_days AS (
     SELECT pilot_id, day FROM busy
@@ -87,7 +79,7 @@ pilot_days AS (
     SELECT pilot_id, day FROM begun
 )
 SELECT
-    pd.day,
+    CAST(DATE '1970-01-01' + CAST(pd.day AS INTEGER) AS DATE) AS day,
     pd.pilot_id,
     o.display_name AS pilot_name,
     COALESCE(g.assignments, 0) AS assignments,
@@ -99,5 +91,6 @@ FROM pilot_days AS pd
 LEFT JOIN busy AS b ON b.pilot_id = pd.pilot_id AND b.day = pd.day
 LEFT JOIN begun AS g ON g.pilot_id = pd.pilot_id AND g.day = pd.day
 LEFT JOIN config.operators AS o ON o.id = pd.pilot_id
-WHERE pd.day BETWEEN CAST(:from_day AS DATE) AND CAST(:to_day AS DATE)
+WHERE pd.day BETWEEN CAST(:from_day AS DATE) - DATE '1970-01-01'
+    AND CAST(:to_day AS DATE) - DATE '1970-01-01'
 ORDER BY pd.day, pd.pilot_id

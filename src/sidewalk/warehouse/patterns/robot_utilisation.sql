@@ -4,18 +4,25 @@
 -- param: to_day 9999-12-31 Last day counted (UTC, YYYY-MM-DD, inclusive).
 -- A state lasts until the next change of the same robot; the last state of each robot lasts
 -- until the latest change recorded for any robot, the moment the history is known up to.
--- Spans are cut at midnight so that each day holds its own hours.
+-- Spans are cut at midnight so that each day holds its own hours. Times are taken as seconds
+-- since 1970-01-01 UTC and days as their number since then (day n runs from n * 86400 to
+-- (n + 1) * 86400): plain arithmetic, several times faster than calendar functions on
+-- millions of rows; only the days of the answer are turned back into dates.
 WITH RECURSIVE
 changes AS (
     SELECT
         serial,
         state,
-        "date" AS began,
-        LEAD("date") OVER (PARTITION BY serial ORDER BY "date") AS ended
+        CAST(extract(epoch FROM "date") AS DOUBLE PRECISION) AS began,
+        CAST(
+            extract(epoch FROM LEAD("date") OVER (PARTITION BY serial ORDER BY "date"))
+            AS DOUBLE PRECISION
+        ) AS ended
     FROM deliveries_v3.state_history
 ),
 known_until AS (
-    SELECT max("date") AS at FROM deliveries_v3.state_history
+    SELECT CAST(extract(epoch FROM max("date")) AS DOUBLE PRECISION) AS at
+    FROM deliveries_v3.state_history
 ),
 spans AS (
     SELECT c.serial, c.state, c.began, COALESCE(c.ended, k.at) AS ended
@@ -23,41 +30,34 @@ spans AS (
     CROSS JOIN known_until AS k
     WHERE c.state NOT IN ('offline', 'maintenance')
 ),
--- A span is cut at each midnight, one piece per UTC day it touches: the piece of its first
--- day begins with the span, each later one at midnight. Most spans end on the day they
--- began, so the recursion only goes on for the few that run past midnight (joining every
--- span with every day is what made this slow).
-cuts (serial, state, began, ended, day, next_midnight) AS (
-    SELECT serial, state, began, ended, day, CAST(day + 1 AS TIMESTAMPTZ)
-    FROM (SELECT serial, state, began, ended, CAST(began AS DATE) AS day FROM spans) AS s
+-- One piece per UTC day a span touches: the piece of its first day begins with the span,
+-- each later one at midnight. Most spans end on the day they began, so the recursion only
+-- goes on for the few that run past midnight.
+cuts (serial, state, began, ended, day) AS (
+    SELECT serial, state, began, ended, CAST(floor(began / 86400) AS BIGINT) FROM spans
     UNION ALL
-    SELECT
-        serial,
-        state,
-        next_midnight,
-        ended,
-        CAST(day + 1 AS DATE),
-        CAST(CAST(day + 1 AS DATE) + 1 AS TIMESTAMPTZ)
+    SELECT serial, state, CAST((day + 1) * 86400 AS DOUBLE PRECISION), ended, day + 1
     FROM cuts
-    WHERE ended > next_midnight
+    WHERE ended > (day + 1) * 86400
 ),
-pieces AS (
+per_day AS (
     SELECT
-        serial,
         day,
-        state,
-        CAST(extract(epoch FROM least(ended, next_midnight) - began) AS DOUBLE PRECISION)
-            AS seconds
+        serial,
+        sum(least(ended, (day + 1) * 86400) - began) AS seconds,
+        COALESCE(sum(least(ended, (day + 1) * 86400) - began) FILTER (WHERE state = 'on_task'), 0)
+            AS on_task_seconds
     FROM cuts
+    WHERE day BETWEEN CAST(:from_day AS DATE) - DATE '1970-01-01'
+        AND CAST(:to_day AS DATE) - DATE '1970-01-01'
+    GROUP BY day, serial
 )
 SELECT
-    day,
+    CAST(DATE '1970-01-01' + CAST(day AS INTEGER) AS DATE) AS day,
     serial,
-    sum(seconds) / 3600 AS in_service_hours,
-    COALESCE(sum(seconds) FILTER (WHERE state = 'on_task'), 0) / 3600 AS on_task_hours,
-    COALESCE(sum(seconds) FILTER (WHERE state = 'on_task'), 0) / sum(seconds) AS utilisation
-FROM pieces
-WHERE day BETWEEN CAST(:from_day AS DATE) AND CAST(:to_day AS DATE)
-GROUP BY day, serial
-HAVING sum(seconds) > 0
+    seconds / 3600 AS in_service_hours,
+    on_task_seconds / 3600 AS on_task_hours,
+    on_task_seconds / seconds AS utilisation
+FROM per_day
+WHERE seconds > 0
 ORDER BY day, serial
