@@ -51,6 +51,8 @@ def create_legacy_tables(warehouse: Warehouse) -> None:
         "import_id TEXT NOT NULL, line_number BIGINT NOT NULL, raw TEXT NOT NULL, "
         "reason TEXT NOT NULL, PRIMARY KEY (import_id, line_number))"
     )
+    # Every join is a left one: a delivery shows even while its merchant, quote or places
+    # have not reached the warehouse yet (a sync reads the tables one after the other).
     warehouse.execute(
         f"""CREATE OR REPLACE VIEW {LEGACY}.all_deliveries AS
         SELECT 'legacy' AS source, order_id AS delivery_id, merchant_name, created_at,
@@ -62,10 +64,10 @@ def create_legacy_tables(warehouse: Warehouse) -> None:
                d.status, r.display_name, p.full_address, p.lat, p.lng,
                o.full_address, o.lat, o.lng
         FROM deliveries_v3.deliveries d
-        JOIN config.merchants m ON m.id = d.merchant_id
-        JOIN deliveries_v3.quotes q ON q.id = d.quote_id
-        JOIN deliveries_v3.locations p ON p.id = q.pickup_location_id
-        JOIN deliveries_v3.locations o ON o.id = q.dropoff_location_id
+        LEFT JOIN config.merchants m ON m.id = d.merchant_id
+        LEFT JOIN deliveries_v3.quotes q ON q.id = d.quote_id
+        LEFT JOIN deliveries_v3.locations p ON p.id = q.pickup_location_id
+        LEFT JOIN deliveries_v3.locations o ON o.id = q.dropoff_location_id
         LEFT JOIN deliveries_v3.attempts a ON a.id = d.latest_attempt_id AND a.provider = 'robot'
         LEFT JOIN deliveries_v3.tasks t ON t.id = a.provider_id
         LEFT JOIN config.robots r ON r.serial = t.robot_serial"""

@@ -23,16 +23,17 @@ per_provider AS (
     FROM tries
     GROUP BY provider
 ),
+-- A courier tried after an attempt when the last courier attempt of the delivery came later.
+last_courier AS (
+    SELECT delivery_id, max(sequence) AS sequence
+    FROM tries
+    WHERE provider = 'courier'
+    GROUP BY delivery_id
+),
 then_courier AS (
     SELECT t.provider, count(DISTINCT t.delivery_id) AS deliveries
     FROM tries AS t
-    WHERE EXISTS (
-        SELECT 1
-        FROM tries AS later
-        WHERE later.delivery_id = t.delivery_id
-            AND later.sequence > t.sequence
-            AND later.provider = 'courier'
-    )
+    JOIN last_courier AS c ON c.delivery_id = t.delivery_id AND c.sequence > t.sequence
     GROUP BY t.provider
 )
 SELECT
