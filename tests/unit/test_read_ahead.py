@@ -25,10 +25,14 @@ def test_a_reading_error_reaches_the_caller_after_the_batches_before_it() -> Non
         yield _batch(1)
         raise OSError("disk gone")
 
-    seen = []
-    with pytest.raises(OSError, match="disk gone"):
+    seen: list[int] = []
+
+    def load_all() -> None:
         for batch in read_ahead(source()):
             seen.append(batch.column("n")[0].as_py())
+
+    with pytest.raises(OSError, match="disk gone"):
+        load_all()
     assert seen == [1]
 
 
@@ -44,9 +48,12 @@ def test_a_caller_that_stops_early_closes_the_reading_in_the_reading_thread() ->
         finally:
             closed_in.append(threading.current_thread().name)
 
-    with pytest.raises(RuntimeError, match="load failed"):
+    def fail_loading() -> None:
         for _ in read_ahead(source()):
             raise RuntimeError("load failed")
+
+    with pytest.raises(RuntimeError, match="load failed"):
+        fail_loading()
 
     assert len(closed_in) == 1
     assert closed_in[0] == read_in[0] != threading.current_thread().name
