@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck imports unit bench clean
+.PHONY: setup demo test lint typecheck imports browser unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-test: lint typecheck imports
+# The browser tests drive Debian's Chromium (Playwright is told where it is; it downloads none).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: lint typecheck imports browser
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)

@@ -77,6 +77,13 @@ class Fleet:
         )
         return made.token
 
+    def robot_report(
+        self, serial: str, where: LatLng, battery: float = 90, state: RobotState | None = None
+    ) -> None:
+        robots.report_telemetry(
+            self.ctx, serial, robots.Telemetry(where.lat, where.lng, battery, state)
+        )
+
     def delivery_task(self, n: int = 1, pickup: LatLng = SUNSET, dropoff: LatLng = MAIN_ST) -> Task:
         return tasks.create_delivery_task(
             self.ctx,

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from sidewalk import __version__, migrations
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries.api import router as deliveries_router
+from sidewalk.deliveries.api_tracking import router as tracking_router
 from sidewalk.deliveries.api_webhooks import router as webhooks_router
 from sidewalk.deliveries.api_webhooks import webhook_docs
 from sidewalk.deliveries.webhook_sender import WebhookSender
@@ -21,7 +22,10 @@ from sidewalk.kernel.errors import SidewalkError
 from sidewalk.kernel.http import BodySizeLimit, document_api, install_problem_handlers
 from sidewalk.kernel.schemas import Health
 from sidewalk.operations.api import router as operations_router
+from sidewalk.operations.api_board import page_router as dashboard_page_router
+from sidewalk.operations.api_board import router as board_router
 from sidewalk.operations.dispatcher import DispatchLoop
+from sidewalk.pages import static_files
 
 DESCRIPTION = """
 Quote, order, track and cancel deliveries by sidewalk robot (or by courier where no robot can go).
@@ -95,10 +99,11 @@ def create_deliveries_app(
         lifespan=lifespan,
         # The routes themselves rather than `include_router`, which matches every request
         # a second time through the included router.
-        routes=[*deliveries_router.routes, *webhooks_router.routes],
+        routes=[*deliveries_router.routes, *webhooks_router.routes, *tracking_router.routes],
         webhooks=webhook_docs,
     )
     app.state.deliveries = platform.deliveries
+    app.mount("/static", static_files(), name="static")
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
     _audit_requests(app, platform, platform.deliveries.audit, "/v1/")
@@ -134,9 +139,10 @@ def create_operations_app(
         version=__version__,
         description=OPS_DESCRIPTION,
         lifespan=lifespan,
-        routes=list(operations_router.routes),
+        routes=[*operations_router.routes, *board_router.routes, *dashboard_page_router.routes],
     )
     app.state.operations = platform.operations
+    app.mount("/static", static_files(), name="static")
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
     _audit_requests(app, platform, platform.operations.audit, "/ops/v1/")

@@ -195,7 +195,8 @@ def serve_all_command(
 
     os.environ.setdefault("SIDEWALK_PUBLIC_BASE_URL", f"http://{host}:{port}")
     console.print(
-        f"merchant API on http://{host}:{port}/v1, ops API on http://{host}:{ops_port}/ops/v1"
+        f"merchant API on http://{host}:{port}/v1, ops API on http://{host}:{ops_port}/ops/v1, "
+        f"ops dashboard on http://{host}:{ops_port}/"
     )
     serve_all(bootstrap(Settings()), host, port, ops_port, log_level="info")
 

@@ -167,6 +167,7 @@ def _print_welcome(
             f"API docs      {base}/docs\n"
             f"Merchant      {DEMO_MERCHANT}\n"
             f"API key       [bold green]{key}[/bold green]\n\n"
+            f"Dashboard     {ops_base}/  (sign in with the admin token)\n"
             f"Ops API       {ops_base}/ops/v1\n"
             f"Ops docs      {ops_base}/docs\n"
             f"Ops admin     {DEMO_ADMIN}\n"
@@ -192,6 +193,7 @@ def _print_welcome(
         '-d \'{"quote_id": "<the id of the quote>"}\'\n'
         f"  export SIDEWALK_OPS_TOKEN={admin_token}\n"
         f'  curl -s {ops_base}/ops/v1/robots -H "Authorization: Bearer $SIDEWALK_OPS_TOKEN"\n'
+        "Every order has a tracking page for its customer: its tracking_url.\n"
         f"The warehouse ({platform.settings.warehouse}) is synced every "
         f"{platform.settings.warehouse_sync_interval_s:g} s; between syncs:\n"
         f"  SIDEWALK_WAREHOUSE_URL={platform.settings.warehouse} sidewalk warehouse query "

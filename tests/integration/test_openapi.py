@@ -25,6 +25,8 @@ ROUTES = {
     ("get", "/v1/webhook-endpoints/{endpoint_id}"),
     ("delete", "/v1/webhook-endpoints/{endpoint_id}"),
     ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries"),
+    ("get", "/track/{token}/status"),
+    ("get", "/track/{token}/live"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 }

@@ -37,6 +37,7 @@ class Route:
     allowed: set[str]
     path: Callable[[World], str]
     body: Callable[[World], Any] = lambda w: None
+    stream: bool = False  # an endless answer (server-sent events): only its status is read
 
 
 def _n() -> int:
@@ -168,6 +169,16 @@ MATRIX = [
         lambda w: {"name": f"Hub {_n()}", "lat": 34.09, "lng": -118.37},
     ),
     Route("POST", "/ops/v1/dispatch/run", MANAGERS, lambda w: "/ops/v1/dispatch/run"),
+    Route("GET", "/ops/v1/board", READERS, lambda w: "/ops/v1/board"),
+    Route("GET", "/ops/v1/board/live", READERS, lambda w: "/ops/v1/board/live", stream=True),
+    Route("GET", "/ops/v1/areas", READERS, lambda w: "/ops/v1/areas"),
+    # No such alert stands: operators are told so (404), a robot may not ask at all.
+    Route(
+        "POST",
+        "/ops/v1/alerts/{alert_id}/acknowledge",
+        READERS,
+        lambda w: "/ops/v1/alerts/fault:SW-2:1/acknowledge",
+    ),
 ]
 
 
@@ -197,6 +208,11 @@ def world(fleet: Fleet) -> World:
 
 def _call(world: World, route: Route, token: str | None) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if route.stream:
+        with world.fleet.http.stream(route.method, route.path(world), headers=headers) as answer:
+            if answer.is_error:
+                answer.read()
+            return answer
     return world.fleet.http.request(
         route.method, route.path(world), json=route.body(world), headers=headers
     )

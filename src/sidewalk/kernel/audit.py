@@ -211,6 +211,10 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
     return given.decode("ascii")
 
 
+# Path parameters that are credentials (a tracking link's token): never written down.
+_SECRET_PARAMS = frozenset({"token"})
+
+
 def _row(
     scope: Scope, request_id: str, at: datetime, actor: _Actor, status: int, began: float
 ) -> dict[str, Any]:
@@ -225,6 +229,8 @@ def _row(
         "method": scope["method"][:8],
         "route": str(template)[:200] if template else UNMATCHED,
         "status_code": status,
-        "entity_ids": {str(k): str(v)[:_MAX_ENTITY_ID] for k, v in params.items()},
+        "entity_ids": {
+            str(k): str(v)[:_MAX_ENTITY_ID] for k, v in params.items() if k not in _SECRET_PARAMS
+        },
         "duration_ms": round((time.perf_counter() - began) * 1000),
     }

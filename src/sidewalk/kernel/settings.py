@@ -160,6 +160,26 @@ class Settings(BaseSettings):
         30, ge=1, le=300, description="How much faster than real time the demo's clock runs."
     )
 
+    # The ops dashboard and the customer's tracking page.
+    alert_task_wait_s: float = Field(
+        300, gt=0, description="A task no robot has taken this long raises an alert."
+    )
+    dashboard_refresh_s: float = Field(
+        1.0, gt=0, le=60, description="How often the dashboard's live board is sent."
+    )
+    tracking_refresh_s: float = Field(
+        2.0, gt=0, le=60, description="How often a tracking page's stream looks for changes."
+    )
+    tracking_link_ttl_s: float = Field(
+        86_400, gt=0, description="How long a tracking link works after its delivery ended."
+    )
+    map_tile_url: str | None = Field(
+        None,
+        pattern=r"^https?://\S*\{z\}\S*\{x\}\S*\{y\}\S*$",
+        description="Map tiles under the dashboard and tracking maps (…/{z}/{x}/{y}.png); "
+        "by default the maps draw the service areas alone and need no tile server.",
+    )
+
     idempotency_ttl_hours: int = Field(
         24, ge=24, description="How long Idempotency-Key answers are kept."
     )

@@ -93,7 +93,7 @@ IdPath = Annotated[str, Path(max_length=64, pattern=NO_NUL)]
 IdQuery = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
 
 
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         401: "Missing or invalid token",
         403: "Not allowed for this role or this robot",
@@ -105,7 +105,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "description": described[s]} for s in statuses}
 
 
-router = APIRouter(prefix="/ops/v1", responses=_problems(401, 403, 413, 422))
+router = APIRouter(prefix="/ops/v1", responses=problems(401, 403, 413, 422))
 
 
 # --- robots -----------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def list_robots(
     summary="Register a robot (its token is shown once)",
     status_code=201,
     response_model=RobotCreated,
-    responses=_problems(404, 409),
+    responses=problems(404, 409),
 )
 def register_robot(body: RobotCreate, caller: CallerDep) -> RobotCreated:
     caller.operator(Action.ROBOTS_MANAGE)
@@ -161,7 +161,7 @@ def register_robot(body: RobotCreate, caller: CallerDep) -> RobotCreated:
     tags=["robots"],
     summary="A robot and its current state",
     response_model=RobotRead,
-    responses=_problems(404),
+    responses=problems(404),
 )
 def get_robot(serial: SerialPath, caller: CallerDep) -> RobotRead:
     _visible(caller, serial)
@@ -173,7 +173,7 @@ def get_robot(serial: SerialPath, caller: CallerDep) -> RobotRead:
     tags=["robots"],
     summary="Take a robot out of service, or back",
     response_model=RobotRead,
-    responses=_problems(404, 409),
+    responses=problems(404, 409),
 )
 def set_maintenance(serial: SerialPath, body: MaintenanceIn, caller: CallerDep) -> RobotRead:
     caller.operator(Action.ROBOTS_MANAGE)
@@ -185,7 +185,7 @@ def set_maintenance(serial: SerialPath, body: MaintenanceIn, caller: CallerDep) 
     tags=["robots"],
     summary="Replace a robot's token (the new one is shown once)",
     response_model=TokenIssued,
-    responses=_problems(404),
+    responses=problems(404),
 )
 def replace_robot_token(serial: SerialPath, caller: CallerDep) -> TokenIssued:
     caller.operator(Action.ROBOTS_MANAGE)
@@ -197,7 +197,7 @@ def replace_robot_token(serial: SerialPath, caller: CallerDep) -> TokenIssued:
     tags=["robots"],
     summary="Report position, battery and state (robot token only)",
     response_model=RobotRead,
-    responses=_problems(404, 409),
+    responses=problems(404, 409),
 )
 def report_telemetry(serial: SerialPath, body: TelemetryIn, caller: CallerDep) -> RobotRead:
     access.require_robot(caller.who, serial)
@@ -210,7 +210,7 @@ def report_telemetry(serial: SerialPath, body: TelemetryIn, caller: CallerDep) -
     tags=["robots"],
     summary="The robot's state changes in a time range, oldest first",
     response_model=StateHistoryPage,
-    responses=_problems(404),
+    responses=problems(404),
 )
 def state_history(
     serial: SerialPath,
@@ -229,7 +229,7 @@ def state_history(
     tags=["robots"],
     summary="The robot's active task with its ordered trips; 204 when it has none",
     response_model=TaskRead,
-    responses={204: {"description": "No active task"}, **_problems(404)},
+    responses={204: {"description": "No active task"}, **problems(404)},
 )
 def robot_task(serial: SerialPath, caller: CallerDep) -> Response | TaskRead:
     if not isinstance(caller.who, RobotPrincipal):
@@ -267,7 +267,7 @@ def list_tasks(
     summary="Send a robot to a hub (charge or reposition)",
     status_code=201,
     response_model=TaskRead,
-    responses=_problems(404, 409),
+    responses=problems(404, 409),
 )
 def create_task(body: TaskCreate, caller: CallerDep) -> TaskRead:
     caller.operator(Action.TASKS_MANAGE)
@@ -282,7 +282,7 @@ def create_task(body: TaskCreate, caller: CallerDep) -> TaskRead:
     tags=["tasks"],
     summary="A task with its trips and pilot",
     response_model=TaskRead,
-    responses=_problems(404),
+    responses=problems(404),
 )
 def get_task(task_id: IdPath, caller: CallerDep) -> TaskRead:
     op = caller.operator(Action.TASKS_READ)
@@ -294,7 +294,7 @@ def get_task(task_id: IdPath, caller: CallerDep) -> TaskRead:
     tags=["tasks"],
     summary="Cancel a task and free its robot",
     response_model=TaskRead,
-    responses=_problems(404, 409),
+    responses=problems(404, 409),
 )
 def cancel_task(task_id: IdPath, caller: CallerDep, body: CancelTaskIn | None = None) -> TaskRead:
     caller.operator(Action.TASKS_MANAGE)
@@ -308,7 +308,7 @@ def cancel_task(task_id: IdPath, caller: CallerDep, body: CancelTaskIn | None = 
     tags=["tasks"],
     summary="Take a task that has not started from its robot (to another, or the dispatcher)",
     response_model=TaskRead,
-    responses=_problems(404, 409),
+    responses=problems(404, 409),
 )
 def reassign_task(task_id: IdPath, body: ReassignIn, caller: CallerDep) -> TaskRead:
     caller.operator(Action.TASKS_MANAGE)
@@ -322,7 +322,7 @@ def reassign_task(task_id: IdPath, body: ReassignIn, caller: CallerDep) -> TaskR
     tags=["tasks"],
     summary="Report a trip started, arrived, completed or failed (its robot, or a supervisor)",
     response_model=TaskRead,
-    responses=_problems(404, 409),
+    responses=problems(404, 409),
 )
 def trip_event(trip_id: IdPath, body: TripEventIn, caller: CallerDep) -> TaskRead:
     robot = caller.who.serial if isinstance(caller.who, RobotPrincipal) else None
@@ -352,7 +352,7 @@ def list_operators(
     summary="Create an operator (their token is shown once)",
     status_code=201,
     response_model=OperatorCreated,
-    responses=_problems(409),
+    responses=problems(409),
 )
 def create_operator(body: OperatorCreate, caller: CallerDep) -> OperatorCreated:
     caller.operator(Action.OPERATORS_MANAGE)
@@ -373,7 +373,7 @@ def me(caller: CallerDep) -> OperatorRead:
     tags=["operators"],
     summary="An operator",
     response_model=OperatorRead,
-    responses=_problems(404),
+    responses=problems(404),
 )
 def get_operator(operator_id: IdPath, caller: CallerDep) -> OperatorRead:
     op = _any_operator(caller)
@@ -385,7 +385,7 @@ def get_operator(operator_id: IdPath, caller: CallerDep) -> OperatorRead:
     tags=["operators"],
     summary="Set an operator's status (their own, or anyone's for an admin)",
     response_model=OperatorRead,
-    responses=_problems(404),
+    responses=problems(404),
 )
 def set_operator_status(
     operator_id: IdPath, body: OperatorStatusIn, caller: CallerDep
@@ -399,7 +399,7 @@ def set_operator_status(
     tags=["operators"],
     summary="Replace an operator's token (their own, or anyone's for an admin)",
     response_model=TokenIssued,
-    responses=_problems(404),
+    responses=problems(404),
 )
 def replace_operator_token(operator_id: IdPath, caller: CallerDep) -> TokenIssued:
     op = _any_operator(caller)
@@ -459,7 +459,7 @@ def list_hubs(caller: CallerDep) -> HubList:
     summary="Add a hub",
     status_code=201,
     response_model=HubRead,
-    responses=_problems(409),
+    responses=problems(409),
 )
 def add_hub(body: HubCreate, caller: CallerDep) -> HubRead:
     caller.operator(Action.HUBS_MANAGE)

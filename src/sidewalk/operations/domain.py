@@ -160,6 +160,7 @@ class Action(StrEnum):
     HUBS_READ = "hubs.read"
     HUBS_MANAGE = "hubs.manage"
     DISPATCH_RUN = "dispatch.run"
+    ALERTS_ACKNOWLEDGE = "alerts.acknowledge"
 
 
 PILOT, SUPERVISOR, ADMIN = OperatorRole.PILOT, OperatorRole.SUPERVISOR, OperatorRole.ADMIN
@@ -179,6 +180,7 @@ PERMISSIONS: Mapping[Action, frozenset[OperatorRole]] = {
     Action.HUBS_READ: frozenset({PILOT, SUPERVISOR, ADMIN}),
     Action.HUBS_MANAGE: frozenset({SUPERVISOR, ADMIN}),
     Action.DISPATCH_RUN: frozenset({SUPERVISOR, ADMIN}),
+    Action.ALERTS_ACKNOWLEDGE: frozenset({PILOT, SUPERVISOR, ADMIN}),
 }
 
 

@@ -223,3 +223,16 @@ class PilotAssignment(Base):
         ),
         Index("ix_pilot_assignments_pilot_open", "pilot_id", "released_at"),
     )
+
+
+class AlertAck(Base):
+    """An operator has seen an alert of the dashboard (alerts themselves are worked out from
+    the fleet's state each time; only who saw them is kept)."""
+
+    __tablename__ = "alert_acks"
+
+    alert_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(ForeignKey("operators.id"))
+    acknowledged_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_alert_acks_changed", "acknowledged_at"),)

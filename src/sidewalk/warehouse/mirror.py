@@ -176,6 +176,7 @@ MIRRORED: tuple[Mirrored, ...] = (
         ("id",),
         "COALESCE(released_at, assigned_at)",
     ),
+    Mirrored(CURRENT, "alert_acks", OPERATIONS, "alert_acks", ("alert_id",), "acknowledged_at"),
     # --- everything that happened: both services' domain events -------------------------------
     *(
         Mirrored(
