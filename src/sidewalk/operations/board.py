@@ -20,6 +20,7 @@ from sidewalk.operations.domain import (
     OPEN_TASK,
     OperatorPrincipal,
     OperatorRole,
+    OperatorStatus,
     RobotState,
     TaskStatus,
     TaskType,
@@ -166,7 +167,8 @@ def _pilots(s: Session, capacity: int, only: str | None) -> list[PilotOnBoard]:
         select(Operator, func.coalesce(load.c.robots, 0))
         .outerjoin(load, load.c.pilot_id == Operator.id)
         .where(Operator.role == OperatorRole.PILOT)
-        .order_by(Operator.display_name, Operator.id)
+        # Those on duty first.
+        .order_by(Operator.status != OperatorStatus.AVAILABLE, Operator.email)
     )
     if only is not None:
         query = query.where(Operator.id == only)
@@ -174,6 +176,7 @@ def _pilots(s: Session, capacity: int, only: str | None) -> list[PilotOnBoard]:
         PilotOnBoard(
             id=o.id,
             display_name=o.display_name,
+            email=o.email,
             status=o.status,
             robots=int(robots),
             capacity=capacity,

@@ -24,6 +24,7 @@ class AlertRead(BaseModel):
 class PilotOnBoard(BaseModel):
     id: str
     display_name: str | None
+    email: str
     status: OperatorStatus
     robots: int = Field(description="Robots they supervise now.")
     capacity: int

@@ -207,7 +207,7 @@ function renderAlerts(alerts) {
 
 function renderPilots(pilots) {
   keyed($("pilots"), pilots, (p) => p.id, (p) => row([
-    p.display_name || shortId(p.id), p.status, `${p.robots} / ${p.capacity}`,
+    p.display_name || p.email, p.status, `${p.robots} / ${p.capacity}`,
   ]));
 }
 
