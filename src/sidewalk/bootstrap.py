@@ -25,6 +25,7 @@ from sidewalk.kernel.clock import Clock, SystemClock
 from sidewalk.kernel.db import make_engine
 from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
 from sidewalk.kernel.group_commit import GroupCommit
+from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.models import API_REQUESTS as OPERATIONS_API_REQUESTS
@@ -87,6 +88,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         uow=uow,
         principals=TtlCache(settings.api_key_cache_s),
         quote_writer=_quote_writer(engine, uow),
+        rate_limit=RateLimiter(settings.rate_limit_key_rps, settings.rate_limit_key_burst),
         audit=AuditLog(
             engine,
             DELIVERIES_API_REQUESTS,
@@ -131,6 +133,9 @@ def _operations(
         areas=areas,
         uow=uow,
         principals=TtlCache(settings.api_key_cache_s),
+        rate_limit=RateLimiter(
+            settings.rate_limit_operator_rps, settings.rate_limit_operator_burst
+        ),
         audit=AuditLog(
             engine,
             OPERATIONS_API_REQUESTS,

@@ -43,6 +43,7 @@ def test_every_webhook_arrives_signed_with_its_original_id_once_the_receiver_is_
         database_url,
         SIDEWALK_WEBHOOK_RETRY_SCHEDULE_S="[0.2, 0.5]",
         SIDEWALK_WEBHOOK_POLL_INTERVAL_S="0.1",
+        SIDEWALK_WEBHOOKS_ALLOW_PRIVATE_TARGETS="true",
     )
     created = run_sidewalk(
         "merchants", "create", "--name", "Sunset Bakery", "--json", env=env, cwd=tmp_path

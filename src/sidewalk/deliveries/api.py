@@ -46,13 +46,15 @@ async def current_caller(request: Request) -> Caller:
     """A key seen lately is known without the database; otherwise it is looked up off the
     event loop. The header is read here, in one dependency, as each dependency costs time
     on every request (the bearer scheme is documented by `kernel.http.document_api`). The
-    audit log learns the merchant here; a request refused here stays anonymous."""
+    audit log learns the merchant here (a request refused for its key stays anonymous), and
+    the merchant's rate limit is applied."""
     ctx: DeliveriesContext = request.app.state.deliveries
     header = request.headers.get("authorization")
     known = merchants.remembered(ctx, header)
     if known is None:
         known = await run_in_threadpool(merchants.authenticate, ctx, header)
     audit.identify(request.scope, "merchant", known.id)
+    ctx.rate_limit.take(known.id)
     return Caller(ctx, known)
 
 
@@ -66,6 +68,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found, or not yours",
         409: "Conflicts with the current state",
         410: "Gone",
+        429: "Too many requests from this API key (see `Retry-After`)",
         413: "Request body too large",
         422: "Invalid request",
     }
@@ -73,7 +76,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "description": described[s]} for s in statuses}
 
 
-router = APIRouter(prefix="/v1", responses=problems(401, 413, 422))
+router = APIRouter(prefix="/v1", responses=problems(401, 413, 422, 429))
 
 
 @router.get(

@@ -18,7 +18,7 @@ from sidewalk.deliveries.webhook_schemas import (
 )
 
 router = APIRouter(
-    prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=problems(401, 413, 422)
+    prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=problems(401, 413, 422, 429)
 )
 
 

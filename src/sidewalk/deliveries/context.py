@@ -12,6 +12,7 @@ from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.geo import ServiceAreas
 from sidewalk.kernel.group_commit import GroupCommit
+from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 
 
@@ -25,3 +26,4 @@ class DeliveriesContext:
     principals: TtlCache[str, MerchantPrincipal]
     quote_writer: GroupCommit[QuoteRead]
     audit: AuditLog
+    rate_limit: RateLimiter  # per merchant

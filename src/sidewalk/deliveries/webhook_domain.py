@@ -2,6 +2,7 @@
 to, what an endpoint URL may be, the states of endpoints and messages, and when a failed
 message is tried again."""
 
+import ipaddress
 import string
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -90,6 +91,32 @@ def check_endpoint_url(url: str) -> str:
     if port == 0:
         raise ValueError("port 0 cannot be reached")
     return url
+
+
+# Names that stand for this machine or its network whatever DNS says.
+_LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".home.arpa")
+
+
+def is_private_address(address: str) -> bool:
+    """An IP address a webhook must not reach unless allowed: loopback, private networks,
+    link-local (cloud metadata services live there), and anything else not globally routed."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def private_host(url: str) -> str | None:
+    """Why the host of `url` is known to be private without asking DNS (an address or a local
+    name), or None. Names are checked again when they are resolved, at each send."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(_LOCAL_NAMES):
+        return f"{host} names a local machine"
+    try:
+        private = is_private_address(host)
+    except ValueError:
+        return None  # a name, not an address
+    return f"{host} is a private, loopback or link-local address" if private else None
 
 
 def retry_at(

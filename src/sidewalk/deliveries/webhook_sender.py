@@ -32,6 +32,7 @@ from sidewalk.deliveries.webhook_domain import (
     MessageStatus,
     check_endpoint_move,
     check_message_move,
+    is_private_address,
     retry_at,
 )
 from sidewalk.deliveries.webhook_messages import end_pending_messages
@@ -199,6 +200,8 @@ class WebhookSender:
         error: str | None = None
         started = time.perf_counter()
         try:
+            if not self._ctx.settings.webhooks_allow_private_targets:
+                await _refuse_private(job.url)
             async with (
                 asyncio.timeout(self._timeout_s),
                 client.stream("POST", job.url, content=job.body, headers=headers) as response,
@@ -270,6 +273,21 @@ class WebhookSender:
             _finish(message, MessageStatus.FAILED, now)
         else:
             message.next_attempt_at = retry
+
+
+class PrivateTarget(Exception):
+    """The endpoint's name resolves to an address webhooks may not reach."""
+
+
+async def _refuse_private(url: str) -> None:
+    """Every address the endpoint's host resolves to must be public. (The client resolves the
+    name again to connect; a name that changes its answer in between is not caught here.)"""
+    parts = httpx.URL(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = await asyncio.get_running_loop().getaddrinfo(parts.host, port)
+    for *_, address in found:
+        if is_private_address(str(address[0])):
+            raise PrivateTarget(f"{parts.host} resolves to a private address ({address[0]})")
 
 
 def _finish(message: WebhookMessage, to: MessageStatus, now: datetime) -> None:

@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import MerchantPrincipal, not_found
 from sidewalk.deliveries.models import Merchant, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from sidewalk.deliveries.webhook_domain import EndpointStatus, MessageStatus, check_endpoint_move
+from sidewalk.deliveries.webhook_domain import (
+    EndpointStatus,
+    MessageStatus,
+    check_endpoint_move,
+    private_host,
+)
 from sidewalk.deliveries.webhook_messages import end_pending_messages
 from sidewalk.deliveries.webhook_schemas import (
     WebhookAttemptRead,
@@ -22,7 +27,7 @@ from sidewalk.deliveries.webhook_schemas import (
 )
 from sidewalk.deliveries.webhook_signing import new_signing_secret
 from sidewalk.kernel.cursor import decode_cursor, encode_cursor, storable
-from sidewalk.kernel.errors import Conflict, ValidationFailed
+from sidewalk.kernel.errors import Conflict, FieldError, ValidationFailed
 from sidewalk.kernel.ids import new_id
 
 SHOWN = (EndpointStatus.ENABLED.value, EndpointStatus.DISABLED.value)
@@ -48,6 +53,13 @@ def create_endpoint(
     """A new endpoint with a fresh signing secret, returned here once and never again. The
     merchant's row is locked meanwhile, so concurrent requests cannot pass the cap together."""
     limit = ctx.settings.webhook_endpoints_per_merchant
+    private = private_host(cmd.url)
+    if private and not ctx.settings.webhooks_allow_private_targets:
+        raise ValidationFailed(
+            "Webhooks are not sent to private, loopback or link-local addresses",
+            code="webhook_url_private",
+            errors=[FieldError("url", private)],
+        )
     with ctx.uow() as uow:
         session, now = uow.session, uow.clock.now()
         session.scalars(

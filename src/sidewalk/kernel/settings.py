@@ -185,6 +185,21 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
     api_key_cache_s: float = Field(30, ge=0, description="How long a key's owner is remembered.")
+    webhooks_allow_private_targets: bool = Field(
+        False,
+        description="Send webhooks to private, loopback and link-local addresses too "
+        "(off: such endpoints are refused, and names resolving to them are not sent to).",
+    )
+    rate_limit_key_rps: float = Field(
+        100, ge=0, description="Calls a second one merchant API key may make, per process (0: any)."
+    )
+    rate_limit_key_burst: int = Field(200, gt=0, description="Calls one API key may make at once.")
+    rate_limit_operator_rps: float = Field(
+        20, ge=0, description="Calls a second one operator token may make, per process (0: any)."
+    )
+    rate_limit_operator_burst: int = Field(
+        60, gt=0, description="Calls one operator token may make at once."
+    )
     db_pool_size: int = Field(20, gt=0, description="Database connections kept open per process.")
     audit_flush_interval_s: float = Field(
         1.0,

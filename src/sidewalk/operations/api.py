@@ -84,6 +84,7 @@ def current_caller(request: Request) -> Caller:
         audit.identify(request.scope, "robot", who.serial)
     else:
         audit.identify(request.scope, "operator", who.id)
+        ctx.rate_limit.take(who.id)  # robots report as often as they must
     return Caller(ctx, who)
 
 
@@ -101,11 +102,12 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with the current state",
         413: "Request body too large",
         422: "Invalid request",
+        429: "Too many requests from this operator token (see `Retry-After`)",
     }
     return {s: {"model": Problem, "description": described[s]} for s in statuses}
 
 
-router = APIRouter(prefix="/ops/v1", responses=problems(401, 403, 413, 422))
+router = APIRouter(prefix="/ops/v1", responses=problems(401, 403, 413, 422, 429))
 
 
 # --- robots -----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import Action, OperatorPrincipal
 from sidewalk.pages import page
 
-router = APIRouter(prefix="/ops/v1", responses=problems(401, 403, 413, 422))
+router = APIRouter(prefix="/ops/v1", responses=problems(401, 403, 413, 422, 429))
 page_router = APIRouter()
 
 AlertPath = Annotated[str, Path(max_length=160, pattern=r"^[a-z_]+:[A-Za-z0-9._-]+:\d+$")]

@@ -7,6 +7,7 @@ from sidewalk.kernel.audit import AuditLog
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.geo import ServiceAreas
+from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations.domain import Principal
 from sidewalk.operations.uow import OperationsUnitOfWork
@@ -20,3 +21,4 @@ class OperationsContext:
     uow: Callable[[], OperationsUnitOfWork]
     principals: TtlCache[str, Principal]
     audit: AuditLog
+    rate_limit: RateLimiter  # per operator
