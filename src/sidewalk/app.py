@@ -1,15 +1,18 @@
 """Composes the ASGI applications that `sidewalk serve` runs."""
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import Metric
 from sqlalchemy import Engine, text
 
 from sidewalk import __version__, migrations
 from sidewalk.bootstrap import Platform
+from sidewalk.deliveries import gauges as deliveries_gauges
 from sidewalk.deliveries.api import router as deliveries_router
 from sidewalk.deliveries.api_tracking import router as tracking_router
 from sidewalk.deliveries.api_webhooks import router as webhooks_router
@@ -20,7 +23,9 @@ from sidewalk.kernel.audit import AuditLog, RequestAudit
 from sidewalk.kernel.bus import make_bus
 from sidewalk.kernel.errors import SidewalkError
 from sidewalk.kernel.http import BodySizeLimit, document_api, install_problem_handlers
+from sidewalk.kernel.metrics import exposition, request_observer
 from sidewalk.kernel.schemas import Health
+from sidewalk.operations import gauges as operations_gauges
 from sidewalk.operations.api import router as operations_router
 from sidewalk.operations.api_board import page_router as dashboard_page_router
 from sidewalk.operations.api_board import router as board_router
@@ -106,7 +111,8 @@ def create_deliveries_app(
     app.mount("/static", static_files(), name="static")
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
-    _audit_requests(app, platform, platform.deliveries.audit, "/v1/")
+    _audit_requests(app, platform, platform.deliveries.audit, "/v1/", "deliveries")
+    _add_metrics_route(app, lambda: deliveries_gauges.snapshot(platform.deliveries))
     document_api(app, bearer_prefix="/v1/", bearer_description="The merchant's API key.")
 
     _add_health_routes(app, "deliveries", platform.deliveries_engine)
@@ -145,7 +151,8 @@ def create_operations_app(
     app.mount("/static", static_files(), name="static")
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
-    _audit_requests(app, platform, platform.operations.audit, "/ops/v1/")
+    _audit_requests(app, platform, platform.operations.audit, "/ops/v1/", "operations")
+    _add_metrics_route(app, lambda: operations_gauges.snapshot(platform.operations))
     document_api(
         app,
         bearer_prefix="/ops/v1/",
@@ -155,9 +162,25 @@ def create_operations_app(
     return app
 
 
-def _audit_requests(app: FastAPI, platform: Platform, audit: AuditLog, prefix: str) -> None:
-    """Added last, so it wraps the other middleware and records what they refuse too."""
-    app.add_middleware(RequestAudit, audit=audit, clock=platform.clock, prefix=prefix)
+def _audit_requests(
+    app: FastAPI, platform: Platform, audit: AuditLog, prefix: str, service: str
+) -> None:
+    """Added last, so it wraps the other middleware and records (and counts) what they refuse
+    too."""
+    app.add_middleware(
+        RequestAudit,
+        audit=audit,
+        clock=platform.clock,
+        prefix=prefix,
+        observe=request_observer(service),
+    )
+
+
+def _add_metrics_route(app: FastAPI, snapshot: Callable[[], list[Metric]]) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics: the process's counters and the database's state now."""
+        return Response(exposition(snapshot()), media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_health_routes(app: FastAPI, service: str, engine: Engine) -> None:

@@ -86,7 +86,7 @@ def _free_pair() -> int:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """`sidewalk demo` as a process, its clock 20 times real time, with a supervisor and a
+    """`sidewalk demo` as a process, its clock 60 times real time, with a supervisor and a
     pilot on duty beside the admin it prints."""
     folder = tmp_path_factory.mktemp("demo")
     port = _free_pair()
@@ -101,7 +101,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "--duration",
             "600",
             "--speed",
-            "20",
+            "60",
             "--robots",
             "12",
             "--pilots",

@@ -38,6 +38,7 @@ from sidewalk.deliveries.webhook_domain import (
 from sidewalk.deliveries.webhook_messages import end_pending_messages
 from sidewalk.deliveries.webhook_signing import signed_headers
 from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.metrics import WEBHOOK_ATTEMPTS
 
 log = logging.getLogger(__name__)
 
@@ -256,10 +257,12 @@ class WebhookSender:
         message.last_error = outcome.error
         if outcome.accepted:
             _finish(message, MessageStatus.SUCCEEDED, now)
+            WEBHOOK_ATTEMPTS.labels("delivered").inc()
             return
         if outcome.status_code == GONE:
             _finish(message, MessageStatus.FAILED, now)
             _disable_endpoint(session, endpoint, now)
+            WEBHOOK_ATTEMPTS.labels("failed").inc()
             return
         retry = retry_at(
             first_attempt_at=message.first_attempt_at or outcome.attempted_at,
@@ -271,8 +274,10 @@ class WebhookSender:
         )
         if retry is None:
             _finish(message, MessageStatus.FAILED, now)
+            WEBHOOK_ATTEMPTS.labels("failed").inc()
         else:
             message.next_attempt_at = retry
+            WEBHOOK_ATTEMPTS.labels("retry").inc()
 
 
 class PrivateTarget(Exception):

@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -172,8 +173,17 @@ class RequestAudit:
     """ASGI middleware: records every request under `prefix` in `audit` and answers it with
     its `X-Request-ID`, the caller's own when it is sane, else a new one."""
 
-    def __init__(self, app: ASGIApp, *, audit: AuditLog, clock: Clock, prefix: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        audit: AuditLog,
+        clock: Clock,
+        prefix: str,
+        observe: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> None:
         self.app, self.audit, self.clock, self.prefix = app, audit, clock, prefix
+        self.observe = observe  # told each row too (the request metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -195,7 +205,10 @@ class RequestAudit:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.audit.record(_row(scope, request_id, at, actor, status, began))
+            row = _row(scope, request_id, at, actor, status, began)
+            self.audit.record(row)
+            if self.observe is not None:
+                self.observe(row)
 
 
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:

@@ -9,6 +9,7 @@ skipped for this round rather than waited for, so a round never deadlocks with t
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.geo import LatLng
+from sidewalk.kernel.metrics import DISPATCH_BATCH, DISPATCH_SOLVE
 from sidewalk.operations import pilots, robots, tasks
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.dispatch import FreeRobot, OpenTask, plan_dispatch
@@ -177,6 +179,7 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
     if not pending:
         return
     free = _free_robots(session, area_id)
+    began = time.perf_counter()
     plan = plan_dispatch(
         [OpenTask(t.id, t.start_lat, t.start_lng, t.end_lat, t.end_lng) for t in pending],
         [
@@ -195,6 +198,8 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
         detour_factor=settings.detour_factor,
         max_pickup_s=settings.dispatch_max_pickup_s,
     )
+    DISPATCH_SOLVE.observe(time.perf_counter() - began)
+    DISPATCH_BATCH.observe(len(pending))
     by_task = {t.id: t for t in pending}
     by_serial = {r.serial: r for r in free}
     for a in plan.assignments:
