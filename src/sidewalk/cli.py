@@ -156,15 +156,19 @@ def serve_deliveries(
     """Serve the merchant API (`/v1`) with uvicorn."""
     import uvicorn
 
+    from sidewalk.kernel.log_format import logging_config
+
     os.environ.setdefault("SIDEWALK_PUBLIC_BASE_URL", f"http://{host}:{port}")
-    bootstrap(Settings()).close()  # migrate once, before workers start
+    settings = Settings()
+    bootstrap(settings).close()  # migrate once, before workers start
     uvicorn.run(
         "sidewalk.app:deliveries_app_from_environment",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level=settings.log_level,
+        log_config=logging_config(settings.log_format, settings.log_level),
         access_log=access_log,
     )
 

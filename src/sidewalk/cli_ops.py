@@ -215,7 +215,10 @@ def dispatch_run(
 def serve_operations(host: str, port: int, workers: int, access_log: bool, dispatch: bool) -> None:
     import uvicorn
 
-    bootstrap(Settings()).close()  # migrate once, before workers start
+    from sidewalk.kernel.log_format import logging_config
+
+    settings = Settings()
+    bootstrap(settings).close()  # migrate once, before workers start
     os.environ["SIDEWALK_DISPATCH_IN_SERVER"] = "1" if dispatch else "0"
     uvicorn.run(
         "sidewalk.app:operations_app_from_environment",
@@ -223,6 +226,7 @@ def serve_operations(host: str, port: int, workers: int, access_log: bool, dispa
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level=settings.log_level,
+        log_config=logging_config(settings.log_format, settings.log_level),
         access_log=access_log,
     )

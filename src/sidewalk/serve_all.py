@@ -10,6 +10,7 @@ import uvicorn
 
 from sidewalk.app import create_deliveries_app, create_operations_app, service_events
 from sidewalk.bootstrap import Platform
+from sidewalk.kernel.log_format import logging_config
 from sidewalk.warehouse.job import sync_on_schedule
 
 
@@ -25,6 +26,7 @@ def serve_all(
 ) -> None:
     """Serve until Ctrl-C (or for `duration` seconds); the platform is closed afterwards,
     once `before_close` has run."""
+    log_config = logging_config(platform.settings.log_format, log_level)
     servers = [
         uvicorn.Server(
             uvicorn.Config(
@@ -32,6 +34,7 @@ def serve_all(
                 host=host,
                 port=port,
                 log_level=log_level,
+                log_config=log_config,
             )
         ),
         uvicorn.Server(
@@ -40,6 +43,7 @@ def serve_all(
                 host=host,
                 port=ops_port,
                 log_level=log_level,
+                log_config=log_config,
             )
         ),
     ]

@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.db import UTCDateTime
 from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.request_context import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +203,11 @@ class RequestAudit:
                 message = {**message, "headers": [*message.get("headers", ()), id_header]}
             await send(message)
 
+        token = REQUEST_ID.set(request_id)  # for the logs and the events of this request
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            REQUEST_ID.reset(token)
             row = _row(scope, request_id, at, actor, status, began)
             self.audit.record(row)
             if self.observe is not None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Self, cast, get_args
 
 from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.request_context import current_request_id
 
 Source = Literal["deliveries", "operations"]
 SOURCES: frozenset[str] = frozenset(get_args(Source))
@@ -41,6 +42,8 @@ class Envelope:
     subject: dict[str, str]
     schema_version: int
     payload: dict[str, Any]
+    # The API request the event comes of (its X-Request-ID), when it comes of one.
+    correlation_id: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -60,6 +63,10 @@ class Envelope:
             raise ValueError(f"schema_version must be a positive int: {self.schema_version!r}")
         if not isinstance(self.payload, dict) or not all(isinstance(k, str) for k in self.payload):
             raise ValueError("payload must be a JSON object (a dict with string keys)")
+        if self.correlation_id is not None and not (
+            isinstance(self.correlation_id, str) and 0 < len(self.correlation_id) <= 64
+        ):
+            raise ValueError(f"correlation_id must be 1-64 characters: {self.correlation_id!r}")
 
     @classmethod
     def new(
@@ -72,8 +79,9 @@ class Envelope:
         payload: dict[str, Any],
         schema_version: int = 1,
     ) -> Self:
-        """A new event with a fresh id. The payload is checked here, where a bad value is the
-        caller's bug, rather than later in a relay far from it."""
+        """A new event with a fresh id, carrying the request id of the work it is written in.
+        The payload is checked here, where a bad value is the caller's bug, rather than later
+        in a relay far from it."""
         envelope = cls(
             id=new_id("evt"),
             type=type,
@@ -82,6 +90,7 @@ class Envelope:
             subject=dict(subject),
             schema_version=schema_version,
             payload=dict(payload),
+            correlation_id=current_request_id(),
         )
         envelope.to_json()
         return envelope
@@ -97,6 +106,8 @@ class Envelope:
             "schema_version": self.schema_version,
             "payload": self.payload,
         }
+        if self.correlation_id is not None:
+            document["correlation_id"] = self.correlation_id
         try:
             text = json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as e:
@@ -132,4 +143,5 @@ class Envelope:
             subject=document["subject"],
             schema_version=document["schema_version"],
             payload=document["payload"],
+            correlation_id=document.get("correlation_id"),
         )

@@ -3,7 +3,7 @@ file named by `SIDEWALK_SETTINGS_FILE` (the environment wins over the file)."""
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, PositiveFloat, field_validator
 from pydantic_settings import (
@@ -185,6 +185,12 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
     api_key_cache_s: float = Field(30, ge=0, description="How long a key's owner is remembered.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="How the servers log: a JSON object a line, or text for people."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="The least severe log lines the servers write."
+    )
     webhooks_allow_private_targets: bool = Field(
         False,
         description="Send webhooks to private, loopback and link-local addresses too "

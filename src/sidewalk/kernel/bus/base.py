@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Self
 
 from sidewalk.kernel.events import Envelope, check_event_type
+from sidewalk.kernel.request_context import working_for
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ class Backoff:
 async def run_handler(handler: Handler, envelope: Envelope, *, consumer: str) -> bool:
     """Whether `handler` took `envelope`; a failure is logged, for the caller to redeliver."""
     try:
-        await handler(envelope)
+        with working_for(envelope.correlation_id):  # its logs and events name the request
+            await handler(envelope)
     except Exception:
         log.warning(
             "consumer %s failed on %s %s; it will be delivered again",
