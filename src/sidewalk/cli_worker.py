@@ -12,12 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from sidewalk.app import service_events
 from sidewalk.bootstrap import Platform, bootstrap
-from sidewalk.deliveries.webhook_sender import WebhookSender
 from sidewalk.kernel.settings import Settings
-from sidewalk.operations.dispatcher import DispatchLoop
-from sidewalk.warehouse.job import sync_on_schedule
 
 worker_app = typer.Typer(help="Background workers of the production layout.", no_args_is_help=True)
 errors = Console(stderr=True)
@@ -59,6 +55,8 @@ def worker_events(
         errors.print(f"[red]error[/red]: unknown service(s) {', '.join(unknown)}")
         raise typer.Exit(code=2)
 
+    from sidewalk.app import service_events  # each command loads only what it runs
+
     async def job(platform: Platform, stop: asyncio.Event) -> None:
         async with service_events(platform, *chosen):
             await stop.wait()
@@ -70,6 +68,8 @@ def worker_events(
 def worker_dispatch() -> None:
     """The dispatcher, every `dispatch_interval_s`, telling the fleet's state as it goes; any
     number may run (one acts on an area at a time)."""
+
+    from sidewalk.operations.dispatcher import DispatchLoop
 
     async def job(platform: Platform, stop: asyncio.Event) -> None:
         loop = DispatchLoop(platform.operations)
@@ -85,6 +85,8 @@ def worker_couriers() -> None:
     """Hand courier attempts to the courier network (`courier_provider`) and, for the
     simulated one, run its clock; run `serve deliveries` with SIDEWALK_COURIERS_IN_SERVER=0."""
 
+    from sidewalk.app import service_events
+
     async def job(platform: Platform, stop: asyncio.Event) -> None:
         async with service_events(platform, "couriers"):
             await stop.wait()
@@ -97,6 +99,8 @@ def worker_webhooks() -> None:
     """Send the merchants' webhooks, retrying on the stored schedule; run `serve deliveries`
     with SIDEWALK_WEBHOOKS_IN_SERVER=0. Several may run: each message is leased to one."""
 
+    from sidewalk.deliveries.webhook_sender import WebhookSender
+
     async def job(platform: Platform, stop: asyncio.Event) -> None:
         await WebhookSender(platform.deliveries).run(stop)
 
@@ -107,6 +111,8 @@ def worker_webhooks() -> None:
 def worker_warehouse() -> None:
     """Mirror both services into the warehouse every `warehouse_sync_interval_s` (what
     `serve all` does in-process); one is enough, and a second would only repeat its work."""
+
+    from sidewalk.warehouse.job import sync_on_schedule
 
     async def job(platform: Platform, stop: asyncio.Event) -> None:
         await sync_on_schedule(platform.settings, stop)

@@ -52,10 +52,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from ortools.graph.python import min_cost_flow
-from scipy import sparse
-from scipy.optimize import linear_sum_assignment, linprog
-from scipy.spatial import cKDTree
 
 from sidewalk.kernel.geo import EARTH_RADIUS_M, LatLng
 
@@ -231,6 +227,10 @@ def _assign(cost: Floats, ok: Bools) -> tuple[Ints, Ints]:
 
     Infeasible pairs cost more than any set of feasible pickups could, so one more pair
     always wins; they are dropped from the answer."""
+    # The solvers are imported where they are used: every command and server loads this
+    # module, and scipy and OR-Tools take half a second to load.
+    from scipy.optimize import linear_sum_assignment
+
     if not ok.any():
         return np.empty(0, np.intp), np.empty(0, np.intp)
     penalty = (min(cost.shape) + 1) * float(cost[ok].max()) + 1.0
@@ -329,6 +329,9 @@ def _transport(
 
     Integral because a transportation problem with integer totals has integral vertices
     (dual simplex returns a vertex); rounding only removes float noise."""
+    from scipy import sparse
+    from scipy.optimize import linprog
+
     g_s, g_d = len(supply), len(demand)
     dist = np.hypot(
         supply_xy[:, None, 0] - demand_xy[None, :, 0], supply_xy[:, None, 1] - demand_xy[None, :, 1]
@@ -346,6 +349,8 @@ def _transport(
 def _initial_transport(s: _Sides, a_xy: Floats, b_xy: Floats) -> Ints:
     """A first plan: move `b` between areas as the transport problem says, then solve each
     group of `a` exactly with the `b` sent to it."""
+    from scipy.optimize import linear_sum_assignment
+
     a_groups = _bisect(a_xy, GROUP_SIZE)
     b_groups = _bisect(b_xy, GROUP_SIZE)
     a_centre = np.array([a_xy[g].mean(axis=0) for g in a_groups])
@@ -630,6 +635,9 @@ def _polish(rnd: _Round, ti: Ints, ri: Ints) -> tuple[Ints, Ints]:
     metres), solved as a minimum-cost flow of as many units as the plan serves (OR-Tools).
     The plan's own pairs keep a solution of that count in the graph, and the neighbours hold
     nearly every pair an optimum uses: the windows' local optima are left behind."""
+    from ortools.graph.python import min_cost_flow
+    from scipy.spatial import cKDTree
+
     if ti.size == 0:
         return ti, ri
     lat0 = math.radians(float(np.mean(rnd.t_lat)))

@@ -3,8 +3,6 @@
 from dataclasses import dataclass, field
 from statistics import stdev
 
-from scipy.stats import t
-
 from sidewalk.simulator.params import SimParams
 
 
@@ -117,6 +115,8 @@ class PlanCell:
         n = len(self.on_time)
         if n < 2:
             return self.mean_on_time
+        from scipy.stats import t  # loaded when a result is summed up, not by every command
+
         half = float(t.ppf(0.975, n - 1)) * stdev(self.on_time) / float(n) ** 0.5
         return float(self.mean_on_time - half)
 
