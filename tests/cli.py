@@ -1,8 +1,10 @@
 """Run the real `sidewalk` command in a child process, as a user would."""
 
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -26,3 +28,23 @@ def run_sidewalk(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Compl
         timeout=120,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class DemoWelcome:
+    """What `sidewalk demo` prints for a person: a merchant key, an admin token and the body
+    of its curl quote example."""
+
+    merchant_key: str
+    admin_token: str
+    quote_body: str
+
+
+def demo_welcome(printed: str) -> DemoWelcome:
+    key = re.search(r"SIDEWALK_KEY=(sk_live_\S+)", printed)
+    token = re.search(r"SIDEWALK_OPS_TOKEN=(opt_\S+)", printed)
+    quote = re.search(r"-d '(\{\"external_reference_id.*?\})'", printed)
+    assert key, printed
+    assert token, printed
+    assert quote, printed
+    return DemoWelcome(key[1], token[1], quote[1])

@@ -102,6 +102,15 @@ def free_port() -> int:
         return port
 
 
+def free_port_pair() -> int:
+    """A free port whose next one is free too (the ops API of `serve all` takes it)."""
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port + 1)) != 0:
+                return port
+
+
 @pytest.fixture
 def live_url(platform: Platform) -> Iterator[str]:
     """The deliveries API served by uvicorn on a real socket, in this process."""

@@ -72,9 +72,7 @@ class Fleet:
     ) -> str:
         """A registered robot that has reported in (idle unless told otherwise); its token."""
         made = robots.register_robot(self.ctx, robots.RobotSpec(serial, serial, **config))
-        robots.report_telemetry(
-            self.ctx, serial, robots.Telemetry(where.lat, where.lng, battery, state)
-        )
+        self.robot_report(serial, where, battery, state)
         return made.token
 
     def robot_report(

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from tests.cli import sidewalk_env
-from tests.conftest import free_port
+from tests.cli import demo_welcome, sidewalk_env
+from tests.conftest import free_port_pair
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -75,21 +75,12 @@ class Demo:
         return body
 
 
-def _free_pair() -> int:
-    while True:
-        port = free_port()
-        try:
-            httpx.get(f"http://127.0.0.1:{port + 1}", timeout=0.2)
-        except httpx.TransportError:
-            return port
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """`sidewalk demo` as a process, its clock 60 times real time, with a supervisor and a
     pilot on duty beside the admin it prints."""
     folder = tmp_path_factory.mktemp("demo")
-    port = _free_pair()
+    port = free_port_pair()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -124,14 +115,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         printed += process.stdout.readline()
     threading.Thread(target=lambda: [None for _ in process.stdout or []], daemon=True).start()
     try:
-        key = re.search(r"SIDEWALK_KEY=(sk_live_\S+)", printed)
-        admin = re.search(r"SIDEWALK_OPS_TOKEN=(opt_\S+)", printed)
-        quote = re.search(r"-d '(\{\"external_reference_id.*?\})'", printed)
-        assert key, printed
-        assert admin, printed
-        assert quote, printed
+        welcome = demo_welcome(printed)
         base, ops = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
-        made = Demo(base, ops, key[1], admin[1], "", "", quote[1])
+        made = Demo(
+            base, ops, welcome.merchant_key, welcome.admin_token, "", "", welcome.quote_body
+        )
         _until(lambda: made.ops_call("GET", "/ops/v1/operators/me", made.admin).is_success)
         made.supervisor = _operator(made, "supervisor")
         made.pilot = _operator(made, "pilot")

@@ -14,24 +14,14 @@ import httpx
 import pytest
 
 from sidewalk.warehouse.target import open_warehouse
-from tests.cli import sidewalk_env
-from tests.conftest import free_port
+from tests.cli import demo_welcome, sidewalk_env
+from tests.conftest import free_port_pair
 
 pytestmark = pytest.mark.slow
 
 
-def _two_free_ports() -> int:
-    while True:  # the ops API takes the next port
-        port = free_port()
-        try:
-            with httpx.Client() as probe:
-                probe.get(f"http://127.0.0.1:{port + 1}", timeout=0.2)
-        except httpx.TransportError:
-            return port
-
-
 def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> None:
-    port = _two_free_ports()
+    port = free_port_pair()
     env = sidewalk_env(tmp_path, "", COLUMNS="200")
     demo = subprocess.Popen(
         [sys.executable, "-m", "sidewalk", "demo", "--port", str(port), "--duration", "20"],
@@ -52,18 +42,13 @@ def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> N
             assert demo.poll() is None, printed
             printed += demo.stdout.readline()
         reader.start()
-        key = re.search(r"SIDEWALK_KEY=(sk_live_\S+)", printed)
-        token = re.search(r"SIDEWALK_OPS_TOKEN=(opt_\S+)", printed)
-        quote = re.search(r"-d '(\{\"external_reference_id.*?\})'", printed)
-        assert key, printed
-        assert token, printed
-        assert quote, printed
-        merchant = {"Authorization": f"Bearer {key[1]}"}
+        welcome = demo_welcome(printed)
+        merchant = {"Authorization": f"Bearer {welcome.merchant_key}"}
         base = f"http://127.0.0.1:{port}"
         quoted = _when_up(
             lambda: httpx.post(
                 f"{base}/v1/quotes",
-                content=quote[1],
+                content=welcome.quote_body,
                 headers={**merchant, "Content-Type": "application/json"},
             )
         )
@@ -76,7 +61,7 @@ def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> N
         )
         assert ordered.status_code == 201, ordered.text
         mine = ordered.json()["id"]
-        ops = {"Authorization": f"Bearer {token[1]}"}
+        ops = {"Authorization": f"Bearer {welcome.admin_token}"}
         deadline = time.monotonic() + 10
         while True:  # the order reaches operations as a task, beside the city's own
             tasks = httpx.get(

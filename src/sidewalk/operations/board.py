@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from sidewalk.kernel.errors import NotFound
+from sidewalk.operations import pilots
 from sidewalk.operations.alert_rules import Alert, RobotFacts, TaskFacts, fleet_alerts
 from sidewalk.operations.board_schemas import AlertRead, Board, DayFigures, PilotOnBoard
 from sidewalk.operations.context import OperationsContext
@@ -157,12 +158,7 @@ def _narrowed(
 
 
 def _pilots(s: Session, capacity: int, only: str | None) -> list[PilotOnBoard]:
-    load = (
-        select(PilotAssignment.pilot_id, func.count().label("robots"))
-        .where(PilotAssignment.released_at.is_(None))
-        .group_by(PilotAssignment.pilot_id)
-        .subquery()
-    )
+    load = pilots.supervising_counts()
     query = (
         select(Operator, func.coalesce(load.c.robots, 0))
         .outerjoin(load, load.c.pilot_id == Operator.id)

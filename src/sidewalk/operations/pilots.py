@@ -13,7 +13,7 @@ for a pilot is therefore derived: started, and no open assignment."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Subquery, func, select, text
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.ids import new_id
@@ -35,16 +35,21 @@ def lock_roster(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROSTER_LOCK})
 
 
-def pilot_loads(session: Session) -> list[PilotLoad]:
-    """Every available pilot and how many robots they supervise now."""
-    open_count = (
-        select(PilotAssignment.pilot_id, func.count().label("active"))
+def supervising_counts() -> Subquery:
+    """Per pilot with any, `pilot_id` and `robots`: how many robots they supervise now."""
+    return (
+        select(PilotAssignment.pilot_id, func.count().label("robots"))
         .where(PilotAssignment.released_at.is_(None))
         .group_by(PilotAssignment.pilot_id)
         .subquery()
     )
+
+
+def pilot_loads(session: Session) -> list[PilotLoad]:
+    """Every available pilot and how many robots they supervise now."""
+    open_count = supervising_counts()
     rows = session.execute(
-        select(Operator.id, func.coalesce(open_count.c.active, 0))
+        select(Operator.id, func.coalesce(open_count.c.robots, 0))
         .outerjoin(open_count, open_count.c.pilot_id == Operator.id)
         .where(Operator.role == OperatorRole.PILOT, Operator.status == OperatorStatus.AVAILABLE)
     ).all()
