@@ -1,28 +1,26 @@
 """The merchant flow under rising load: quote → order → read → cancel, by N merchants at
-once, against `sidewalk serve all` (the embedded layout: SQLite, the in-process bus), beside
-a bare endpoint of the same server (`GET /healthz`) loaded the same way in the same run.
+once, against each layout (`bench/layouts.py`): embedded (`sidewalk serve all` on SQLite and
+the in-process bus) and production (PostgreSQL, NATS JetStream, every service and worker its
+own process), each beside a bare endpoint of the same server (`GET /healthz`) loaded the same
+way in the same run.
 
 Each level runs `--duration` seconds with N concurrent flows (each its own merchant key, so
 that no rate limit is what is measured); every request's latency and status is kept. Reports
 per level: flows/s, requests/s, p50 and p99 latency, errors (any status of 400 or more, or
 no answer), and the ratio of our requests/s to the bare endpoint's at the same concurrency.
-The load comes from this process, on the same machine as the server: on 2 cores both
+The load comes from this process, on the same machine as the servers: on 2 cores they all
 compete, which the figures include.
 
-Prints a Rich table and rewrites the section `## Load (bench/load.py)` of BENCHMARKS.md.
+Prints Rich tables and rewrites the section `## Load (bench/load.py)` of BENCHMARKS.md.
 Run: `make bench`, or `.venv/bin/python bench/load.py [--duration 10] [--levels 1,4,16,64]
-[--quick] [--output FILE] [--json]`; `--quick` (2 s a level, levels 1 and 4) writes nothing
-unless `--output` is given."""
+[--layouts embedded,production] [--quick] [--output FILE] [--json]`; `--quick` (embedded,
+1 s a level, levels 1 and 4) writes nothing unless `--output` is given."""
 
 import argparse
 import asyncio
 import json
-import os
-import platform
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from sections import code_version, write_section
+from layouts import Layout, embedded, nats_reachable, production
+from scratch_postgres import postgres_reachable
+from sections import code_version, machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Load (bench/load.py)"
@@ -90,27 +90,17 @@ class Level:
         return self.requests_s / self.bare_requests_s if self.bare_requests_s else 0.0
 
 
-def _free_port_pair() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port + 1)) != 0:
-                return port
+def _merchant_keys(layout: Layout, n: int) -> list[str]:
+    """`n` merchants, made through the service layer before the servers start."""
+    from sidewalk.bootstrap import bootstrap
+    from sidewalk.deliveries import merchants
+    from sidewalk.kernel.settings import Settings
 
-
-def _sidewalk(*args: str, env: dict[str, str], cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "sidewalk", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return done.stdout
+    made = bootstrap(Settings(**layout.settings()))
+    try:
+        return [merchants.create_merchant(made.deliveries, f"Load {i}").api_key for i in range(n)]
+    finally:
+        made.close()
 
 
 async def _call(
@@ -179,81 +169,62 @@ async def _level(base: str, keys: list[str], concurrency: int, seconds: float) -
     )
 
 
-def run(levels: list[int], seconds: float) -> list[Level]:
-    with tempfile.TemporaryDirectory(prefix="sidewalk-bench-load-") as scratch:
-        folder = Path(scratch)
-        port = _free_port_pair()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEWALK_")}
-        env.update(
-            SIDEWALK_VAR_DIR=str(folder),
-            SIDEWALK_LOG_LEVEL="warning",
-            SIDEWALK_WAREHOUSE_SYNC_INTERVAL_S="0",
-        )
-        keys = [
-            json.loads(
-                _sidewalk(
-                    "merchants", "create", "--name", f"Load {i}", "--json", env=env, cwd=folder
-                )
-            )["api_key"]
-            for i in range(max(levels))
-        ]
-        server = subprocess.Popen(
-            [sys.executable, "-m", "sidewalk", "serve", "all", "--port", str(port),
-             "--ops-port", str(port + 1)],
-            env=env,
-            cwd=folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("sidewalk serve all did not become ready")
-                time.sleep(0.2)
-            asyncio.run(_level(base, keys, 1, min(seconds, 2)))  # warm-up, not reported
-            results = []
-            for n in levels:
-                console.print(f"{n} at once for {seconds:g} s…")
-                results.append(asyncio.run(_level(base, keys, n, seconds)))
-            return results
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+LAYOUTS = {"embedded": embedded, "production": production}
 
 
-def render(results: list[Level], seconds: float, argv: list[str]) -> str:
+def run(layout_name: str, levels: list[int], seconds: float) -> list[Level]:
+    with (
+        tempfile.TemporaryDirectory(prefix="sidewalk-bench-load-") as scratch,
+        LAYOUTS[layout_name](Path(scratch)) as layout,
+    ):
+        keys = _merchant_keys(layout, max(levels))
+        layout.start()
+        asyncio.run(_level(layout.api, keys, 1, min(seconds, 2)))  # warm-up, not reported
+        results = []
+        for n in levels:
+            console.print(f"{layout_name}: {n} at once for {seconds:g} s…")
+            results.append(asyncio.run(_level(layout.api, keys, n, seconds)))
+        return results
+
+
+LAYOUT_WORDS = {
+    "embedded": "`sidewalk serve all`: one process, SQLite, the in-process bus",
+    "production": "PostgreSQL and NATS JetStream; `serve deliveries` (this load's server), "
+    "`serve operations` and five workers, each its own process",
+}
+
+
+def render(runs: dict[str, list[Level]], seconds: float, argv: list[str]) -> str:
     lines = [
         SECTION,
         "",
         f"Command: `.venv/bin/python bench/load.py{' ' + shlex.join(argv) if argv else ''}`  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, code {code_version()}  ",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}; the load generator runs on the same machine.",
+        f"Machine: {machine()}; the load generator runs on the same machine.",
         "",
-        f"`sidewalk serve all` on SQLite; each flow is quote → order → read → cancel by its own "
-        f"merchant; {seconds:g} s a level. The bare endpoint is `GET /healthz` of the same "
-        "server at the same concurrency, just before.",
-        "",
-        "| at once | flows/s | requests/s | p50 ms | p99 ms | errors | bare requests/s | ratio |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"Each flow is quote → order → read → cancel by its own merchant; {seconds:g} s a "
+        "level. The bare endpoint is `GET /healthz` of the same server at the same "
+        "concurrency, just before.",
     ]
-    for r in results:
-        lines.append(
-            f"| {r.concurrency} | {r.flows_s:,.1f} | {r.requests_s:,.0f} | {r.p50_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {r.errors} of {r.requests:,} | {r.bare_requests_s:,.0f} | "
-            f"{r.ratio:.2f} |"
-        )
-    for r in results:
-        if r.error_kinds:
-            kinds = ", ".join(f"{k} ({n})" for k, n in sorted(r.error_kinds.items()))
-            lines.append(f"\nErrors at {r.concurrency} at once: {kinds}.")
+    for name, results in runs.items():
+        lines += [
+            "",
+            f"**{name}** ({LAYOUT_WORDS[name]}):",
+            "",
+            "| at once | flows/s | requests/s | p50 ms | p99 ms | errors | bare requests/s "
+            "| ratio |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in results:
+            lines.append(
+                f"| {r.concurrency} | {r.flows_s:,.1f} | {r.requests_s:,.0f} | {r.p50_ms:.1f} | "
+                f"{r.p99_ms:.1f} | {r.errors} of {r.requests:,} | {r.bare_requests_s:,.0f} | "
+                f"{r.ratio:.2f} |"
+            )
+        for r in results:
+            if r.error_kinds:
+                kinds = ", ".join(f"{k} ({n})" for k, n in sorted(r.error_kinds.items()))
+                lines.append(f"\nErrors at {r.concurrency} at once: {kinds}.")
     return "\n".join(lines) + "\n"
 
 
@@ -261,25 +232,36 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--levels", default="1,4,16,64")
-    parser.add_argument("--quick", action="store_true", help="2 s a level, levels 1 and 4")
+    parser.add_argument("--layouts", default="embedded,production")
+    parser.add_argument(
+        "--quick", action="store_true", help="embedded only, 1 s a level, levels 1 and 4"
+    )
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="print the levels as JSON")
     opts = parser.parse_args(argv)
     levels = [1, 4] if opts.quick else [int(x) for x in opts.levels.split(",")]
-    seconds = 2.0 if opts.quick else opts.duration
-    results = run(levels, seconds)
+    seconds = 1.0 if opts.quick else opts.duration
+    names = ["embedded"] if opts.quick else opts.layouts.split(",")
+    if "production" in names and not (postgres_reachable() and nats_reachable()):
+        sys.exit("the production layout needs PostgreSQL (127.0.0.1:5432) and NATS (:4222)")
+    runs = {name: run(name, levels, seconds) for name in names}
     if opts.json:
-        print(json.dumps([{**r.__dict__, "ratio": r.ratio} for r in results]))
-    section = render(results, seconds, argv if argv is not None else sys.argv[1:])
-    table = Table(title="merchant flow under load")
-    for name in ("at once", "flows/s", "requests/s", "p50 ms", "p99 ms", "errors", "ratio"):
-        table.add_column(name, justify="right")
-    for r in results:
-        table.add_row(
-            str(r.concurrency), f"{r.flows_s:.1f}", f"{r.requests_s:.0f}", f"{r.p50_ms:.1f}",
-            f"{r.p99_ms:.1f}", str(r.errors), f"{r.ratio:.2f}",
-        )  # fmt: skip
-    console.print(table)
+        print(
+            json.dumps(
+                {n: [{**r.__dict__, "ratio": r.ratio} for r in rs] for n, rs in runs.items()}
+            )
+        )
+    section = render(runs, seconds, argv if argv is not None else sys.argv[1:])
+    for name, results in runs.items():
+        table = Table(title=f"merchant flow under load: {name}")
+        for column in ("at once", "flows/s", "requests/s", "p50 ms", "p99 ms", "errors", "ratio"):
+            table.add_column(column, justify="right")
+        for r in results:
+            table.add_row(
+                str(r.concurrency), f"{r.flows_s:.1f}", f"{r.requests_s:.0f}", f"{r.p50_ms:.1f}",
+                f"{r.p99_ms:.1f}", str(r.errors), f"{r.ratio:.2f}",
+            )  # fmt: skip
+        console.print(table)
     output = opts.output or (None if opts.quick else ROOT / "BENCHMARKS.md")
     if output is not None:
         write_section(output, SECTION, section)

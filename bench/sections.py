@@ -1,6 +1,7 @@
 """What every benchmark script does with BENCHMARKS.md: rewrite its own section and say which
 code it measured."""
 
+import contextlib
 import re
 import subprocess
 from pathlib import Path
@@ -31,3 +32,25 @@ def code_version() -> str:
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     return commit + (" with uncommitted changes" if git("status", "--porcelain", "src") else "")
+
+
+def machine() -> str:
+    """The machine in one line: CPU, cores, memory, system and Python."""
+    import os
+    import platform
+
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+                break
+    cores = f"{os.cpu_count()} cores" + (f" ({cpu})" if cpu else "")
+    system = f"{platform.system()} {platform.release().split('-')[0]} {platform.machine()}"
+    return f"{cores}{memory}, {system}, Python {platform.python_version()}"

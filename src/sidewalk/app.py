@@ -64,7 +64,10 @@ async def service_events(platform: Platform, *services: str) -> AsyncIterator[No
     s = platform.settings
     if "deliveries" in services and s.couriers_in_server and "couriers" not in services:
         services = (*services, "couriers")
-    async with make_bus(s.bus_url, stream=s.bus_stream, prefix=s.bus_subject_prefix) as bus:
+    bus = make_bus(
+        s.bus_url, stream=s.bus_stream, prefix=s.bus_subject_prefix, ack_wait=s.bus_ack_wait_s
+    )
+    async with bus:
         runtime = EventRuntime(platform, bus, services=services)
         await runtime.start()
         try:

@@ -77,7 +77,7 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """`sidewalk demo` as a process, its clock 60 times real time, with a supervisor and a
+    """`sidewalk demo` as a process, its clock 120 times real time, with a supervisor and a
     pilot on duty beside the admin it prints."""
     folder = tmp_path_factory.mktemp("demo")
     port = free_port_pair()
@@ -92,7 +92,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "--duration",
             "600",
             "--speed",
-            "60",
+            "120",
             "--robots",
             "12",
             "--pilots",

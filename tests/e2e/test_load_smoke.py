@@ -22,7 +22,9 @@ def test_the_merchant_flow_holds_under_a_short_load() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    levels = json.loads(done.stdout.strip().splitlines()[-1])
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert list(runs) == ["embedded"]
+    levels = runs["embedded"]
     assert [level["concurrency"] for level in levels] == [1, 4]
     for level in levels:
         assert level["errors"] == 0, level["error_kinds"]

@@ -22,6 +22,9 @@ from sidewalk.simulator.robots import Mode
 from sidewalk.simulator.run import Databases, Simulation, finished_simulation, simulate
 from tests.databases import fresh_postgres_database
 
+# One worker builds the module's simulated days once (module fixtures are per worker).
+pytestmark = pytest.mark.xdist_group("simulator")
+
 # A whole day with trouble made common, so every path is taken: faults, blocked paths,
 # cancellations, pilots on breaks, couriers taking over.
 TROUBLED_DAY = SimParams(
@@ -278,8 +281,10 @@ def test_the_same_seed_gives_the_same_figures_twice(evening: SimResult) -> None:
 
 
 @pytest.mark.postgres
-def test_the_same_seed_gives_the_same_figures_on_postgresql(evening: SimResult) -> None:
-    with fresh_postgres_database() as url:
+def test_the_same_seed_gives_the_same_figures_on_postgresql(
+    evening: SimResult, postgres_template: str
+) -> None:
+    with fresh_postgres_database(postgres_template) as url:
         on_postgres = simulate(EVENING, dbs=Databases(url, url))
     assert on_postgres.database == "postgresql"
     assert evening.database == "sqlite"

@@ -363,6 +363,26 @@ def test_a_message_whose_sender_died_mid_send_is_sent_again_when_its_lease_ends(
     assert [r.id for r in receiver.received] == [message["id"]] * 2  # at least once, one id
 
 
+def test_a_shorter_lease_is_taken_from_the_settings(
+    platform: Platform, merchant: MerchantClient, receiver: Receiver, clock: ManualClock
+) -> None:
+    endpoint = register(merchant, f"{receiver.url}/hooks", ("delivery.created",))
+    receiver.delay_s = 1.0
+    merchant.delivery()
+    short = dataclasses.replace(
+        platform.deliveries,
+        settings=platform.settings.model_copy(update={"webhook_lease_s": 12.0}),
+    )
+
+    async def die_mid_send() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(WebhookSender(short).send_due(), timeout=0.5)
+
+    asyncio.run(die_mid_send())
+    (leased,) = messages(merchant, endpoint["id"])
+    assert at(leased["next_attempt_at"]) == clock.now() + timedelta(seconds=12)
+
+
 def test_two_senders_at_once_never_send_one_message_twice(
     platform: Platform, merchant: MerchantClient, receiver: Receiver
 ) -> None:

@@ -33,3 +33,9 @@ def test_nonsense_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIDEWALK_QUOTE_LIFETIME_S", "-5")
     with pytest.raises(ValueError, match="quote_lifetime_s"):
         Settings()
+
+
+def test_a_webhook_lease_must_outlast_an_attempt() -> None:
+    with pytest.raises(ValueError, match="webhook_lease_s"):
+        Settings(webhook_timeout_s=10, webhook_lease_s=5)
+    assert Settings(webhook_timeout_s=2, webhook_lease_s=6).webhook_lease_s == 6

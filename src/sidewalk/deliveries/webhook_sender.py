@@ -83,7 +83,7 @@ class WebhookSender:
         self._max_in_flight = s.webhook_max_in_flight
         self._poll_s = s.webhook_poll_interval_s
         # Long enough for one attempt and its record, short enough to resume soon after a crash.
-        self._lease = timedelta(seconds=2 * s.webhook_timeout_s + 30)
+        self._lease = timedelta(seconds=s.webhook_lease_s or 2 * s.webhook_timeout_s + 30)
         self._rng = rng or random.Random()
         self._client: httpx.AsyncClient | None = None
 

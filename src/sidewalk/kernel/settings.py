@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveFloat, field_validator
+from pydantic import Field, PositiveFloat, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     )
     bus_stream: str = Field("SIDEWALK_EVENTS", description="The JetStream stream of events.")
     bus_subject_prefix: str = Field("sidewalk", description="First token of event subjects.")
+    bus_ack_wait_s: float = Field(
+        30,
+        gt=0,
+        description="How long JetStream waits for a consumer to acknowledge an event before "
+        "delivering it again (to a consumer that died holding it); taken when a consumer is "
+        "first created.",
+    )
     service_areas_file: Path | None = Field(
         None, description="GeoJSON FeatureCollection of service areas; default the demo city."
     )
@@ -233,6 +240,12 @@ class Settings(BaseSettings):
         86_400, gt=0, description="A webhook not accepted this long after its first try fails."
     )
     webhook_timeout_s: float = Field(10, gt=0, description="Longest wait for a receiver's answer.")
+    webhook_lease_s: float | None = Field(
+        None,
+        gt=0,
+        description="How long a sender holds a webhook it is sending: one that dies mid-send "
+        "leaves it to be sent again after this. Default twice webhook_timeout_s, plus 30 s.",
+    )
     webhook_max_in_flight: int = Field(16, gt=0, description="Webhooks sent at once per sender.")
     webhook_poll_interval_s: float = Field(
         1.0, gt=0, description="How often an idle sender looks for webhooks that are due."
@@ -260,6 +273,12 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> "Settings":
+        if self.webhook_lease_s is not None and self.webhook_lease_s <= self.webhook_timeout_s:
+            raise ValueError("webhook_lease_s must be longer than webhook_timeout_s")
+        return self
 
     @property
     def deliveries_url(self) -> str:
