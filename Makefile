@@ -31,8 +31,10 @@ imports: $(STAMP)
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+# Each test file runs whole on one worker (its module fixtures are built once), the slow ones
+# first (tests/conftest.py orders them), so that no long test is left running alone at the end.
 test: lint typecheck imports browser
-	$(BIN)/pytest -n 2 --dist loadgroup --durations=15
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)

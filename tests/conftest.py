@@ -22,6 +22,12 @@ from tests.factories import MerchantClient, make_merchant
 from tests.fleet import Fleet
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: with `--dist loadfile --no-loadscope-reorder` the workers take files
+    in this order, so the long ones start early and the short ones fill in at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     with migrated_postgres_template() as name:

@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from tests.cli import demo_welcome, sidewalk_env
 from tests.conftest import free_port_pair
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("SIDEWALK_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts"))
@@ -100,7 +100,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "--orders-per-hour",
             "90",
         ],
-        env=sidewalk_env(folder, "", COLUMNS="200"),
+        # At 120 times real time a refresh every 2 s would skip whole legs of a trip.
+        env=sidewalk_env(folder, "", COLUMNS="200", SIDEWALK_TRACKING_REFRESH_S="0.5"),
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

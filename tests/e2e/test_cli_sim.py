@@ -10,7 +10,7 @@ from tests.cli import run_sidewalk, sidewalk_env
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["--hours", "1", "--start-hour", "12", "--orders-per-hour", "20"]
+SMALL = ["--hours", "0.5", "--start-hour", "12", "--orders-per-hour", "40"]
 
 
 def test_simulate_prints_kpis_that_add_up_and_writes_a_report(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from tests.e2e.test_layouts import created, eventually, serving
 from tests.factories import quote_body
 from tests.integration.test_bus import NATS_URL, _delete_stream, nats_or_skip, run
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("delivery_lives")]
+pytestmark = pytest.mark.slow
 
 PICKUP = {"lat": 34.0901, "lng": -118.3617, "battery_pct": 90.0}
 # A quick simulated courier network, so a fallback is delivered within seconds.

@@ -24,7 +24,7 @@ def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> N
     port = free_port_pair()
     env = sidewalk_env(tmp_path, "", COLUMNS="200")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "sidewalk", "demo", "--port", str(port), "--duration", "10"],
+        [sys.executable, "-m", "sidewalk", "demo", "--port", str(port), "--duration", "20"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -76,7 +76,7 @@ def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> N
         me = httpx.get(f"http://127.0.0.1:{port + 1}/ops/v1/operators/me", headers=ops)
         assert me.status_code == 200, me.text
         assert me.json()["role"] == "admin"
-        assert demo.wait(timeout=60) == 0  # --duration 10: it stops by itself
+        assert demo.wait(timeout=60) == 0  # --duration 20: it stops by itself
         reader.join(10)
     finally:
         if demo.poll() is None:

@@ -21,7 +21,8 @@ from sidewalk.operations import operators
 from sidewalk.operations.domain import OperatorRole
 from tests.databases import fresh_postgres_database, postgres_or_skip, sqlite_url
 
-pytestmark = pytest.mark.xdist_group("fuzz")
+pytestmark = pytest.mark.slow
+
 # A request the document allows may still break a rule of the business (a pickup equal to its
 # dropoff, a place outside every service area): those answer 422 with their own code, which
 # the document lists, rather than being accepted.

@@ -22,13 +22,13 @@ from sidewalk.simulator.robots import Mode
 from sidewalk.simulator.run import Databases, Simulation, finished_simulation, simulate
 from tests.databases import fresh_postgres_database
 
-# One worker builds the module's simulated days once (module fixtures are per worker).
-pytestmark = pytest.mark.xdist_group("simulator")
+pytestmark = pytest.mark.slow
 
-# A whole day with trouble made common, so every path is taken: faults, blocked paths,
+# A working day with trouble made common, so every path is taken: faults, blocked paths,
 # cancellations, pilots on breaks, couriers taking over.
 TROUBLED_DAY = SimParams(
-    hours=24,
+    hours=12,
+    start_local_hour=8,
     robots=8,
     pilots=2,
     orders_per_hour=8,
@@ -263,8 +263,8 @@ def test_the_kpis_add_up(day: tuple[Simulation, SimResult]) -> None:
     assert 0 < k.pilot_load <= 1
 
 
-# A busy evening: short enough to run three times.
-EVENING = SimParams(hours=2, robots=10, pilots=3, orders_per_hour=20, seed=5, start_local_hour=18)
+# A busy evening hour: short enough to run four times.
+EVENING = SimParams(hours=1, robots=10, pilots=3, orders_per_hour=30, seed=5, start_local_hour=18)
 
 
 @pytest.fixture(scope="module")

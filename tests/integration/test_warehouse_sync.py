@@ -22,8 +22,7 @@ from sidewalk.warehouse.target import Warehouse, open_warehouse
 from tests.databases import fresh_postgres_database
 from tests.factories import MerchantClient
 
-# One worker builds the shared simulated run once (module fixtures are per worker).
-pytestmark = pytest.mark.xdist_group("warehouse_sync")
+pytestmark = pytest.mark.slow
 
 PARAMS = SimParams(hours=1.5, robots=8, pilots=3, orders_per_hour=40, seed=3, start_local_hour=11)
 
