@@ -38,12 +38,14 @@ test: lint typecheck imports browser
 
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/machine.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/simulate.py
 	$(BIN)/python bench/warehouse.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/crash.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

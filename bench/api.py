@@ -56,7 +56,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, make_url, select
 
-from sections import code_version, write_section
+from sections import code_version, machine, write_section
 from sidewalk.deliveries.models import Quote
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -749,6 +749,7 @@ def markdown_section(opts: Options, rows: list[Row], bare: Row) -> str:
         "",
         f"Command: `{command_line()}`{via_make}  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, code {code_version()}  ",
+        f"Machine: {machine()}  ",
         f"Load: wrk, {opts.connections} connections, {opts.threads} thread(s), "
         f"{opts.duration} s per scenario after a {opts.warmup} s warm-up, over loopback; each "
         "app served by uvicorn, one worker process.  ",

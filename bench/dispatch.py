@@ -21,7 +21,6 @@ BENCHMARKS.md. Run: `.venv/bin/python bench/dispatch.py [--quick] [--seed N] [--
 
 import argparse
 import math
-import os
 import platform
 import shlex
 import sys
@@ -36,7 +35,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from sections import code_version, write_section
+from sections import code_version, machine, write_section
 from sidewalk.kernel.geo import LatLng
 from sidewalk.operations.dispatch import (
     DispatchPlan,
@@ -357,7 +356,7 @@ def markdown_section(
         "",
         f"Command: `{command_line()}`  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, code {code_version()}  ",
-        f"Machine: {os.cpu_count()} CPUs, {platform.platform()}  ",
+        f"Machine: {machine()}  ",
         f"Stack: Python {platform.python_version()}, numpy {version('numpy')}, "
         f"scipy {version('scipy')}, ortools {version('ortools')}; seed {seed}",
         "",

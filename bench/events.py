@@ -51,7 +51,7 @@ from rich.table import Table
 from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session
 
-from sections import code_version, write_section
+from sections import code_version, machine, write_section
 from sidewalk import migrations
 from sidewalk.app import service_events
 from sidewalk.bootstrap import Platform, bootstrap
@@ -504,7 +504,7 @@ def markdown_section(
             "",
             f"Command: `{command_line()}`  ",
             f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, code {code_version()}  ",
-            f"Machine: {os.cpu_count()} CPUs, {platform.platform()}  ",
+            f"Machine: {machine()}  ",
             f"Stack: {stack}",
             "",
             "Latency from a change committed in deliveries to its effect committed in "

@@ -16,7 +16,6 @@ BENCHMARKS.md. Run: `make bench`, or `.venv/bin/python bench/simulate.py [--hour
 """
 
 import argparse
-import os
 import platform
 import shlex
 import sqlite3
@@ -32,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 
 from scratch_postgres import postgres_database, postgres_reachable
-from sections import code_version, write_section
+from sections import code_version, machine, write_section
 from sidewalk.kernel.events import Envelope
 from sidewalk.simulator import agenda as agenda_module
 from sidewalk.simulator import event_pump
@@ -173,7 +172,7 @@ def render(
         "",
         f"Command: `.venv/bin/python bench/simulate.py{' ' + shlex.join(argv) if argv else ''}`  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, code {code_version()}  ",
-        f"Machine: {os.cpu_count()} CPUs, {platform.platform()}  ",
+        f"Machine: {machine()}  ",
         f"Stack: Python {platform.python_version()}, sqlalchemy {version('sqlalchemy')}, "
         f"SQLite {sqlite3.sqlite_version}, psycopg {version('psycopg')}",
         "",

@@ -11,8 +11,6 @@ BENCHMARKS.md. Run: `make bench`, or `.venv/bin/python bench/warehouse.py [--del
 [--no-postgres] [--quick]`; `--quick` (50,000 deliveries) writes nothing unless `--output`."""
 
 import argparse
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -29,7 +27,7 @@ from rich.console import Console
 from sqlalchemy import column, select, table
 
 from scratch_postgres import postgres_database, postgres_reachable
-from sections import code_version, write_section
+from sections import code_version, machine, write_section
 from sidewalk.kernel.db import make_engine
 from sidewalk.warehouse import patterns
 from sidewalk.warehouse.mirror import MIRRORED
@@ -180,8 +178,7 @@ def render(
         "",
         f"Command: `.venv/bin/python bench/warehouse.py{' ' + shlex.join(argv) if argv else ''}`  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, code {code_version()}  ",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}, DuckDB {version('duckdb')}, pyarrow "
+        f"Machine: {machine()}, DuckDB {version('duckdb')}, pyarrow "
         f"{version('pyarrow')}, SQLite {__import__('sqlite3').sqlite_version}",
         "",
         f"History: {deliveries:,} deliveries, {rows:,} rows in all (deliveries, quotes, "
