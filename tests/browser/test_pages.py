@@ -257,13 +257,24 @@ def test_the_tracking_page_follows_a_delivery_to_delivered(page: Page, demo: Dem
     page.goto(delivery["tracking_url"])
     status = page.locator("#status")
     expect(status).not_to_have_text("Loading…")
-    seen = {status.get_attribute("data-status")}
+    # Every status the page shows, kept by the page itself: a short leg of the trip may be on
+    # screen for less time than a screenshot takes.
+    page.evaluate(
+        """() => {
+            const status = document.querySelector('#status');
+            window.seenStatuses = [status.dataset.status];
+            new MutationObserver(() => window.seenStatuses.push(status.dataset.status))
+                .observe(status, {attributes: true, attributeFilter: ['data-status']});
+        }"""
+    )
+    shot = False
     deadline = time.monotonic() + 240
-    while "delivered" not in seen and time.monotonic() < deadline:
-        if page.locator("circle.vehicle").count():
+    while status.get_attribute("data-status") != "delivered" and time.monotonic() < deadline:
+        if not shot and page.locator("circle.vehicle").count():
             page.screenshot(path=_artifact("tracking.png"))
-        page.wait_for_timeout(500)
-        seen.add(status.get_attribute("data-status"))
+            shot = True
+        page.wait_for_timeout(250)
+    seen = set(page.evaluate("window.seenStatuses"))
     assert "delivered" in seen, seen
     expect(status).to_have_text("Delivered")
     assert {"enroute_to_dropoff", "delivered"} <= seen or "at_dropoff" in seen, seen
