@@ -77,7 +77,7 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """`sidewalk demo` as a process, its clock 120 times real time, with a supervisor and a
+    """`sidewalk demo` as a process, its clock 60 times real time, with a supervisor and a
     pilot on duty beside the admin it prints."""
     folder = tmp_path_factory.mktemp("demo")
     port = free_port_pair()
@@ -92,7 +92,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "--duration",
             "600",
             "--speed",
-            "120",
+            "60",
             "--robots",
             "12",
             "--pilots",
@@ -100,7 +100,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "--orders-per-hour",
             "90",
         ],
-        # At 120 times real time a refresh every 2 s would skip whole legs of a trip.
+        # At 60 times real time a refresh every 2 s would skip the short legs of a trip.
         env=sidewalk_env(folder, "", COLUMNS="200", SIDEWALK_TRACKING_REFRESH_S="0.5"),
         cwd=folder,
         stdout=subprocess.PIPE,
