@@ -14,6 +14,7 @@ from tests.databases import sqlite_url
 ROUTES = {
     ("get", "/v1/service-areas"),
     ("post", "/v1/quotes"),
+    ("post", "/v1/serviceability"),
     ("get", "/v1/quotes/{quote_id}"),
     ("post", "/v1/deliveries"),
     ("get", "/v1/deliveries"),

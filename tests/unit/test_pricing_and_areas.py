@@ -14,6 +14,7 @@ from sidewalk.deliveries.domain import (
     quote_expiry,
     quote_terms,
     route_distance_m,
+    serviceability,
 )
 from sidewalk.kernel.errors import Conflict, Gone, Unprocessable
 from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, LatLng, ServiceAreas, haversine_m
@@ -143,3 +144,34 @@ def test_a_quote_is_usable_until_the_instant_it_expires_and_only_once() -> None:
     with pytest.raises(Conflict) as used:
         check_quote_usable(quote_id="q", expires_at=expires, used_by="dlv_1", now=T0)
     assert used.value.code == "quote_already_used"
+
+
+@given(
+    lat=st.floats(33.95, 34.20),
+    lng=st.floats(-118.55, -118.10),
+    robot_range=st.integers(200, 6000),
+    fallback=st.booleans(),
+)
+def test_a_quote_is_refused_exactly_when_serviceability_finds_nobody(
+    lat: float, lng: float, robot_range: int, fallback: bool
+) -> None:
+    """The serviceability answer and the quote decide alike, for any dropoff and terms."""
+    merchant = terms(max_robot_distance_m=robot_range, courier_fallback=fallback)
+    dropoff = LatLng(lat, lng)
+    if haversine_m(SUNSET, dropoff) < 1.0:
+        return
+    found = serviceability(
+        merchant, AREAS, SUNSET, dropoff, detour_factor=1.3, courier_max_distance_m=15_000
+    )
+    assert found.provider is not None or len(found.not_served) == 2
+    assert {n.provider for n in found.not_served}.isdisjoint({found.provider})
+    try:
+        quoted = quote_terms(
+            merchant, AREAS, SUNSET, dropoff, detour_factor=1.3, courier_max_distance_m=15_000
+        )
+    except Unprocessable:
+        assert found.provider is None
+    else:
+        assert quoted.provider == found.provider
+        assert quoted.distance_m == found.distance_m
+        assert quoted.service_area_id == found.service_area_id

@@ -21,6 +21,8 @@ from sidewalk.deliveries.schemas import (
     DeliveryRead,
     QuoteCreate,
     QuoteRead,
+    ServiceabilityCheck,
+    ServiceabilityRead,
     ServiceAreaCollection,
 )
 from sidewalk.kernel import audit
@@ -102,6 +104,18 @@ async def create_quote(caller: CallerDep, body: QuoteCreate) -> Response:
     quote = service.price_quote(caller.ctx, caller.merchant, body)
     await caller.ctx.quote_writer.submit(quote)
     return json_response(quote, 201)
+
+
+@router.post(
+    "/serviceability",
+    response_model=ServiceabilityRead,
+    tags=["quotes"],
+    summary="Whether a trip can be served, by which provider, and why not",
+    responses=problems(400, 422),
+)
+def check_serviceability(caller: CallerDep, body: ServiceabilityCheck) -> Response:
+    """On the merchant's own terms, as a quote would decide; nothing is priced or stored."""
+    return json_response(service.check_serviceability(caller.ctx, caller.merchant, body))
 
 
 @router.get(

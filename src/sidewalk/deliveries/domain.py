@@ -334,6 +334,73 @@ def price(base_cents: int, per_km_cents: int, distance_m: int, currency: str) ->
     return Money(base_cents + (per_km_cents * distance_m + 500) // 1000, currency)
 
 
+@dataclass(frozen=True, slots=True)
+class NotServed:
+    """Why one provider cannot take a trip: a stable code and a sentence for people."""
+
+    provider: AttemptProvider
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Serviceability:
+    """Whether a trip can be served and by whom (None: by nobody); why not by the others."""
+
+    distance_m: int
+    provider: AttemptProvider | None
+    service_area_id: str | None
+    not_served: tuple[NotServed, ...]
+
+
+def serviceability(
+    terms: MerchantTerms,
+    areas: ServiceAreas,
+    pickup: LatLng,
+    dropoff: LatLng,
+    *,
+    detour_factor: float,
+    courier_max_distance_m: int,
+) -> Serviceability:
+    """A robot when both places lie in one service area within the merchant's robot range;
+    otherwise a courier if the merchant allows it and the trip is not too long."""
+    if haversine_m(pickup, dropoff) < 1.0:
+        raise Unprocessable("Pickup and dropoff are the same place", code="same_location")
+    distance = route_distance_m(pickup, dropoff, detour_factor)
+    area = areas.containing(pickup)
+    robot = AttemptProvider.ROBOT
+    if area is None:
+        why = NotServed(
+            robot, "pickup_outside_service_area", "The pickup is outside every service area"
+        )
+    elif not area.contains(dropoff):
+        why = NotServed(
+            robot,
+            "dropoff_outside_service_area",
+            f"The dropoff is outside {area.name}, the pickup's service area",
+        )
+    elif distance > terms.max_robot_distance_m:
+        why = NotServed(
+            robot, "beyond_robot_range",
+            f"The trip is {distance} m; robots go {terms.max_robot_distance_m} m at most",
+        )  # fmt: skip
+    else:
+        return Serviceability(distance, robot, area.id, ())
+    courier = AttemptProvider.COURIER
+    if not terms.courier_fallback:
+        cannot = NotServed(
+            courier, "courier_not_enabled", "Courier delivery is not enabled for this merchant"
+        )
+    elif distance > courier_max_distance_m:
+        cannot = NotServed(
+            courier, "beyond_courier_range",
+            f"The trip is {distance} m; the longest delivery offered is {courier_max_distance_m} m",
+        )  # fmt: skip
+    else:
+        return Serviceability(distance, courier, None, (why,))
+    return Serviceability(distance, None, None, (why, cannot))
+
+
 def quote_terms(
     terms: MerchantTerms,
     areas: ServiceAreas,
@@ -343,35 +410,33 @@ def quote_terms(
     detour_factor: float,
     courier_max_distance_m: int,
 ) -> QuoteTerms:
-    """A robot when both places lie in one service area within the merchant's robot range;
-    otherwise a courier if the merchant allows it; otherwise refused."""
-    if haversine_m(pickup, dropoff) < 1.0:
-        raise Unprocessable("Pickup and dropoff are the same place", code="same_location")
-    distance = route_distance_m(pickup, dropoff, detour_factor)
-    area = areas.containing(pickup)
-    if area is not None and area.contains(dropoff) and distance <= terms.max_robot_distance_m:
+    """The provider `serviceability` finds and its fee; refused when there is none."""
+    served = serviceability(
+        terms, areas, pickup, dropoff,
+        detour_factor=detour_factor, courier_max_distance_m=courier_max_distance_m,
+    )  # fmt: skip
+    distance = served.distance_m
+    if served.provider is AttemptProvider.ROBOT:
         fee = price(terms.base_fee_cents, terms.fee_per_km_cents, distance, terms.currency)
-        return QuoteTerms(AttemptProvider.ROBOT, distance, fee, area.id)
-    if not terms.courier_fallback:
-        reason = (
-            "outside every service area"
-            if area is None or not area.contains(dropoff)
-            else (f"farther than the robot range of {terms.max_robot_distance_m} m")
+        return QuoteTerms(AttemptProvider.ROBOT, distance, fee, served.service_area_id)
+    if served.provider is AttemptProvider.COURIER:
+        fee = price(
+            terms.courier_base_fee_cents, terms.courier_fee_per_km_cents, distance, terms.currency
         )
-        raise Unprocessable(
-            f"No robot can take this delivery ({reason}) and courier delivery is not enabled "
-            "for this merchant",
-            code="outside_service_area",
-        )
-    if distance > courier_max_distance_m:
-        raise Unprocessable(
-            f"The trip is {distance} m; the longest delivery offered is {courier_max_distance_m} m",
-            code="distance_too_long",
-        )
-    fee = price(
-        terms.courier_base_fee_cents, terms.courier_fee_per_km_cents, distance, terms.currency
+        return QuoteTerms(AttemptProvider.COURIER, distance, fee, None)
+    robot, courier = served.not_served
+    if courier.code == "beyond_courier_range":
+        raise Unprocessable(courier.detail, code="distance_too_long")
+    reason = (
+        f"farther than the robot range of {terms.max_robot_distance_m} m"
+        if robot.code == "beyond_robot_range"
+        else "outside every service area"
     )
-    return QuoteTerms(AttemptProvider.COURIER, distance, fee, None)
+    raise Unprocessable(
+        f"No robot can take this delivery ({reason}) and courier delivery is not enabled "
+        "for this merchant",
+        code="outside_service_area",
+    )
 
 
 def quote_expiry(created_at: datetime, lifetime_s: int) -> datetime:

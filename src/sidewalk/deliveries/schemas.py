@@ -49,6 +49,51 @@ class QuoteCreate(Request):
     )
 
 
+class ServiceabilityCheck(Request):
+    pickup: LocationIn
+    dropoff: LocationIn
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "pickup": {
+                        "lat": 34.0901,
+                        "lng": -118.3617,
+                        "full_address": "8500 Sunset Blvd",
+                    },
+                    "dropoff": {
+                        "lat": 34.0522,
+                        "lng": -118.2437,
+                        "full_address": "200 N Spring St",
+                    },
+                }
+            ]
+        }
+    )
+
+
+class NotServedRead(BaseModel):
+    provider: AttemptProvider
+    code: str = Field(
+        description="`pickup_outside_service_area`, `dropoff_outside_service_area`, "
+        "`beyond_robot_range`, `courier_not_enabled` or `beyond_courier_range`"
+    )
+    detail: str
+
+
+class ServiceabilityRead(BaseModel):
+    serviceable: bool
+    provider: AttemptProvider | None = Field(
+        description="Who a quote for this trip would send now; null when nobody can"
+    )
+    distance_m: int
+    service_area_id: str | None
+    not_served: list[NotServedRead] = Field(
+        description="Why each provider that is not sending cannot take the trip"
+    )
+
+
 class CustomerIn(Request):
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
     phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ().-]{3,30}$", examples=["+13105550100"])]

@@ -25,6 +25,7 @@ from sidewalk.deliveries.domain import (
     not_found,
     quote_expiry,
     quote_terms,
+    serviceability,
 )
 from sidewalk.deliveries.models import (
     Attempt,
@@ -43,8 +44,11 @@ from sidewalk.deliveries.schemas import (
     DeliveryRead,
     Fee,
     LocationRead,
+    NotServedRead,
     QuoteCreate,
     QuoteRead,
+    ServiceabilityCheck,
+    ServiceabilityRead,
 )
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read, event_read, quote_read
@@ -89,6 +93,31 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
         expires_at=quote_expiry(now, merchant.terms.quote_lifetime_s),
         used_by_delivery_id=None,
         created_at=now,
+    )
+
+
+def check_serviceability(
+    ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: ServiceabilityCheck
+) -> ServiceabilityRead:
+    """Whether a quote for this trip would be given, and to whom, on the merchant's own terms;
+    nothing is priced or stored."""
+    served = serviceability(
+        merchant.terms,
+        ctx.areas,
+        LatLng(cmd.pickup.lat, cmd.pickup.lng),
+        LatLng(cmd.dropoff.lat, cmd.dropoff.lng),
+        detour_factor=ctx.settings.detour_factor,
+        courier_max_distance_m=ctx.settings.courier_max_distance_m,
+    )
+    return ServiceabilityRead(
+        serviceable=served.provider is not None,
+        provider=served.provider,
+        distance_m=served.distance_m,
+        service_area_id=served.service_area_id,
+        not_served=[
+            NotServedRead(provider=n.provider, code=n.code, detail=n.detail)
+            for n in served.not_served
+        ],
     )
 
 
