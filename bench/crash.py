@@ -314,7 +314,8 @@ def render(plan: Plan, outcome: Outcome, argv: list[str]) -> str:
         "- Invariants: "
         + (
             "all held (every order exists once, every delivery ended, both outboxes "
-            "published, attempts and tasks agree, timelines replay, no robot on two tasks, "
+            "published, attempts and tasks agree but for the crossed cancels above, timelines "
+            "replay, no robot on two tasks, "
             "every webhook sent and received with a valid signature)."
             if not outcome.violations
             else f"**{len(outcome.violations)} violated**: " + "; ".join(outcome.violations[:10])

@@ -57,7 +57,7 @@ async def _nats_version() -> str:
 def head() -> str:
     return (
         "# Benchmarks\n\n"
-        f"`make bench` last ran on: {machine()}; {', '.join(versions())} "
+        f"The latest benchmark runs were on: {machine()}; {', '.join(versions())} "
         f"({datetime.now(UTC):%Y-%m-%d}). PostgreSQL, NATS and the load generators run on the "
         "same machine as sidewalk. Each section names the command that made it and the machine "
         "it ran on; compare figures within one table only (each table is one run).\n"
