@@ -339,18 +339,23 @@ def test_a_new_sender_resumes_the_schedule_kept_in_the_database(
     assert all(signature_is_valid(endpoint["secret"], r) for r in receiver.received)
 
 
+def die_mid_send(sender: WebhookSender) -> None:
+    """The sender stops half a second into a send the receiver takes a second to answer."""
+
+    async def cut_short() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sender.send_due(), timeout=0.5)
+
+    asyncio.run(cut_short())
+
+
 def test_a_message_whose_sender_died_mid_send_is_sent_again_when_its_lease_ends(
     platform: Platform, merchant: MerchantClient, receiver: Receiver, clock: ManualClock
 ) -> None:
     endpoint = register(merchant, f"{receiver.url}/hooks", ("delivery.created",))
     receiver.delay_s = 1.0
     merchant.delivery()
-
-    async def die_mid_send() -> None:
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(WebhookSender(platform.deliveries).send_due(), timeout=0.5)
-
-    asyncio.run(die_mid_send())
+    die_mid_send(WebhookSender(platform.deliveries))
     (leased,) = messages(merchant, endpoint["id"])
     assert (leased["status"], leased["attempt_count"]) == ("pending", 0)
     survivor = WebhookSender(platform.deliveries)
@@ -373,12 +378,7 @@ def test_a_shorter_lease_is_taken_from_the_settings(
         platform.deliveries,
         settings=platform.settings.model_copy(update={"webhook_lease_s": 12.0}),
     )
-
-    async def die_mid_send() -> None:
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(WebhookSender(short).send_due(), timeout=0.5)
-
-    asyncio.run(die_mid_send())
+    die_mid_send(WebhookSender(short))
     (leased,) = messages(merchant, endpoint["id"])
     assert at(leased["next_attempt_at"]) == clock.now() + timedelta(seconds=12)
 
