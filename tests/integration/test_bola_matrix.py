@@ -19,6 +19,9 @@ ID_OF = {
     "endpoint_id": lambda rival: rival["endpoint"]["id"],
 }
 
+# A valid body for the routes that need one, so that only the id can be what is refused.
+BODY_OF = {("PATCH", "/v1/deliveries/{delivery_id}"): {"dropoff_instructions": "Mine now"}}
+
 
 def _merchant_routes(client: TestClient) -> list[tuple[str, str]]:
     return sorted(
@@ -54,13 +57,15 @@ def test_every_route_with_an_id_hides_another_merchants_things(
         path = template
         for name in names:
             path = path.replace(f"{{{name}}}", ID_OF[name](rival_world))
-        answer = merchant.http.request(method, path, headers=merchant.auth)
+        body = BODY_OF.get((method, template))
+        answer = merchant.http.request(method, path, json=body, headers=merchant.auth)
         assert answer.status_code == 404, (method, template, answer.status_code, answer.text)
         assert answer.json()["code"].endswith("_not_found"), (method, template)
 
     # Nothing of the rival's changed: the delivery was not cancelled, the endpoint not removed.
     delivery = rival.get(f"/v1/deliveries/{rival_world['delivery']['id']}").json()
     assert delivery["status"] == rival_world["delivery"]["status"]
+    assert delivery["dropoff_instructions"] == rival_world["delivery"]["dropoff_instructions"]
     endpoint = rival.get(f"/v1/webhook-endpoints/{rival_world['endpoint']['id']}")
     assert endpoint.status_code == 200
 

@@ -19,6 +19,7 @@ ROUTES = {
     ("post", "/v1/deliveries"),
     ("get", "/v1/deliveries"),
     ("get", "/v1/deliveries/{delivery_id}"),
+    ("patch", "/v1/deliveries/{delivery_id}"),
     ("post", "/v1/deliveries/{delivery_id}/cancel"),
     ("get", "/v1/deliveries/{delivery_id}/events"),
     ("post", "/v1/webhook-endpoints"),

@@ -19,6 +19,7 @@ from sidewalk.deliveries.schemas import (
     DeliveryEvents,
     DeliveryPage,
     DeliveryRead,
+    DeliveryUpdate,
     QuoteCreate,
     QuoteRead,
     ServiceabilityCheck,
@@ -211,6 +212,19 @@ def list_deliveries(
 )
 def get_delivery(caller: CallerDep, delivery_id: str) -> Response:
     return json_response(service.get_delivery(caller.ctx, caller.merchant, delivery_id))
+
+
+@router.patch(
+    "/deliveries/{delivery_id}",
+    response_model=DeliveryRead,
+    tags=["deliveries"],
+    summary="Change the customer, the dropoff instructions or the order's value",
+    responses=problems(400, 404, 409, 422),
+)
+def update_delivery(caller: CallerDep, delivery_id: str, body: DeliveryUpdate) -> Response:
+    """The order's value until pickup; the customer and the instructions until the door.
+    Too late answers `409 delivery_update_too_late`."""
+    return json_response(service.update_delivery(caller.ctx, caller.merchant, delivery_id, body))
 
 
 @router.post(

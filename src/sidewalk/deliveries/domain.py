@@ -2,7 +2,7 @@
 machines, pricing, the choice of provider for a quote, and what cancelling means."""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -125,6 +125,26 @@ def progress_targets(
         return None, None
     key = (event_type, trip_type if event_type.startswith("trip.") else "")
     return ROBOT_PROGRESS.get(key, (None, None))
+
+
+# What a merchant may still change after ordering, and while: the order's value until the goods
+# are picked up (it is what the goods are worth on the way); who receives them and how until
+# the robot or courier is at the door.
+UPDATABLE_WHILE: dict[str, frozenset[DeliveryStatus]] = {
+    "order_value_cents": BEFORE_PICKUP,
+    "customer": BEFORE_PICKUP | {D.ENROUTE_TO_DROPOFF},
+    "dropoff_instructions": BEFORE_PICKUP | {D.ENROUTE_TO_DROPOFF},
+}
+
+
+def check_update_allowed(status: DeliveryStatus, fields: Iterable[str]) -> None:
+    """Refuse the whole update when any field can no longer change in `status`."""
+    late = sorted(f for f in fields if status not in UPDATABLE_WHILE[f])
+    if late:
+        raise Conflict(
+            f"A delivery that is {status.value} can no longer change {', '.join(late)}",
+            code="delivery_update_too_late",
+        )
 
 
 def cancellation_target(status: DeliveryStatus) -> DeliveryStatus:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
 from sidewalk.kernel.schemas import NO_NUL, Latitude, Longitude, Request
@@ -119,6 +119,26 @@ class DeliveryCreate(Request):
     )
 
 
+class DeliveryUpdate(Request):
+    """Only the fields sent change; `null` clears the customer or the instructions."""
+
+    customer: CustomerIn | None = None
+    dropoff_instructions: FreeText | None = None
+    order_value_cents: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"dropoff_instructions": "Ring twice; the gate code is 4410"}]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> "DeliveryUpdate":
+        if not self.model_fields_set:
+            raise ValueError("Send at least one field to change")
+        return self
+
+
 class CancelRequest(Request):
     reason: Annotated[str, Field(max_length=500, pattern=NO_NUL)] | None = None
 
@@ -196,6 +216,7 @@ class DeliveryRead(BaseModel):
     dropoff_eta: datetime
     customer: Customer | None
     dropoff_instructions: str | None
+    order_value_cents: int | None
     cancel_reason: str | None
     failure_reason: str | None
     tracking_url: str

@@ -20,6 +20,7 @@ from sidewalk.deliveries.domain import (
     MerchantPrincipal,
     cancellation_target,
     check_quote_usable,
+    check_update_allowed,
     move_attempt,
     move_delivery,
     not_found,
@@ -42,6 +43,7 @@ from sidewalk.deliveries.schemas import (
     DeliveryEvents,
     DeliveryPage,
     DeliveryRead,
+    DeliveryUpdate,
     Fee,
     LocationRead,
     NotServedRead,
@@ -329,6 +331,30 @@ def list_deliveries(
         return DeliveryPage(
             data=[delivery_read(d, base) for d in rows], has_more=more, next_cursor=next_cursor
         )
+
+
+def update_delivery(
+    ctx: DeliveriesContext, merchant: MerchantPrincipal, delivery_id: str, cmd: DeliveryUpdate
+) -> DeliveryRead:
+    """Change what may still change; the timeline notes which fields changed (not their
+    values: it is mirrored to the warehouse, which keeps no customer's contact)."""
+    fields = cmd.model_fields_set
+    with ctx.uow() as uow:
+        delivery = repository.delivery(uow.session, merchant.id, delivery_id, for_update=True)
+        if delivery is None:
+            raise not_found("delivery", delivery_id)
+        check_update_allowed(DeliveryStatus(delivery.status), fields)
+        if "customer" in fields:
+            delivery.customer_name = cmd.customer.name if cmd.customer else None
+            delivery.customer_phone = cmd.customer.phone if cmd.customer else None
+        if "dropoff_instructions" in fields:
+            delivery.dropoff_instructions = cmd.dropoff_instructions
+        if "order_value_cents" in fields:
+            delivery.quote.order_value_cents = cmd.order_value_cents
+        delivery.updated_at = uow.clock.now()
+        uow.record(delivery.id, "delivery.updated", fields=sorted(fields))
+        uow.commit()
+        return delivery_read(delivery, ctx.settings.public_base_url)
 
 
 def cancel_delivery(

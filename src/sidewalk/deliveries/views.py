@@ -85,6 +85,7 @@ def delivery_read(delivery: Delivery, public_base_url: str) -> DeliveryRead:
         pickup=location_read(quote.pickup),
         dropoff=location_read(quote.dropoff),
         fee=Fee(amount_cents=quote.fee_cents, currency=quote.currency),
+        order_value_cents=quote.order_value_cents,
         pickup_eta=quote.pickup_eta,
         dropoff_eta=quote.dropoff_eta,
         customer=customer,
