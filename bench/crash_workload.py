@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -77,9 +78,8 @@ async def call(
 
 
 def _route(url: str) -> str:
-    parts = [p if not any(c.isdigit() for c in p) or p.startswith("v1") else "…" for p in
-             url.split("/")]  # fmt: skip
-    return "/".join(parts)
+    """The URL with its ids as `…`, so that refusals are counted by route."""
+    return re.sub(r"/[a-z]+_[0-9a-z]+", "/…", url)
 
 
 def _code(answer: httpx.Response) -> str:
