@@ -102,13 +102,10 @@ class Outcome:
 
 def prepare(layout: Layout, plan: Plan) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """Merchants (id, key) and robots (serial → token), made through the service layer."""
-    from sidewalk.bootstrap import bootstrap
     from sidewalk.deliveries import merchants
-    from sidewalk.kernel.settings import Settings
     from sidewalk.operations import robots
 
-    made = bootstrap(Settings(**layout.settings()))
-    try:
+    with layout.platform() as made:
         keys = []
         for i in range(plan.merchants):
             m = merchants.create_merchant(made.deliveries, f"Crash Merchant {i}")
@@ -119,8 +116,6 @@ def prepare(layout: Layout, plan: Plan) -> tuple[list[tuple[str, str]], dict[str
             ).token
             for i in range(plan.robots)
         }
-    finally:
-        made.close()
     return keys, tokens
 
 

@@ -69,21 +69,8 @@ def unsettled(dbs: Databases) -> dict[str, int]:
                 select(func.count()).where(WebhookMessage.status == "pending")
             ),
         }
-    left["events not published"] = sum(_unpublished(dbs).values())
+    left["events not published"] = sum(len(ids) for ids in _unpublished_ids(dbs).values())
     return {k: v or 0 for k, v in left.items()}
-
-
-def _unpublished(dbs: Databases) -> dict[str, int]:
-    found = {}
-    for engine, outbox in (
-        (dbs.deliveries, DELIVERIES_OUTBOX),
-        (dbs.operations, OPERATIONS_OUTBOX),
-    ):
-        with engine.connect() as db:
-            found[outbox.name] = (
-                db.scalar(select(func.count()).where(outbox.c.published_at.is_(None))) or 0
-            )
-    return found
 
 
 def check_all(dbs: Databases, orders: list[Order], received: list[Received]) -> list[str]:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -113,6 +113,18 @@ class Layout:
 
     def proc(self, name: str) -> Proc:
         return next(p for p in self.procs if p.name == name)
+
+    @contextmanager
+    def platform(self) -> Iterator[Any]:
+        """The layout's platform in this process, to prepare it through the service layer."""
+        from sidewalk.bootstrap import bootstrap
+        from sidewalk.kernel.settings import Settings
+
+        made = bootstrap(Settings(**self.settings()))
+        try:
+            yield made
+        finally:
+            made.close()
 
     def settings(self) -> dict[str, str]:
         """The layout's settings as keyword arguments of `Settings`, for work done in-process

@@ -92,15 +92,10 @@ class Level:
 
 def _merchant_keys(layout: Layout, n: int) -> list[str]:
     """`n` merchants, made through the service layer before the servers start."""
-    from sidewalk.bootstrap import bootstrap
     from sidewalk.deliveries import merchants
-    from sidewalk.kernel.settings import Settings
 
-    made = bootstrap(Settings(**layout.settings()))
-    try:
+    with layout.platform() as made:
         return [merchants.create_merchant(made.deliveries, f"Load {i}").api_key for i in range(n)]
-    finally:
-        made.close()
 
 
 async def _call(

@@ -1,11 +1,13 @@
 """Run the real `sidewalk` command in a child process, as a user would."""
 
+import json
 import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def sidewalk_env(var_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
@@ -48,3 +50,23 @@ def demo_welcome(printed: str) -> DemoWelcome:
     assert token, printed
     assert quote, printed
     return DemoWelcome(key[1], token[1], quote[1])
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(
+    script: str, *args: str, timeout: float
+) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """A benchmark script's short form, as `make bench` runs it; its last line of output read
+    as JSON (None when it printed nothing)."""
+    done = subprocess.run(
+        [sys.executable, f"bench/{script}", *args, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    return done, json.loads(lines[-1]) if lines else None

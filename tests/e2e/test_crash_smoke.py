@@ -2,18 +2,13 @@
 (PostgreSQL, NATS, two servers and five workers as processes) each process is killed once with
 SIGKILL while merchants order and robots drive; once it has settled, every invariant holds."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.cli import run_bench
 from tests.databases import postgres_or_skip
 from tests.integration.test_bus import nats_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = {
     "api", "ops", "events-deliveries", "events-operations", "dispatch", "couriers", "webhooks",
 }  # fmt: skip
@@ -22,16 +17,8 @@ PROCESSES = {
 def test_killing_each_process_once_loses_nothing_and_doubles_nothing() -> None:
     postgres_or_skip()
     nats_or_skip()
-    done = subprocess.run(
-        [sys.executable, "bench/crash.py", "--quick", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    assert done.stdout, done.stderr[-4000:]
-    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    done, outcome = run_bench("crash.py", "--quick", timeout=400)
+    assert outcome is not None, done.stderr[-4000:]
     assert outcome["violations"] == [], done.stderr[-4000:]
     assert done.returncode == 0, done.stderr[-4000:]
     assert {k["process"] for k in outcome["kills"]} == PROCESSES
