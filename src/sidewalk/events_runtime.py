@@ -20,6 +20,7 @@ from sidewalk.deliveries import handlers as deliveries_handlers
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
 from sidewalk.deliveries.providers import courier_handlers
 from sidewalk.deliveries.providers.courier import InProcessNetwork
+from sidewalk.deliveries.schedule_keeper import keep_windows
 from sidewalk.kernel.bus import Bus, Subscription
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import OutboxRelay
@@ -35,7 +36,8 @@ class _Side:
     handle: Callable[[Envelope], None]
     types: Mapping[str, Any]
     relay: bool = True
-    # Runs beside the consumer until the runtime stops (the simulated courier network).
+    # Runs beside the consumer until the runtime stops (the simulated courier network, the
+    # keeper of dropoff windows).
     background: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None
 
 
@@ -55,6 +57,7 @@ class EventRuntime:
                 DELIVERIES_OUTBOX,
                 lambda e: deliveries_handlers.handle(platform.deliveries, e),
                 deliveries_handlers.HANDLERS,
+                background=lambda stop: keep_windows(platform.deliveries, stop),
             ),
             "operations": _Side(
                 "operations",

@@ -132,6 +132,7 @@ def progress_targets(
 # the robot or courier is at the door.
 UPDATABLE_WHILE: dict[str, frozenset[DeliveryStatus]] = {
     "order_value_cents": BEFORE_PICKUP,
+    "pickup_ready_at": frozenset({D.PENDING, D.ASSIGNED, D.ENROUTE_TO_PICKUP}),
     "customer": BEFORE_PICKUP | {D.ENROUTE_TO_DROPOFF},
     "dropoff_instructions": BEFORE_PICKUP | {D.ENROUTE_TO_DROPOFF},
 }
@@ -457,6 +458,84 @@ def quote_terms(
         "for this merchant",
         code="outside_service_area",
     )
+
+
+# How far ahead a delivery may be booked, how short a dropoff window may be, and how late a
+# "ready at" may be sent and still be taken as "ready now" (clocks differ).
+SCHEDULE_HORIZON = timedelta(days=30)
+MIN_DROPOFF_WINDOW = timedelta(minutes=10)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When the goods can be picked up and the window the customer wants them in (None: as
+    soon as possible)."""
+
+    pickup_ready_at: datetime | None = None
+    dropoff_after: datetime | None = None
+    dropoff_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """The times promised for a scheduled trip: when the provider is at the pickup (and so when
+    it must be sent for) and when the goods are handed over."""
+
+    pickup_at: datetime
+    dropoff_at: datetime
+
+
+def check_schedule(schedule: Schedule, *, now: datetime) -> None:
+    """Refuse times in the past, beyond the horizon, or a window too short to aim for."""
+    ready, after, before = schedule.pickup_ready_at, schedule.dropoff_after, schedule.dropoff_before
+    horizon = now + SCHEDULE_HORIZON
+    if ready is not None and ready < now - CLOCK_SKEW:
+        raise Unprocessable(
+            f"pickup_ready_at {ready.isoformat()} is in the past", code="pickup_ready_in_past"
+        )
+    if before is not None and before <= now:
+        raise Unprocessable(
+            f"The dropoff window ended at {before.isoformat()}, in the past",
+            code="dropoff_window_in_past",
+        )
+    for at in (ready, after):
+        if at is not None and at > horizon:
+            raise Unprocessable(
+                f"{at.isoformat()} is more than {SCHEDULE_HORIZON.days} days ahead",
+                code="schedule_too_far_ahead",
+            )
+    if after is not None and before is not None and before - after < MIN_DROPOFF_WINDOW:
+        raise Unprocessable(
+            f"A dropoff window must last {MIN_DROPOFF_WINDOW.seconds // 60} minutes at least",
+            code="dropoff_window_too_short",
+        )
+
+
+def plan_schedule(schedule: Schedule, *, pickup_eta: datetime, dropoff_eta: datetime) -> Planned:
+    """Shift the times of an on-demand trip (`pickup_eta`, `dropoff_eta`) to the schedule: not
+    at the pickup before the goods are ready, nor at the door before the window opens (the
+    provider is sent later instead of waiting there); refused when the window cannot be met."""
+    trip = dropoff_eta - pickup_eta
+    pickup_at = max(pickup_eta, schedule.pickup_ready_at or pickup_eta)
+    if schedule.dropoff_after is not None:
+        pickup_at = max(pickup_at, schedule.dropoff_after - trip)
+    dropoff_at = pickup_at + trip
+    before = schedule.dropoff_before
+    if before is not None and dropoff_at > before:
+        raise Unprocessable(
+            f"The goods can reach the dropoff at {dropoff_at.isoformat()} at the earliest, "
+            f"after the window ends at {before.isoformat()}",
+            code="dropoff_window_unreachable",
+        )
+    return Planned(pickup_at, dropoff_at)
+
+
+def window_missed(status: DeliveryStatus, dropoff_before: datetime | None, now: datetime) -> bool:
+    """The goods are not even picked up when the window ends: the delivery fails
+    (`dropoff_window_missed`) rather than arrive when the customer no longer expects it. Goods
+    already on the way are still handed over, late."""
+    return dropoff_before is not None and now >= dropoff_before and status in BEFORE_PICKUP
 
 
 def quote_expiry(created_at: datetime, lifetime_s: int) -> datetime:

@@ -118,6 +118,11 @@ class Quote(Base):
     expires_at: Mapped[datetime]
     used_by_delivery_id: Mapped[str | None] = mapped_column(String(40), unique=True)
     created_at: Mapped[datetime]
+    # The schedule asked for (None: as soon as possible); `pickup_eta` and `dropoff_eta` are
+    # the times planned for it, and a scheduled attempt is sent for `pickup_eta`.
+    pickup_ready_at: Mapped[datetime | None]
+    dropoff_after: Mapped[datetime | None]
+    dropoff_before: Mapped[datetime | None]
 
     pickup: Mapped[Location] = relationship(foreign_keys=[pickup_location_id], lazy="raise")
     dropoff: Mapped[Location] = relationship(foreign_keys=[dropoff_location_id], lazy="raise")
@@ -125,6 +130,8 @@ class Quote(Base):
     __table_args__ = (
         Index("ix_quotes_merchant_created", "merchant_id", "created_at"),
         Index("ix_quotes_changed", "created_at", "id"),
+        # The deliveries whose window is ending, found by the schedule keeper.
+        Index("ix_quotes_dropoff_before", "dropoff_before"),
         CheckConstraint("fee_cents >= 0", name="fee_not_negative"),
     )
 
@@ -189,6 +196,10 @@ class Delivery(Base):
     courier_seen_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # What the customer types on the robot to open its compartment (and may tell a courier).
+    unlock_pin: Mapped[str | None] = mapped_column(String(8))
+    # How the goods were handed over: when, where, by whom, with what proof.
+    handover: Mapped[dict[str, Any] | None]
 
     quote: Mapped[Quote] = relationship(lazy="raise")
     # Declared so that a flush inserts the attempt before the delivery that points at it.

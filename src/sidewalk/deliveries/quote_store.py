@@ -36,6 +36,9 @@ QUOTE_COLUMNS = (
     "expires_at",
     "used_by_delivery_id",
     "created_at",
+    "pickup_ready_at",
+    "dropoff_after",
+    "dropoff_before",
 )
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -60,6 +63,9 @@ def quote_rows(quotes: list[QuoteRead], *, naive_times: bool) -> tuple[Rows, Row
         at = at.astimezone(UTC)
         return at.replace(tzinfo=None) if naive_times else at
 
+    def maybe(at: datetime | None) -> datetime | None:
+        return None if at is None else when(at)
+
     places = [
         (p.id, p.lat, p.lng, p.full_address, when(q.created_at))
         for q in quotes
@@ -83,6 +89,9 @@ def quote_rows(quotes: list[QuoteRead], *, naive_times: bool) -> tuple[Rows, Row
             when(q.expires_at),
             None,
             when(q.created_at),
+            maybe(q.pickup_ready_at),
+            maybe(q.dropoff_window.start_at if q.dropoff_window else None),
+            maybe(q.dropoff_window.end_at if q.dropoff_window else None),
         )
         for q in quotes
     ]

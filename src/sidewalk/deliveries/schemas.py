@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
-from sidewalk.kernel.schemas import NO_NUL, Latitude, Longitude, Request
+from sidewalk.kernel.schemas import NO_NUL, Latitude, Longitude, Request, UtcDatetime
 
 Address = Annotated[
     str, Field(min_length=1, max_length=500, pattern=NO_NUL, examples=["8500 Sunset Blvd"])
@@ -21,11 +21,36 @@ class LocationIn(Request):
     full_address: Address
 
 
+class DropoffWindow(Request):
+    """When the customer wants the goods: after `start_at`, before `end_at` (either may be left
+    out, not both)."""
+
+    start_at: UtcDatetime | None = Field(None, strict=False)
+    end_at: UtcDatetime | None = Field(None, strict=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DropoffWindow":
+        if self.start_at is None and self.end_at is None:
+            raise ValueError("Give start_at, end_at or both")
+        if self.start_at is not None and self.end_at is not None and self.end_at <= self.start_at:
+            raise ValueError("end_at must come after start_at")
+        return self
+
+
 class QuoteCreate(Request):
     external_reference_id: Reference | None = None
     pickup: LocationIn
     dropoff: LocationIn
     order_value_cents: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    pickup_ready_at: UtcDatetime | None = Field(
+        None,
+        strict=False,
+        description="When the order will be ready (ISO 8601 with a zone); left out: now. Up to "
+        "30 days ahead.",
+    )
+    dropoff_window: DropoffWindow | None = Field(
+        None, description="When the customer wants the goods; left out: as soon as possible."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -43,7 +68,24 @@ class QuoteCreate(Request):
                         "full_address": "1 Main St, Apt 4",
                     },
                     "order_value_cents": 2350,
-                }
+                },
+                {
+                    "pickup": {
+                        "lat": 34.0901,
+                        "lng": -118.3617,
+                        "full_address": "8500 Sunset Blvd",
+                    },
+                    "dropoff": {
+                        "lat": 34.0857,
+                        "lng": -118.3760,
+                        "full_address": "1 Main St, Apt 4",
+                    },
+                    "pickup_ready_at": "2026-12-01T17:30:00Z",
+                    "dropoff_window": {
+                        "start_at": "2026-12-01T18:00:00Z",
+                        "end_at": "2026-12-01T18:30:00Z",
+                    },
+                },
             ]
         }
     )
@@ -125,6 +167,11 @@ class DeliveryUpdate(Request):
     customer: CustomerIn | None = None
     dropoff_instructions: FreeText | None = None
     order_value_cents: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    pickup_ready_at: UtcDatetime | None = Field(
+        None,
+        strict=False,
+        description="A new time the order will be ready (null: now); the ETAs follow.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -157,6 +204,11 @@ class Fee(BaseModel):
     currency: str
 
 
+class WindowRead(BaseModel):
+    start_at: datetime | None
+    end_at: datetime | None
+
+
 class QuoteRead(BaseModel):
     id: str
     external_reference_id: str | None
@@ -168,6 +220,8 @@ class QuoteRead(BaseModel):
     distance_m: int
     service_area_id: str | None
     order_value_cents: int | None
+    pickup_ready_at: datetime | None
+    dropoff_window: WindowRead | None
     pickup_eta: datetime
     dropoff_eta: datetime
     expires_at: datetime
@@ -212,6 +266,8 @@ class DeliveryRead(BaseModel):
     pickup: LocationRead
     dropoff: LocationRead
     fee: Fee
+    pickup_ready_at: datetime | None
+    dropoff_window: WindowRead | None
     pickup_eta: datetime
     dropoff_eta: datetime
     customer: Customer | None

@@ -18,12 +18,15 @@ from sidewalk.deliveries.domain import (
     AttemptStatus,
     DeliveryStatus,
     MerchantPrincipal,
+    Schedule,
     cancellation_target,
     check_quote_usable,
+    check_schedule,
     check_update_allowed,
     move_attempt,
     move_delivery,
     not_found,
+    plan_schedule,
     quote_expiry,
     quote_terms,
     serviceability,
@@ -51,6 +54,7 @@ from sidewalk.deliveries.schemas import (
     QuoteRead,
     ServiceabilityCheck,
     ServiceabilityRead,
+    WindowRead,
 )
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read, event_read, quote_read
@@ -58,7 +62,7 @@ from sidewalk.kernel.cursor import encode_cursor
 from sidewalk.kernel.errors import Conflict, Unprocessable
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
-from sidewalk.kernel.secrets import new_token
+from sidewalk.kernel.secrets import new_pin, new_token
 
 
 def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteCreate) -> QuoteRead:
@@ -76,9 +80,17 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
         courier_max_distance_m=ctx.settings.courier_max_distance_m,
     )
     now = ctx.clock.now()
+    window = cmd.dropoff_window
+    schedule = Schedule(
+        cmd.pickup_ready_at,
+        window.start_at if window else None,
+        window.end_at if window else None,
+    )
+    check_schedule(schedule, now=now)
     eta = ctx.eta.estimate(
         terms.provider, pickup, dropoff, terms.distance_m, at=now, area_id=terms.service_area_id
     )
+    planned = plan_schedule(schedule, pickup_eta=eta.pickup, dropoff_eta=eta.dropoff)
     return QuoteRead(
         id=new_id("quo"),
         external_reference_id=cmd.external_reference_id,
@@ -90,8 +102,12 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
         distance_m=terms.distance_m,
         service_area_id=terms.service_area_id,
         order_value_cents=cmd.order_value_cents,
-        pickup_eta=eta.pickup,
-        dropoff_eta=eta.dropoff,
+        pickup_ready_at=cmd.pickup_ready_at,
+        dropoff_window=WindowRead(start_at=window.start_at, end_at=window.end_at)
+        if window
+        else None,
+        pickup_eta=planned.pickup_at,
+        dropoff_eta=planned.dropoff_at,
         expires_at=quote_expiry(now, merchant.terms.quote_lifetime_s),
         used_by_delivery_id=None,
         created_at=now,
@@ -235,6 +251,7 @@ def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: Delivery
         customer_phone=cmd.customer.phone if cmd.customer else None,
         dropoff_instructions=cmd.dropoff_instructions,
         tracking_token=new_token(),
+        unlock_pin=new_pin(),
         created_at=now,
         updated_at=now,
     )
@@ -296,8 +313,20 @@ def request_attempt(
             "order_value_cents": quote.order_value_cents,
             "currency": quote.currency,
             "external_reference_id": delivery.external_reference_id,
+            "unlock_pin": delivery.unlock_pin,
+            **schedule_payload(quote),
         },
     )
+
+
+def schedule_payload(quote: Quote) -> dict[str, Any]:
+    """When a scheduled attempt is wanted at the pickup (None: now) and by when the goods must
+    be at the door (None: no deadline)."""
+    scheduled = quote.pickup_ready_at is not None or quote.dropoff_after is not None
+    return {
+        "pickup_at": quote.pickup_eta.isoformat() if scheduled else None,
+        "dropoff_before": quote.dropoff_before.isoformat() if quote.dropoff_before else None,
+    }
 
 
 def place(location: Location) -> dict[str, Any]:
@@ -351,10 +380,44 @@ def update_delivery(
             delivery.dropoff_instructions = cmd.dropoff_instructions
         if "order_value_cents" in fields:
             delivery.quote.order_value_cents = cmd.order_value_cents
+        if "pickup_ready_at" in fields:
+            _reschedule(ctx, uow, delivery, cmd.pickup_ready_at)
         delivery.updated_at = uow.clock.now()
         uow.record(delivery.id, "delivery.updated", fields=sorted(fields))
         uow.commit()
         return delivery_read(delivery, ctx.settings.public_base_url)
+
+
+def _reschedule(
+    ctx: DeliveriesContext,
+    uow: DeliveriesUnitOfWork,
+    delivery: Delivery,
+    ready_at: datetime | None,
+) -> None:
+    """Plan the delivery anew for a new pickup-ready time, as a quote would be, and tell the
+    attempt's provider when it is now wanted at the pickup."""
+    quote, now = delivery.quote, uow.clock.now()
+    schedule = Schedule(ready_at, quote.dropoff_after, quote.dropoff_before)
+    check_schedule(schedule, now=now)
+    pickup = LatLng(quote.pickup.lat, quote.pickup.lng)
+    dropoff = LatLng(quote.dropoff.lat, quote.dropoff.lng)
+    provider = next(
+        (link.attempt.provider for link in delivery.attempt_links
+         if link.attempt.id == delivery.latest_attempt_id),
+        quote.provider,
+    )  # fmt: skip
+    eta = ctx.eta.estimate(
+        provider, pickup, dropoff, quote.distance_m, at=now, area_id=quote.service_area_id
+    )
+    planned = plan_schedule(schedule, pickup_eta=eta.pickup, dropoff_eta=eta.dropoff)
+    quote.pickup_ready_at = ready_at
+    quote.pickup_eta, quote.dropoff_eta = planned.pickup_at, planned.dropoff_at
+    if delivery.latest_attempt_id is not None:
+        uow.emit(
+            "attempt.rescheduled",
+            subject={"delivery_id": delivery.id, "attempt_id": delivery.latest_attempt_id},
+            payload={"provider": provider.value, **schedule_payload(quote)},
+        )
 
 
 def cancel_delivery(
@@ -377,39 +440,47 @@ def cancel_delivery(
             previous=previous.value,
             reason=delivery.cancel_reason,
         )
-        latest = next(
-            (
-                link.attempt
-                for link in delivery.attempt_links
-                if link.attempt.id == delivery.latest_attempt_id
-            ),
-            None,
+        stop_latest_attempt(
+            uow,
+            delivery,
+            reason=delivery.cancel_reason,
+            goods_on_board=target is DeliveryStatus.RETURNING,
         )
-        if (
-            target is DeliveryStatus.CANCELLED
-            and latest is not None
-            and latest.status not in TERMINAL_ATTEMPT
-        ):
-            before = move_attempt(latest, AttemptStatus.CANCELLED, at=now)
-            latest.updated_at = now
-            uow.record(
-                delivery.id, "attempt.cancelled", attempt_id=latest.id, previous=before.value
-            )
-        if latest is not None:
-            # Operations stops the robot's task; with the goods on board, the robot brings
-            # them back (a `return` task), which ends the delivery `returned`.
-            uow.emit(
-                "attempt.cancel_requested",
-                subject={"delivery_id": delivery.id, "attempt_id": latest.id},
-                payload={
-                    "provider": latest.provider.value,
-                    "reason": delivery.cancel_reason,
-                    "goods_on_board": target is DeliveryStatus.RETURNING,
-                },
-            )
         answer = delivery_read(delivery, ctx.settings.public_base_url)
         uow.commit()
         return answer
+
+
+def stop_latest_attempt(
+    uow: DeliveriesUnitOfWork, delivery: Delivery, *, reason: str, goods_on_board: bool
+) -> None:
+    """Ask the provider of the delivery's latest attempt to stop. Without goods on board the
+    attempt ends here, cancelled; with them, operations has the robot bring them back (a
+    `return` task), which ends the delivery `returned`."""
+    now = uow.clock.now()
+    latest = next(
+        (
+            link.attempt
+            for link in delivery.attempt_links
+            if link.attempt.id == delivery.latest_attempt_id
+        ),
+        None,
+    )
+    if latest is None:
+        return
+    if not goods_on_board and latest.status not in TERMINAL_ATTEMPT:
+        before = move_attempt(latest, AttemptStatus.CANCELLED, at=now)
+        latest.updated_at = now
+        uow.record(delivery.id, "attempt.cancelled", attempt_id=latest.id, previous=before.value)
+    uow.emit(
+        "attempt.cancel_requested",
+        subject={"delivery_id": delivery.id, "attempt_id": latest.id},
+        payload={
+            "provider": latest.provider.value,
+            "reason": reason,
+            "goods_on_board": goods_on_board,
+        },
+    )
 
 
 def delivery_events(

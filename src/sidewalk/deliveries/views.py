@@ -12,6 +12,7 @@ from sidewalk.deliveries.schemas import (
     LocationRead,
     Position,
     QuoteRead,
+    WindowRead,
 )
 
 
@@ -23,6 +24,12 @@ def location_read(location: Location) -> LocationRead:
     return LocationRead(
         id=location.id, lat=location.lat, lng=location.lng, full_address=location.full_address
     )
+
+
+def window_read(quote: Quote) -> WindowRead | None:
+    if quote.dropoff_after is None and quote.dropoff_before is None:
+        return None
+    return WindowRead(start_at=quote.dropoff_after, end_at=quote.dropoff_before)
 
 
 def quote_read(quote: Quote) -> QuoteRead:
@@ -37,6 +44,8 @@ def quote_read(quote: Quote) -> QuoteRead:
         distance_m=quote.distance_m,
         service_area_id=quote.service_area_id,
         order_value_cents=quote.order_value_cents,
+        pickup_ready_at=quote.pickup_ready_at,
+        dropoff_window=window_read(quote),
         pickup_eta=quote.pickup_eta,
         dropoff_eta=quote.dropoff_eta,
         expires_at=quote.expires_at,
@@ -86,6 +95,8 @@ def delivery_read(delivery: Delivery, public_base_url: str) -> DeliveryRead:
         dropoff=location_read(quote.dropoff),
         fee=Fee(amount_cents=quote.fee_cents, currency=quote.currency),
         order_value_cents=quote.order_value_cents,
+        pickup_ready_at=quote.pickup_ready_at,
+        dropoff_window=window_read(quote),
         pickup_eta=quote.pickup_eta,
         dropoff_eta=quote.dropoff_eta,
         customer=customer,

@@ -17,3 +17,8 @@ def digest(secret: str) -> str:
 def new_token() -> str:
     """An unguessable url-safe token (tracking links)."""
     return secrets.token_urlsafe(24)
+
+
+def new_pin(digits: int = 4) -> str:
+    """A random numeric PIN, as customers type on a keypad."""
+    return f"{secrets.randbelow(10**digits):0{digits}d}"

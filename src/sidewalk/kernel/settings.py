@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         900, ge=0, description="Typical time for a courier to reach a pickup."
     )
     courier_max_distance_m: int = Field(15_000, gt=0, description="Longest trip a courier takes.")
+    window_check_interval_s: float = Field(
+        15,
+        gt=0,
+        description="How often deliveries whose dropoff window ended before pickup are failed "
+        "(`dropoff_window_missed`).",
+    )
     detour_factor: float = Field(1.3, ge=1.0, description="Walking way ÷ straight line.")
 
     # The courier network that carries what robots cannot, and its simulated stand-in.

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.geo import LatLng
@@ -81,12 +81,18 @@ def _lead(session: Session, area_id: str | None) -> bool:
     return bool(taken)
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Pending tasks robots may take now: not scheduled, or their time to go has come."""
+    return and_(
+        Task.status == TaskStatus.PENDING,
+        or_(Task.not_before.is_(None), Task.not_before <= now),
+    )
+
+
 def _areas_with_work(ctx: OperationsContext) -> list[str | None]:
-    """Areas with pending tasks or idle robots low on battery."""
+    """Areas with tasks due or idle robots low on battery."""
     with ctx.uow() as uow:
-        pending = uow.session.scalars(
-            select(Task.area_id).where(Task.status == TaskStatus.PENDING).distinct()
-        )
+        pending = uow.session.scalars(select(Task.area_id).where(_due(uow.clock.now())).distinct())
         low = uow.session.scalars(
             select(Robot.area_id)
             .where(Robot.state == RobotState.IDLE, Robot.battery_pct < Robot.battery_low_pct)
@@ -161,8 +167,10 @@ def _send_to_charge(uow: OperationsUnitOfWork, area_id: str | None, report: Roun
 
 
 def _pending_since(task: Task) -> datetime:
+    """When the task began to wait for a robot: made pending, or due, whichever is later."""
     stamp = task.status_times.get(TaskStatus.PENDING.value)
-    return datetime.fromisoformat(stamp) if stamp else task.created_at
+    since = datetime.fromisoformat(stamp) if stamp else task.created_at
+    return max(since, task.not_before) if task.not_before is not None else since
 
 
 def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: RoundReport) -> None:
@@ -171,7 +179,7 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
     pending = list(
         session.scalars(
             select(Task)
-            .where(Task.status == TaskStatus.PENDING, area_filter)
+            .where(_due(uow.clock.now()), area_filter)
             .order_by(Task.created_at, Task.id)
             .with_for_update(skip_locked=True, key_share=True)
         )

@@ -5,6 +5,7 @@ dropped, as no redelivery would ever make it readable."""
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sidewalk.kernel.events import Envelope
@@ -25,6 +26,16 @@ def _place(payload: Mapping[str, Any], key: str) -> LatLng:
     return LatLng(lat, lng)
 
 
+def _when(payload: Mapping[str, Any], key: str) -> datetime | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    at = datetime.fromisoformat(str(value))
+    if at.tzinfo is None:
+        raise ValueError(f"{key} names no time zone")
+    return at
+
+
 def attempt_requested(ctx: OperationsContext, event: Envelope) -> None:
     """A robot attempt becomes a delivery task (courier attempts are not ours)."""
     if event.payload.get("provider") != "robot":
@@ -35,7 +46,18 @@ def attempt_requested(ctx: OperationsContext, event: Envelope) -> None:
         attempt_id=event.subject["attempt_id"],
         pickup=_place(event.payload, "pickup"),
         dropoff=_place(event.payload, "dropoff"),
+        pickup_at=_when(event.payload, "pickup_at"),
+        unlock_pin=event.payload.get("unlock_pin"),
         event_id=event.id,
+    )
+
+
+def attempt_rescheduled(ctx: OperationsContext, event: Envelope) -> None:
+    """A merchant moved the time its order is ready: a task still waiting follows."""
+    if event.payload.get("provider") != "robot":
+        return
+    tasks.reschedule_task(
+        ctx, event.subject["attempt_id"], pickup_at=_when(event.payload, "pickup_at")
     )
 
 
@@ -52,6 +74,7 @@ def attempt_cancel_requested(ctx: OperationsContext, event: Envelope) -> None:
 HANDLERS: Mapping[str, Handler] = {
     "attempt.requested": attempt_requested,
     "attempt.cancel_requested": attempt_cancel_requested,
+    "attempt.rescheduled": attempt_rescheduled,
 }
 
 

@@ -142,6 +142,12 @@ class Task(Base):
     status_times: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # A scheduled delivery's task waits for robots until then.
+    not_before: Mapped[datetime | None]
+    # The customer's PIN opens the compartment at the dropoff; wrong tries are counted.
+    unlock_pin: Mapped[str | None] = mapped_column(String(8))
+    unlock_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unlocked_at: Mapped[datetime | None]
 
     trips: Mapped[list["Trip"]] = relationship(
         order_by="Trip.sequence", back_populates="task", lazy="selectin"

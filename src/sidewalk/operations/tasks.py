@@ -3,6 +3,7 @@ report, and ending them. Every use case locks rows in one order (robot, then tas
 pilot roster) so that concurrent ones queue rather than deadlock."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -118,11 +119,15 @@ def create_delivery_task(
     attempt_id: str,
     pickup: LatLng,
     dropoff: LatLng,
+    pickup_at: datetime | None = None,
+    unlock_pin: str | None = None,
     event_id: str | None = None,
 ) -> Task:
     """The task that carries out a robot attempt: to the pickup, then to the dropoff. Asking
     twice for one attempt gives the same task (the events that ask may be redelivered);
-    `event_id`, when the request is an event, is recorded in the inbox with the task."""
+    `event_id`, when the request is an event, is recorded in the inbox with the task. A
+    scheduled attempt (`pickup_at`) waits for robots until a robot's typical way to a pickup
+    before then; the compartment opens at the dropoff with `unlock_pin`."""
     area = ctx.areas.containing(pickup)
     try:
         with ctx.uow() as uow:
@@ -139,6 +144,8 @@ def create_delivery_task(
                 delivery_id=delivery_id,
                 attempt_id=attempt_id,
             )
+            task.not_before = _dispatch_from(ctx, pickup_at)
+            task.unlock_pin = unlock_pin
             uow.commit()
             return task
     except IntegrityError:
@@ -147,6 +154,27 @@ def create_delivery_task(
             if existing is None:
                 raise
             return existing
+
+
+def _dispatch_from(ctx: OperationsContext, pickup_at: datetime | None) -> datetime | None:
+    if pickup_at is None:
+        return None
+    return pickup_at - timedelta(seconds=ctx.settings.robot_pickup_lead_s)
+
+
+def reschedule_task(ctx: OperationsContext, attempt_id: str, *, pickup_at: datetime | None) -> None:
+    """A task still waiting for a robot is offered to robots from the new time on; one that has
+    a robot keeps it (the robot waits at the pickup)."""
+    with ctx.uow() as uow:
+        found = task_of_attempt(uow.session, attempt_id)
+        if found is None:
+            return
+        task = _task(uow.session, found.id, lock=True)
+        if task.status != TaskStatus.PENDING:
+            return
+        task.not_before = _dispatch_from(ctx, pickup_at)
+        task.updated_at = uow.clock.now()
+        uow.commit()
 
 
 def create_robot_task(

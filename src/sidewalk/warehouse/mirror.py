@@ -116,7 +116,14 @@ MIRRORED: tuple[Mirrored, ...] = (
         ("id",),
         "updated_at",
         leave_out=frozenset(
-            {"customer_name", "customer_phone", "dropoff_instructions", "tracking_token"}
+            {
+                "customer_name",
+                "customer_phone",
+                "dropoff_instructions",
+                "tracking_token",
+                "unlock_pin",
+                "handover",
+            }
         ),
         derived=status_times(DeliveryStatus),
     ),
