@@ -204,6 +204,26 @@ def test_a_courier_quote_is_delivered_by_the_courier_network_as_time_passes(
     assert platform.couriers.get(job.id).status is CourierStatus.DELIVERED
 
 
+def test_a_scheduled_courier_job_is_offered_to_couriers_only_before_its_pickup_time(
+    platform: Platform, client: TestClient, merchant: MerchantClient, clock: ManualClock
+) -> None:
+    assert platform.couriers is not None
+    ready = clock.now() + timedelta(hours=4)
+    with running(platform):
+        quote = merchant.quote(
+            pickup=DOWNTOWN, dropoff=SOUTH_PARK, pickup_ready_at=ready.isoformat()
+        )
+        assert quote["provider"] == "courier"
+        delivery = merchant.delivery(quote_id=quote["id"], customer=CUSTOMER)
+        job = platform.couriers.get(job_of(merchant, delivery))
+        assert job.pickup_eta is not None and job.dropoff_eta is not None
+        assert ready <= job.pickup_eta < ready + timedelta(minutes=30)
+        clock.set(ready - timedelta(hours=1))  # no courier has taken it yet
+        assert platform.couriers.get(job.id).status is CourierStatus.CREATED
+        clock.set(job.dropoff_eta)
+        wait_for(merchant, delivery, "delivered")
+
+
 def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier_who_delivers_it(
     platform: Platform,
     client: TestClient,

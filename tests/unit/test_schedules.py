@@ -22,9 +22,7 @@ minutes = st.integers(min_value=0, max_value=3 * 24 * 60).map(lambda m: timedelt
 maybe_minutes = st.none() | minutes
 
 
-@given(
-    lead=minutes, trip=minutes, ready=maybe_minutes, start=maybe_minutes, length=maybe_minutes
-)
+@given(lead=minutes, trip=minutes, ready=maybe_minutes, start=maybe_minutes, length=maybe_minutes)
 def test_the_plan_keeps_the_trip_and_honours_every_bound_or_is_refused(
     lead: timedelta,
     trip: timedelta,

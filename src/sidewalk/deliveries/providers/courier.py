@@ -40,6 +40,12 @@ class CourierRequest:
     order_value_cents: int | None = None
     currency: str = "USD"
     reference: str | None = None
+    # A scheduled job: when the courier is wanted at the pickup, and the end of the dropoff
+    # window (DoorDash's `pickup_time` and `dropoff_window`, Uber's `*_dt` fields).
+    pickup_at: datetime | None = None
+    dropoff_before: datetime | None = None
+    # What the customer tells the courier at the door, as proof of the handover.
+    dropoff_pin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ may overtake the job's creation: whichever of the two sees the other finishes th
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -111,7 +112,19 @@ def courier_request(attempt_id: str, payload: Mapping[str, Any], currency: str) 
         order_value_cents=None if value is None else int(value),
         currency=str(payload.get("currency") or currency),
         reference=payload.get("external_reference_id"),
+        pickup_at=_when(payload.get("pickup_at")),
+        dropoff_before=_when(payload.get("dropoff_before")),
+        dropoff_pin=payload.get("unlock_pin"),
     )
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    at = datetime.fromisoformat(str(value))
+    if at.tzinfo is None:
+        raise ValueError("a time with no time zone")
+    return at
 
 
 def _place(place: Mapping[str, Any]) -> CourierPlace:

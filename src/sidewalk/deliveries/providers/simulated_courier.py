@@ -35,6 +35,7 @@ from sidewalk.deliveries.providers.courier_timeline import (
     COURIER_START_M,
     SimParams,
     Step,
+    Timeline,
     plan_job,
     replan_cancel,
     state_at,
@@ -108,10 +109,9 @@ class SimulatedCourierNetwork:
     def quote(self, request: CourierRequest) -> CourierQuote:
         self._check(request)
         now = self._clock.now()
-        approach_m = sum(COURIER_START_M) / 2 * self._params.detour_factor
-        pickup_eta = now + timedelta(
-            seconds=self._params.accept_delay_s + approach_m / self._params.speed_mps
-        )
+        pickup_eta = now + self._lead()
+        if request.pickup_at is not None:
+            pickup_eta = max(pickup_eta, request.pickup_at)
         ride_s = travel_s(request.pickup.point, request.dropoff.point, self._params)
         return CourierQuote(
             fee=self._fee(request),
@@ -119,6 +119,25 @@ class SimulatedCourierNetwork:
             dropoff_eta=pickup_eta + timedelta(seconds=self._params.pickup_dwell_s + ride_s),
             expires_at=now + timedelta(seconds=QUOTE_LIFETIME_S),
         )
+
+    def _lead(self) -> timedelta:
+        """A typical courier's time from the job's start to the pickup."""
+        approach_m = sum(COURIER_START_M) / 2 * self._params.detour_factor
+        return timedelta(seconds=self._params.accept_delay_s + approach_m / self._params.speed_mps)
+
+    def _plan(self, request: CourierRequest, now: datetime) -> Timeline:
+        """The job's timeline; a scheduled one is offered to couriers a typical lead before its
+        pickup, and moved later still if its courier would reach the pickup early (a job's
+        draws are its own, so the same timeline comes, shifted)."""
+        pickup, dropoff, ident = request.pickup.point, request.dropoff.point, request.external_id
+        if request.pickup_at is None:
+            return plan_job(pickup, dropoff, ident, now, self._params)
+        start = max(now, request.pickup_at - self._lead())
+        timeline = plan_job(pickup, dropoff, ident, start, self._params)
+        early = request.pickup_at - timeline.pickup_eta
+        if early > timedelta(0):
+            timeline = plan_job(pickup, dropoff, ident, start + early, self._params)
+        return timeline
 
     def create(self, request: CourierRequest) -> CourierJob:
         self._check(request)
@@ -232,13 +251,7 @@ class SimulatedCourierNetwork:
                 select(CourierSimJob).where(CourierSimJob.external_id == request.external_id)
             ).one_or_none()
             if job is None:
-                timeline = plan_job(
-                    request.pickup.point,
-                    request.dropoff.point,
-                    request.external_id,
-                    now,
-                    self._params,
-                )
+                timeline = self._plan(request, now)
                 fee = self._fee(request)
                 job = CourierSimJob(
                     id=new_id("csj"),
@@ -340,4 +353,6 @@ def _request_json(request: CourierRequest) -> dict[str, Any]:
         "order_value_cents": request.order_value_cents,
         "currency": request.currency,
         "reference": request.reference,
+        "pickup_at": request.pickup_at.isoformat() if request.pickup_at else None,
+        "dropoff_before": request.dropoff_before.isoformat() if request.dropoff_before else None,
     }
