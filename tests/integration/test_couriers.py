@@ -184,6 +184,10 @@ def test_a_courier_quote_is_delivered_by_the_courier_network_as_time_passes(
         done = wait_for(merchant, delivery, "delivered")
     assert [(a["provider"], a["status"]) for a in done["attempts"]] == [("courier", "succeeded")]
     assert done["attempts"][0]["provider_id"] == job.id
+    # The courier checked the customer's PIN, as the network reports with the handover.
+    handover = done["handover"]
+    assert (handover["by"], handover["proof"]) == ("courier", "pin")
+    assert (handover["lat"], handover["lng"]) == (SOUTH_PARK["lat"], SOUTH_PARK["lng"])
     assert (done["courier_location"]["lat"], done["courier_location"]["lng"]) == (
         SOUTH_PARK["lat"],
         SOUTH_PARK["lng"],

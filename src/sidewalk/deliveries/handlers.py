@@ -21,6 +21,7 @@ from sidewalk.deliveries.domain import (
     move_delivery,
     progress_targets,
 )
+from sidewalk.deliveries.handover import handover, robot_unlocked
 from sidewalk.deliveries.models import INBOX, Delivery, DeliveryAttempt, Merchant
 from sidewalk.deliveries.service import new_attempt, request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -73,6 +74,11 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
         if delivery_target is not None and delivery_target in DELIVERY_TRANSITIONS[status]:
             previous = move_delivery(delivery, delivery_target, at=now)
             delivery.updated_at = now
+            if delivery_target is DeliveryStatus.DELIVERED and delivery.handover is None:
+                # Completed without the compartment opened here: no proof to show.
+                delivery.handover = handover(
+                    AttemptProvider.ROBOT, at=now, lat=None, lng=None, proof="none"
+                )
             uow.record(
                 delivery.id,
                 f"delivery.{delivery_target.value}",
@@ -174,6 +180,7 @@ HANDLERS: Mapping[str, Handler] = {
     "trip.arrived": robot_progress,
     "trip.completed": robot_progress,
     "task.completed": robot_progress,
+    "task.unlocked": lambda ctx, event: robot_unlocked(ctx, event, INBOX_CONSUMER),
 }
 
 

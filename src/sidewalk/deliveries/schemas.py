@@ -251,6 +251,19 @@ class Customer(BaseModel):
     phone: str
 
 
+class HandoverRead(BaseModel):
+    at: datetime
+    lat: float | None
+    lng: float | None
+    by: AttemptProvider
+    proof: Literal["pin", "pilot", "photo", "signature", "none"] = Field(
+        description="`pin`: the customer's PIN opened the robot (or was checked by the "
+        "courier); `pilot`: a remote pilot opened it after checking the customer; `photo` or "
+        "`signature`: the courier's, at `proof_url`; `none`: no proof was given"
+    )
+    proof_url: str | None
+
+
 class DeliveryRead(BaseModel):
     id: str
     quote_id: str
@@ -273,6 +286,11 @@ class DeliveryRead(BaseModel):
     customer: Customer | None
     dropoff_instructions: str | None
     order_value_cents: int | None
+    unlock_pin: str | None = Field(
+        description="Tell it to the customer: it opens the robot's compartment at the door "
+        "(the tracking page shows it too)"
+    )
+    handover: HandoverRead | None = Field(description="How the goods were handed over")
     cancel_reason: str | None
     failure_reason: str | None
     tracking_url: str

@@ -1,7 +1,9 @@
 """What a delivery's tracking link shows its customer: where the order is, when it should
 arrive, and the robot (or courier) on the way. The token in the link is the only credential,
 so the page shows this one delivery and nothing that would harm anyone if the link were
-passed on: no names, no phone number, no addresses in words, no ids.
+passed on: no names, no phone number, no addresses in words, no ids. It does show the PIN
+that opens the robot at the door, while a robot carries the order: the link is how the
+customer gets it, and whoever the customer passes the link to may collect the order.
 
 A link stops working `tracking_link_ttl_s` after its delivery ended; an unknown token and an
 expired one answer differently (404, 410), which tells nothing to someone guessing tokens,
@@ -62,6 +64,9 @@ class TrackingRead(BaseModel):
     dropoff: Spot
     vehicle: Vehicle | None = Field(description="Where the robot or courier was last seen.")
     eta: datetime | None = Field(description="When it should arrive; none once it has ended.")
+    unlock_pin: str | None = Field(
+        description="The code that opens the robot at the door, while a robot carries the order."
+    )
     status_times: dict[str, datetime]
     ended: bool
     link_expires_at: datetime | None
@@ -120,6 +125,9 @@ def tracking_view(ctx: DeliveriesContext, token: str) -> TrackingRead:
             dropoff=Spot(lat=quote.dropoff.lat, lng=quote.dropoff.lng),
             vehicle=vehicle,
             eta=None if ended else _eta(ctx, status, quote.dropoff_eta, vehicle, quote, now),
+            unlock_pin=delivery.unlock_pin
+            if not ended and latest is not None and latest.provider == AttemptProvider.ROBOT
+            else None,
             status_times={k: datetime.fromisoformat(v) for k, v in delivery.status_times.items()},
             ended=ended,
             link_expires_at=expires,

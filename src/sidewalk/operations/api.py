@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from sidewalk.kernel import audit
-from sidewalk.kernel.errors import Forbidden
+from sidewalk.kernel.errors import Forbidden, Unprocessable
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.schemas import NO_NUL, Problem, UtcDatetime
 from sidewalk.operations import (
     access,
+    compartment,
     dispatcher,
     hubs,
     operators,
@@ -56,6 +57,8 @@ from sidewalk.operations.schemas import (
     TelemetryIn,
     TokenIssued,
     TripEventIn,
+    UnlockIn,
+    UnlockRead,
 )
 from sidewalk.operations.views import (
     hub_read,
@@ -205,6 +208,43 @@ def report_telemetry(serial: SerialPath, body: TelemetryIn, caller: CallerDep) -
     access.require_robot(caller.who, serial)
     reading = robots.Telemetry(body.lat, body.lng, body.battery_pct, body.state, body.at)
     return robot_read(robots.report_telemetry(caller.ctx, serial, reading))
+
+
+@router.post(
+    "/robots/{serial}/unlock",
+    tags=["robots"],
+    summary="Open the compartment at the dropoff: with the customer's PIN (the robot), or "
+    "without it (a pilot who checked the customer)",
+    response_model=UnlockRead,
+    responses=problems(403, 404, 409),
+)
+def unlock_compartment(serial: SerialPath, body: UnlockIn, caller: CallerDep) -> UnlockRead:
+    operator_id = None
+    if isinstance(caller.who, RobotPrincipal):
+        access.require_robot_or(caller.who, serial, Action.COMPARTMENT_OPEN)
+        if body.pin is None:
+            raise Unprocessable("Give the PIN the customer typed", code="pin_required")
+    else:
+        _visible(caller, serial)
+        operator_id = caller.operator(Action.COMPARTMENT_OPEN).id
+        if body.pin is None and body.reason is None:
+            raise Unprocessable(
+                "Say why the compartment is opened without a PIN", code="reason_required"
+            )
+    robots.get_robot(caller.ctx, serial)
+    opened = compartment.unlock(
+        caller.ctx,
+        serial,
+        pin=body.pin,
+        operator_id=operator_id if body.pin is None else None,
+        reason=body.reason,
+    )
+    return UnlockRead(
+        task_id=opened.task_id,
+        delivery_id=opened.delivery_id,
+        opened_at=opened.opened_at,
+        by=opened.by,
+    )
 
 
 @router.get(

@@ -161,6 +161,7 @@ class Action(StrEnum):
     HUBS_MANAGE = "hubs.manage"
     DISPATCH_RUN = "dispatch.run"
     ALERTS_ACKNOWLEDGE = "alerts.acknowledge"
+    COMPARTMENT_OPEN = "compartment.open"
 
 
 PILOT, SUPERVISOR, ADMIN = OperatorRole.PILOT, OperatorRole.SUPERVISOR, OperatorRole.ADMIN
@@ -181,6 +182,7 @@ PERMISSIONS: Mapping[Action, frozenset[OperatorRole]] = {
     Action.HUBS_MANAGE: frozenset({SUPERVISOR, ADMIN}),
     Action.DISPATCH_RUN: frozenset({SUPERVISOR, ADMIN}),
     Action.ALERTS_ACKNOWLEDGE: frozenset({PILOT, SUPERVISOR, ADMIN}),
+    Action.COMPARTMENT_OPEN: frozenset({PILOT, SUPERVISOR, ADMIN}),
 }
 
 

@@ -148,6 +148,7 @@ class Task(Base):
     unlock_pin: Mapped[str | None] = mapped_column(String(8))
     unlock_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     unlocked_at: Mapped[datetime | None]
+    unlocked_by: Mapped[str | None] = mapped_column(String(16))  # "pin" or "pilot"
 
     trips: Mapped[list["Trip"]] = relationship(
         order_by="Trip.sequence", back_populates="task", lazy="selectin"

@@ -192,6 +192,22 @@ class CancelTaskIn(Request):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "customer_cancelled"}]})
 
 
+class UnlockIn(Request):
+    """The customer's PIN as typed on the robot; an operator may leave it out and say why."""
+
+    pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$", examples=["4821"])
+    reason: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"pin": "4821"}]})
+
+
+class UnlockRead(BaseModel):
+    task_id: str
+    delivery_id: str | None
+    opened_at: datetime
+    by: Literal["pin", "pilot"]
+
+
 class TripEventIn(Request):
     event: TripEvent = Field(strict=False)
     reason: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)

@@ -47,7 +47,7 @@ def trip_not_found(trip_id: str) -> NotFound:
     return NotFound(f"No trip {trip_id!r}", code="trip_not_found")
 
 
-def _event(uow: OperationsUnitOfWork, type_: str, task: Task, **data: object) -> None:
+def task_event(uow: OperationsUnitOfWork, type_: str, task: Task, **data: object) -> None:
     uow.record(
         type_,
         task_id=task.id,
@@ -108,7 +108,7 @@ def new_task(
         for i, (leg, where) in enumerate(zip(legs, destinations, strict=True))
     ]
     uow.session.add(task)
-    _event(uow, "task.created", task)
+    task_event(uow, "task.created", task)
     return task
 
 
@@ -169,7 +169,7 @@ def reschedule_task(ctx: OperationsContext, attempt_id: str, *, pickup_at: datet
         found = task_of_attempt(uow.session, attempt_id)
         if found is None:
             return
-        task = _task(uow.session, found.id, lock=True)
+        task = find_task(uow.session, found.id, lock=True)
         if task.status != TaskStatus.PENDING:
             return
         task.not_before = _dispatch_from(ctx, pickup_at)
@@ -233,7 +233,7 @@ def assign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
     task.updated_at = now
     change_state(uow, robot, RobotState.ON_TASK, reason="assigned", task_id=task.id)
     uow.session.flush()
-    _event(uow, "task.assigned", task)
+    task_event(uow, "task.assigned", task)
 
 
 def reassign_task(ctx: OperationsContext, task_id: str, robot_serial: str | None) -> Task:
@@ -243,10 +243,10 @@ def reassign_task(ctx: OperationsContext, task_id: str, robot_serial: str | None
     for _attempt in range(3):
         with ctx.uow() as uow:
             session = uow.session
-            current = _task(session, task_id).robot_serial
+            current = find_task(session, task_id).robot_serial
             serials = sorted(s for s in {current, robot_serial} if s is not None)
             robots = {s: robot_for_update(session, s) for s in serials}
-            task = _task(session, task_id, lock=True)
+            task = find_task(session, task_id, lock=True)
             if task.robot_serial != current:
                 continue
             if task.status == TaskStatus.ASSIGNED and current is not None:
@@ -268,7 +268,7 @@ def _unassign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
     if robot.state == RobotState.ON_TASK:
         change_state(uow, robot, RobotState.IDLE, reason="unassigned", task_id=task.id)
     uow.session.flush()
-    _event(uow, "task.unassigned", task, robot_serial=robot.serial)
+    task_event(uow, "task.unassigned", task, robot_serial=robot.serial)
 
 
 # --- moving tasks along ---------------------------------------------------------------------
@@ -296,7 +296,7 @@ def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | N
         if serial is None:
             raise Conflict("The task has no robot yet", code="task_not_assigned")
         robot = robot_for_update(session, serial)
-        task = _task(session, trip.task_id, lock=True)
+        task = find_task(session, trip.task_id, lock=True)
         if task.robot_serial != serial:
             raise Conflict("The task changed robot meanwhile", code="concurrent_change")
         target = TRIP_EVENT_STATUS[report.event]
@@ -325,13 +325,15 @@ def _move_trip(
     trip.updated_at = now
     if target is TripStatus.FAILED:
         trip.failure_reason = reason or "failed"
-    _event(uow, f"trip.{target.value}", task, trip_id=trip.id, trip_type=trip.type, reason=reason)
+    task_event(
+        uow, f"trip.{target.value}", task, trip_id=trip.id, trip_type=trip.type, reason=reason
+    )
     if target is TripStatus.IN_PROGRESS and task.status == TaskStatus.ASSIGNED:
         transition("task", TASK_TRANSITIONS, task, TaskStatus.IN_PROGRESS, at=now)
         task.updated_at = now
-        _event(uow, "task.in_progress", task)
+        task_event(uow, "task.in_progress", task)
         if not pilots.assign_pilot(uow, task.id, robot.serial):
-            _event(uow, "task.awaiting_pilot", task)
+            task_event(uow, "task.awaiting_pilot", task)
     elif target is TripStatus.FAILED:
         finish(uow, task, robot, TaskStatus.FAILED, reason=reason or "trip_failed")
     elif target is TripStatus.COMPLETED and trip.sequence == len(task.trips):
@@ -362,7 +364,7 @@ def finish(
             trip.updated_at = now
     pilots.release_pilot(uow, task.id, reason=f"task_{status.value}")
     uow.session.flush()
-    _event(uow, f"task.{status.value}", task, reason=reason)
+    task_event(uow, f"task.{status.value}", task, reason=reason)
     if carrying and robot is not None and status is not TaskStatus.COMPLETED:
         return _send_goods_back(uow, task, robot)
     if robot is not None and robot.state == RobotState.ON_TASK:
@@ -398,7 +400,7 @@ def _send_goods_back(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> Tas
     transition("task", TASK_TRANSITIONS, back, TaskStatus.ASSIGNED, at=uow.clock.now())
     back.robot_serial = robot.serial  # it stays on_task: one task follows the other
     uow.session.flush()
-    _event(uow, "task.assigned", back, return_of_task_id=task.id)
+    task_event(uow, "task.assigned", back, return_of_task_id=task.id)
     return back
 
 
@@ -448,9 +450,9 @@ def _end_by_id(
     ended meanwhile is left as it is."""
     session = uow.session
     for _attempt in range(3):  # the dispatcher may give the task a robot meanwhile
-        serial = _task(session, task_id).robot_serial
+        serial = find_task(session, task_id).robot_serial
         robot = robot_for_update(session, serial) if serial else None
-        task = _task(session, task_id, lock=True)
+        task = find_task(session, task_id, lock=True)
         if task.robot_serial == serial:
             break
     else:
@@ -464,7 +466,7 @@ def _end_by_id(
 # --- reading --------------------------------------------------------------------------------
 
 
-def _task(session: Session, task_id: str, *, lock: bool = False) -> Task:
+def find_task(session: Session, task_id: str, *, lock: bool = False) -> Task:
     query = select(Task).where(Task.id == task_id)
     if lock:
         query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
@@ -489,4 +491,4 @@ def active_task_of(session: Session, serial: str) -> Task | None:
 
 def get_task(ctx: OperationsContext, task_id: str) -> Task:
     with ctx.uow() as uow:
-        return _task(uow.session, task_id)
+        return find_task(uow.session, task_id)

@@ -86,6 +86,10 @@ class CourierUpdate:
     lat: float | None = None
     lng: float | None = None
     reason: str | None = None
+    # The courier's proof of a handover, as the network reports it with `delivered`:
+    # `pin` (the customer's PIN checked), `photo` or `signature` (with its image's URL).
+    proof: str | None = None
+    proof_url: str | None = None
 
 
 UpdateSink = Callable[[CourierUpdate], None]

@@ -23,6 +23,7 @@ from sidewalk.deliveries.domain import (
     Moved,
     follow_courier,
 )
+from sidewalk.deliveries.handover import handover
 from sidewalk.deliveries.models import INBOX, Attempt, Delivery, DeliveryAttempt
 from sidewalk.deliveries.providers.courier import CourierUpdate
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -107,6 +108,15 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
             source=update.event_id,
             at=min(update.occurred_at, now),
         )
+        if delivery.status == DeliveryStatus.DELIVERED and delivery.handover is None:
+            delivery.handover = handover(
+                AttemptProvider.COURIER,
+                at=min(update.occurred_at, now),
+                lat=update.lat,
+                lng=update.lng,
+                proof=update.proof or "none",
+                url=update.proof_url,
+            )
         if update.lat is not None and update.lng is not None and not was_over:
             seen = delivery.courier_seen_at
             if seen is None or seen < update.occurred_at:

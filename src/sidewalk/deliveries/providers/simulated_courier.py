@@ -21,7 +21,7 @@ from typing import Any, Self
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from sidewalk.deliveries.domain import price, route_distance_m
+from sidewalk.deliveries.domain import CourierStatus, price, route_distance_m
 from sidewalk.deliveries.models import CourierSimJob
 from sidewalk.deliveries.providers.courier import (
     CourierJob,
@@ -63,6 +63,7 @@ class _Due:
     external_id: str
     pushed: int
     steps: list[Step]
+    proof: str
 
 
 class SimulatedCourierNetwork:
@@ -235,6 +236,7 @@ class SimulatedCourierNetwork:
                 lat=step.lat,
                 lng=step.lng,
                 reason=step.reason,
+                proof=job.proof if step.status is CourierStatus.DELIVERED else None,
             )
             try:
                 self._sink(update)
@@ -305,7 +307,10 @@ def _steps(job: CourierSimJob) -> list[Step]:
 
 
 def _due(job: CourierSimJob) -> _Due:
-    return _Due(job.id, job.external_id, job.pushed, _steps(job))
+    # The courier asks the customer for the PIN when there is one, as DoorDash's and Uber's
+    # PIN verification do; the network never learns it, and trusts its courier.
+    proof = "pin" if job.request.get("dropoff_pin_required") else "none"
+    return _Due(job.id, job.external_id, job.pushed, _steps(job), proof)
 
 
 def _mark(job: CourierSimJob, count: int, now: datetime) -> None:
@@ -354,5 +359,6 @@ def _request_json(request: CourierRequest) -> dict[str, Any]:
         "currency": request.currency,
         "reference": request.reference,
         "pickup_at": request.pickup_at.isoformat() if request.pickup_at else None,
+        "dropoff_pin_required": request.dropoff_pin is not None,
         "dropoff_before": request.dropoff_before.isoformat() if request.dropoff_before else None,
     }

@@ -24,6 +24,8 @@ function render(t) {
   $("eta").textContent = t.eta
     ? `Arriving around ${new Date(t.eta).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`
     : "";
+  $("pin").hidden = !t.unlock_pin;
+  $("pin-code").textContent = t.unlock_pin || "";
   const reached = ORDER.indexOf(t.status);
   $("steps").replaceChildren(...STEPS.map(([status, label]) => {
     const li = document.createElement("li");

@@ -31,10 +31,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("unlocked_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(sa.Column("unlocked_by", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_column("unlocked_by")
         batch_op.drop_column("unlocked_at")
         batch_op.drop_column("unlock_failures")
         batch_op.drop_column("unlock_pin")

@@ -1,0 +1,67 @@
+"""The record of a handover: when and where the goods changed hands, by whom, and with what
+proof. A robot's compartment opened with the customer's PIN (`pin`) or by a pilot who checked
+the customer another way (`pilot`); a courier's proof as its network reports it (`pin`,
+`photo` or `signature`, with the image's URL); `none` when the provider gave no proof."""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sidewalk.deliveries import repository
+from sidewalk.deliveries.context import DeliveriesContext
+from sidewalk.deliveries.domain import AttemptProvider
+from sidewalk.deliveries.models import INBOX
+from sidewalk.kernel.events import Envelope
+from sidewalk.kernel.outbox import first_time
+
+log = logging.getLogger(__name__)
+
+PROOFS = frozenset({"pin", "pilot", "photo", "signature", "none"})
+
+
+def handover(
+    by: AttemptProvider,
+    *,
+    at: datetime,
+    lat: float | None,
+    lng: float | None,
+    proof: str,
+    url: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "at": at.isoformat(),
+        "lat": lat,
+        "lng": lng,
+        "by": by.value,
+        "proof": proof if proof in PROOFS else "none",
+        "proof_url": url,
+    }
+
+
+def robot_unlocked(ctx: DeliveriesContext, event: Envelope, consumer: str) -> None:
+    """The robot's compartment opened at the door (`task.unlocked`): the goods are handed
+    over there and then; the timeline says how (never the PIN)."""
+    delivery_id = event.subject.get("delivery_id")
+    if delivery_id is None:
+        return
+    with ctx.uow() as uow:
+        if not first_time(uow.session, INBOX, consumer, event.id, uow.clock.now()):
+            return
+        delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
+        if delivery is None or delivery.latest_attempt_id != event.subject.get("attempt_id"):
+            uow.commit()  # unknown, or an older attempt's: nothing to record
+            return
+        payload = event.payload
+        proof = "pilot" if payload.get("by") == "pilot" else "pin"
+        lat, lng = payload.get("lat"), payload.get("lng")
+        delivery.handover = handover(
+            AttemptProvider.ROBOT,
+            at=event.occurred_at,
+            lat=None if lat is None else float(lat),
+            lng=None if lng is None else float(lng),
+            proof=proof,
+        )
+        delivery.updated_at = uow.clock.now()
+        uow.record(delivery.id, "delivery.unlocked", attempt_id=delivery.latest_attempt_id,
+                   proof=proof)  # fmt: skip
+        uow.commit()

@@ -1,0 +1,93 @@
+"""The robot's compartment at the dropoff: it opens for the customer's PIN (typed on the robot,
+checked here), or for a pilot who has checked the customer some other way. A wrong PIN opens
+nothing and is counted; after `MAX_WRONG_PINS` only a pilot can open it, so a four-digit PIN
+cannot be guessed at the door. The opening is told to the deliveries service as the handover,
+with the time and the robot's place."""
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, cast
+
+from sidewalk.kernel.errors import Conflict, Forbidden
+from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.domain import TaskType, TripStatus
+from sidewalk.operations.robot_state import robot_for_update
+from sidewalk.operations.tasks import active_task_of, find_task, task_event
+
+MAX_WRONG_PINS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    task_id: str
+    delivery_id: str | None
+    opened_at: datetime
+    by: Literal["pin", "pilot"]
+
+
+def unlock(
+    ctx: OperationsContext,
+    serial: str,
+    *,
+    pin: str | None,
+    operator_id: str | None = None,
+    reason: str | None = None,
+) -> Opened:
+    """Open the compartment of `serial` at the door of its delivery: with the customer's `pin`,
+    or, without one, for the operator `operator_id`. Opening it again answers as the first
+    time did."""
+    with ctx.uow() as uow:
+        session, now = uow.session, uow.clock.now()
+        robot = robot_for_update(session, serial)
+        found = active_task_of(session, serial)
+        if found is None or found.type != TaskType.DELIVERY:
+            raise Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
+        task = find_task(session, found.id, lock=True)
+        if task.unlocked_at is not None:
+            by_before = cast(Literal["pin", "pilot"], task.unlocked_by or "pin")
+            return Opened(task.id, task.delivery_id, task.unlocked_at, by_before)
+        dropoff = task.trips[-1]
+        if dropoff.status != TripStatus.ARRIVED:
+            raise Conflict(
+                f"Robot {serial} is not at the dropoff yet: the compartment stays shut",
+                code="not_at_dropoff",
+            )
+        by: Literal["pin", "pilot"]
+        if pin is None:
+            if operator_id is None:
+                raise Forbidden("Give the customer's PIN", code="wrong_pin")
+            by = "pilot"
+        else:
+            if task.unlock_failures >= MAX_WRONG_PINS:
+                raise Forbidden(
+                    f"{MAX_WRONG_PINS} wrong PINs: only a pilot can open this compartment now",
+                    code="unlock_locked",
+                )
+            expected = task.unlock_pin or ""
+            if not expected or not hmac.compare_digest(pin.encode(), expected.encode()):
+                task.unlock_failures += 1
+                task.updated_at = now
+                left = MAX_WRONG_PINS - task.unlock_failures
+                task_event(uow, "task.unlock_refused", task, tries_left=left)
+                uow.commit()  # the wrong try counts even though the call is refused
+                raise Forbidden(
+                    f"Wrong PIN; {left} tries left" if left else "Wrong PIN; a pilot can open it",
+                    code="wrong_pin",
+                    extra={"tries_left": left},
+                )
+            by = "pin"
+        task.unlocked_at, task.unlocked_by = now, by
+        task.updated_at = now
+        task_event(
+            uow,
+            "task.unlocked",
+            task,
+            by=by,
+            operator_id=operator_id,
+            reason=reason,
+            lat=robot.lat,
+            lng=robot.lng,
+        )
+        uow.commit()
+        return Opened(task.id, task.delivery_id, now, by)
