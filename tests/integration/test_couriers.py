@@ -220,7 +220,8 @@ def test_a_scheduled_courier_job_is_offered_to_couriers_only_before_its_pickup_t
         assert quote["provider"] == "courier"
         delivery = merchant.delivery(quote_id=quote["id"], customer=CUSTOMER)
         job = platform.couriers.get(job_of(merchant, delivery))
-        assert job.pickup_eta is not None and job.dropoff_eta is not None
+        assert job.pickup_eta is not None
+        assert job.dropoff_eta is not None
         assert ready <= job.pickup_eta < ready + timedelta(minutes=30)
         clock.set(ready - timedelta(hours=1))  # no courier has taken it yet
         assert platform.couriers.get(job.id).status is CourierStatus.CREATED

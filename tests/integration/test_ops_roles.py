@@ -76,6 +76,21 @@ MATRIX = [
         lambda w: "/ops/v1/robots/SW-1/telemetry",
         lambda w: {"lat": 34.0901, "lng": -118.3617, "battery_pct": 80},
     ),
+    # SW-1 is not at a door: whoever may open it is told so (409), the rest are refused.
+    Route(
+        "POST",
+        "/ops/v1/robots/{serial}/unlock",
+        READERS | {ROBOT},
+        lambda w: "/ops/v1/robots/SW-1/unlock",
+        lambda w: {"pin": "0000", "reason": "customer checked by phone"},
+    ),
+    Route(
+        "POST",
+        "/ops/v1/robots/{serial}/unlock",
+        MANAGERS,
+        lambda w: "/ops/v1/robots/SW-2/unlock",
+        lambda w: {"reason": "customer checked by phone"},
+    ),
     Route(
         "GET",
         "/ops/v1/robots/{serial}/state-history",

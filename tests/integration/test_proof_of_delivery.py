@@ -57,7 +57,8 @@ def test_the_compartment_opens_at_the_door_with_the_pin_only(
 ) -> None:
     run = RobotAtDoor(platform, merchant, fleet)
     pin = run.delivery["unlock_pin"]
-    assert len(pin) == 4 and pin.isdigit()
+    assert len(pin) == 4
+    assert pin.isdigit()
     token = urlsplit(run.delivery["tracking_url"]).path.rsplit("/", 1)[-1]
     tracking = client.get(f"/track/{token}/status").json()
     assert tracking["unlock_pin"] == pin
@@ -76,7 +77,7 @@ def test_the_compartment_opens_at_the_door_with_the_pin_only(
     assert opened.json()["by"] == "pin"
     assert run.unlock({"pin": pin}).json() == opened.json()  # a retry answers the same
     handover = run.seen()["handover"]
-    assert handover["by"] == "robot" and handover["proof"] == "pin"
+    assert (handover["by"], handover["proof"]) == ("robot", "pin")
     assert (handover["lat"], handover["lng"]) == (MAIN_ST.lat, MAIN_ST.lng)
     run.trip(run.to_dropoff, "completed")
     done = run.seen()

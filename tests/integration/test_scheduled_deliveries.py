@@ -140,7 +140,8 @@ def test_a_delivery_not_picked_up_when_its_window_ends_fails_and_its_robot_is_st
     assert events[-2:] == ["delivery.failed", "attempt.cancelled"]
     with fleet.ctx.uow() as uow:  # the attempt's task is stopped
         stopped = task_of_attempt(uow.session, failed["attempts"][-1]["id"])
-        assert stopped is not None and stopped.status == "cancelled"
+        assert stopped is not None
+        assert stopped.status == "cancelled"
     assert merchant.get(f"/v1/deliveries/{on_time['id']}").json()["status"] != "failed"
 
 

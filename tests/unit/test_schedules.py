@@ -34,14 +34,14 @@ def test_the_plan_keeps_the_trip_and_honours_every_bound_or_is_refused(
     before = (after or NOW) + length if length is not None else None
     schedule = Schedule(NOW + ready if ready is not None else None, after, before)
     pickup_eta, dropoff_eta = NOW + lead, NOW + lead + trip
-    try:
-        planned = plan_schedule(schedule, pickup_eta=pickup_eta, dropoff_eta=dropoff_eta)
-    except Unprocessable as refused:
-        assert refused.code == "dropoff_window_unreachable"
-        # Refused only when the earliest possible handover is after the window.
-        earliest = max(pickup_eta, schedule.pickup_ready_at or pickup_eta) + trip
-        assert before is not None and max(earliest, after or earliest) > before
+    # Refused exactly when the earliest possible handover is after the window.
+    earliest = max(pickup_eta, schedule.pickup_ready_at or pickup_eta) + trip
+    if before is not None and max(earliest, after or earliest) > before:
+        with pytest.raises(Unprocessable) as refused:
+            plan_schedule(schedule, pickup_eta=pickup_eta, dropoff_eta=dropoff_eta)
+        assert refused.value.code == "dropoff_window_unreachable"
         return
+    planned = plan_schedule(schedule, pickup_eta=pickup_eta, dropoff_eta=dropoff_eta)
     assert planned.dropoff_at - planned.pickup_at == trip
     assert planned.pickup_at >= pickup_eta
     if schedule.pickup_ready_at is not None:
