@@ -92,6 +92,19 @@ MATRIX = [
         lambda w: {"reason": "customer checked by phone"},
     ),
     Route(
+        "POST",
+        "/ops/v1/robots/{serial}/undeliverable",
+        READERS | {ROBOT},
+        lambda w: "/ops/v1/robots/SW-1/undeliverable",
+        lambda w: {"reason": "customer_unavailable"},
+    ),
+    Route(
+        "POST",
+        "/ops/v1/robots/{serial}/undeliverable",
+        MANAGERS,
+        lambda w: "/ops/v1/robots/SW-2/undeliverable",
+    ),
+    Route(
         "GET",
         "/ops/v1/robots/{serial}/state-history",
         READERS,

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from fastapi.testclient import TestClient
 
 from sidewalk.bootstrap import Platform
-from sidewalk.operations.compartment import MAX_WRONG_PINS
 from sidewalk.operations.domain import OperatorRole
+from sidewalk.operations.doorstep import MAX_WRONG_PINS
 from tests.factories import MerchantClient
 from tests.fleet import MAIN_ST, Fleet
 from tests.integration.test_delivery_loop import Pump
@@ -19,10 +19,12 @@ from tests.integration.test_delivery_loop import Pump
 class RobotAtDoor:
     """A robot delivery driven over the ops API up to the door."""
 
-    def __init__(self, platform: Platform, merchant: MerchantClient, fleet: Fleet) -> None:
+    def __init__(
+        self, platform: Platform, merchant: MerchantClient, fleet: Fleet, **order: Any
+    ) -> None:
         self.pump, self.merchant, self.fleet = Pump(platform), merchant, fleet
         self.token = fleet.robot("SW-1")
-        self.delivery = merchant.delivery()
+        self.delivery = merchant.delivery(**order)
         self.pump()
         fleet.dispatch()
         task = fleet.get(self.token, "/ops/v1/robots/SW-1/task").json()
@@ -38,6 +40,7 @@ class RobotAtDoor:
 
     def arrive(self) -> None:
         self.trip(self.to_dropoff, "arrived")
+        self.pump()
 
     def unlock(self, body: dict[str, Any], token: str | None = None) -> Any:
         return self.fleet.post(token or self.token, "/ops/v1/robots/SW-1/unlock", body)

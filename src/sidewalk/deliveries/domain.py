@@ -30,6 +30,24 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+class UndeliverableAction(StrEnum):
+    """What becomes of goods nobody takes at the door (Uber Direct's `undeliverable_action`,
+    DoorDash's `action_if_undeliverable`): brought back to the merchant (the default), left at
+    the door, or disposed of."""
+
+    RETURN = "return"
+    LEAVE_AT_DOOR = "leave_at_door"
+    DISPOSE = "dispose"
+
+
+# What was done, in the words of the record (`returned`, `left_at_door`, `disposed`).
+UNDELIVERABLE_TAKEN: dict[UndeliverableAction, str] = {
+    UndeliverableAction.RETURN: "returned",
+    UndeliverableAction.LEAVE_AT_DOOR: "left_at_door",
+    UndeliverableAction.DISPOSE: "disposed",
+}
+
+
 class AttemptProvider(StrEnum):
     ROBOT = "robot"
     COURIER = "courier"
@@ -128,13 +146,15 @@ def progress_targets(
 
 
 # What a merchant may still change after ordering, and while: the order's value until the goods
-# are picked up (it is what the goods are worth on the way); who receives them and how until
-# the robot or courier is at the door.
+# are picked up (it is what the goods are worth on the way); when they are ready until the robot
+# or courier is at the pickup; who receives them, how, and what if nobody does until the robot
+# or courier is at the door.
 UPDATABLE_WHILE: dict[str, frozenset[DeliveryStatus]] = {
     "order_value_cents": BEFORE_PICKUP,
     "pickup_ready_at": frozenset({D.PENDING, D.ASSIGNED, D.ENROUTE_TO_PICKUP}),
     "customer": BEFORE_PICKUP | {D.ENROUTE_TO_DROPOFF},
     "dropoff_instructions": BEFORE_PICKUP | {D.ENROUTE_TO_DROPOFF},
+    "undeliverable_action": BEFORE_PICKUP | {D.ENROUTE_TO_DROPOFF},
 }
 
 

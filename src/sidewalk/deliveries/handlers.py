@@ -21,7 +21,7 @@ from sidewalk.deliveries.domain import (
     move_delivery,
     progress_targets,
 )
-from sidewalk.deliveries.handover import handover, robot_unlocked
+from sidewalk.deliveries.handover import handover, robot_undeliverable, robot_unlocked
 from sidewalk.deliveries.models import INBOX, Delivery, DeliveryAttempt, Merchant
 from sidewalk.deliveries.service import new_attempt, request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -127,7 +127,7 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
         merchant = uow.session.get_one(Merchant, delivery.merchant_id)
         if status in BEFORE_PICKUP and merchant.courier_fallback:
             _fall_back_to_courier(uow, delivery, len(delivery.attempt_links) + 1)
-        elif status in BEFORE_PICKUP or reason in ROBOT_LOST:
+        elif status in BEFORE_PICKUP or reason in ROBOT_LOST or event.payload.get("goods_disposed"):
             move_delivery(delivery, DeliveryStatus.FAILED, at=now)
             delivery.failure_reason = reason
             delivery.updated_at = now
@@ -181,6 +181,7 @@ HANDLERS: Mapping[str, Handler] = {
     "trip.completed": robot_progress,
     "task.completed": robot_progress,
     "task.unlocked": lambda ctx, event: robot_unlocked(ctx, event, INBOX_CONSUMER),
+    "task.undeliverable": lambda ctx, event: robot_undeliverable(ctx, event, INBOX_CONSUMER),
 }
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
-from sidewalk.deliveries.domain import AttemptProvider
-from sidewalk.deliveries.models import INBOX
+from sidewalk.deliveries.domain import UNDELIVERABLE_TAKEN, AttemptProvider, UndeliverableAction
+from sidewalk.deliveries.models import INBOX, Delivery
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import first_time
 
@@ -65,3 +65,45 @@ def robot_unlocked(ctx: DeliveriesContext, event: Envelope, consumer: str) -> No
         uow.record(delivery.id, "delivery.unlocked", attempt_id=delivery.latest_attempt_id,
                    proof=proof)  # fmt: skip
         uow.commit()
+
+
+def robot_undeliverable(ctx: DeliveriesContext, event: Envelope, consumer: str) -> None:
+    """Nobody took the goods at the door (`task.undeliverable`): note why and what the robot
+    does with them; the task's own events then end the delivery `returned`, `delivered` (left
+    at the door) or `failed` (disposed of)."""
+    delivery_id = event.subject.get("delivery_id")
+    if delivery_id is None:
+        return
+    with ctx.uow() as uow:
+        if not first_time(uow.session, INBOX, consumer, event.id, uow.clock.now()):
+            return
+        delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
+        if delivery is None or delivery.latest_attempt_id != event.subject.get("attempt_id"):
+            uow.commit()
+            return
+        action = UndeliverableAction(str(event.payload.get("action") or "return"))
+        reason = str(event.payload.get("reason") or "customer_unavailable")
+        lat, lng = event.payload.get("lat"), event.payload.get("lng")
+        note_undeliverable(delivery, action, reason, at=event.occurred_at)
+        if action is UndeliverableAction.LEAVE_AT_DOOR:
+            delivery.handover = handover(
+                AttemptProvider.ROBOT,
+                at=event.occurred_at,
+                lat=None if lat is None else float(lat),
+                lng=None if lng is None else float(lng),
+                proof="none",
+            )
+        delivery.updated_at = uow.clock.now()
+        uow.record(delivery.id, "delivery.undeliverable", action=action.value, reason=reason)
+        uow.commit()
+
+
+def note_undeliverable(
+    delivery: Delivery, action: UndeliverableAction, reason: str, *, at: datetime
+) -> None:
+    """Keep on the delivery what was done with goods nobody took, and why."""
+    delivery.undeliverable = {
+        "action_taken": UNDELIVERABLE_TAKEN[action],
+        "reason": reason,
+        "at": at.isoformat(),
+    }

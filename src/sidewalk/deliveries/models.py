@@ -200,6 +200,11 @@ class Delivery(Base):
     unlock_pin: Mapped[str | None] = mapped_column(String(8))
     # How the goods were handed over: when, where, by whom, with what proof.
     handover: Mapped[dict[str, Any] | None]
+    # What to do with goods nobody takes at the door (`UndeliverableAction`), and what was done.
+    undeliverable_action: Mapped[str] = mapped_column(
+        String(16), default="return", server_default="return"
+    )
+    undeliverable: Mapped[dict[str, Any] | None]
 
     quote: Mapped[Quote] = relationship(lazy="raise")
     # Declared so that a flush inserts the attempt before the delivery that points at it.

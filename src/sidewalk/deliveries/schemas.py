@@ -5,7 +5,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, DeliveryStatus
+from sidewalk.deliveries.domain import (
+    AttemptProvider,
+    AttemptStatus,
+    DeliveryStatus,
+    UndeliverableAction,
+)
 from sidewalk.kernel.schemas import NO_NUL, Latitude, Longitude, Request, UtcDatetime
 
 Address = Annotated[
@@ -147,6 +152,12 @@ class DeliveryCreate(Request):
     ]
     customer: CustomerIn | None = None
     dropoff_instructions: FreeText | None = None
+    undeliverable_action: UndeliverableAction = Field(
+        UndeliverableAction.RETURN,
+        strict=False,
+        description="What becomes of the goods if nobody takes them at the door: `return` to "
+        "the pickup (the default), `leave_at_door` or `dispose`",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -172,6 +183,7 @@ class DeliveryUpdate(Request):
         strict=False,
         description="A new time the order will be ready (null: now); the ETAs follow.",
     )
+    undeliverable_action: UndeliverableAction | None = Field(None, strict=False)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -183,6 +195,8 @@ class DeliveryUpdate(Request):
     def _something(self) -> "DeliveryUpdate":
         if not self.model_fields_set:
             raise ValueError("Send at least one field to change")
+        if "undeliverable_action" in self.model_fields_set and self.undeliverable_action is None:
+            raise ValueError("undeliverable_action cannot be cleared: give one")
         return self
 
 
@@ -264,6 +278,12 @@ class HandoverRead(BaseModel):
     proof_url: str | None
 
 
+class UndeliverableRead(BaseModel):
+    action_taken: Literal["returned", "left_at_door", "disposed"]
+    reason: str
+    at: datetime
+
+
 class DeliveryRead(BaseModel):
     id: str
     quote_id: str
@@ -291,6 +311,10 @@ class DeliveryRead(BaseModel):
         "(the tracking page shows it too)"
     )
     handover: HandoverRead | None = Field(description="How the goods were handed over")
+    undeliverable_action: UndeliverableAction
+    undeliverable: UndeliverableRead | None = Field(
+        description="Nobody took the goods at the door: why, and what was done with them"
+    )
     cancel_reason: str | None
     failure_reason: str | None
     tracking_url: str

@@ -252,6 +252,7 @@ def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: Delivery
         dropoff_instructions=cmd.dropoff_instructions,
         tracking_token=new_token(),
         unlock_pin=new_pin(),
+        undeliverable_action=cmd.undeliverable_action.value,
         created_at=now,
         updated_at=now,
     )
@@ -314,6 +315,7 @@ def request_attempt(
             "currency": quote.currency,
             "external_reference_id": delivery.external_reference_id,
             "unlock_pin": delivery.unlock_pin,
+            "undeliverable_action": delivery.undeliverable_action,
             **schedule_payload(quote),
         },
     )
@@ -380,8 +382,11 @@ def update_delivery(
             delivery.dropoff_instructions = cmd.dropoff_instructions
         if "order_value_cents" in fields:
             delivery.quote.order_value_cents = cmd.order_value_cents
+        if "undeliverable_action" in fields and cmd.undeliverable_action is not None:
+            delivery.undeliverable_action = cmd.undeliverable_action.value
         if "pickup_ready_at" in fields:
             _reschedule(ctx, uow, delivery, cmd.pickup_ready_at)
+        _tell_provider(uow, delivery)
         delivery.updated_at = uow.clock.now()
         uow.record(delivery.id, "delivery.updated", fields=sorted(fields))
         uow.commit()
@@ -412,12 +417,34 @@ def _reschedule(
     planned = plan_schedule(schedule, pickup_eta=eta.pickup, dropoff_eta=eta.dropoff)
     quote.pickup_ready_at = ready_at
     quote.pickup_eta, quote.dropoff_eta = planned.pickup_at, planned.dropoff_at
-    if delivery.latest_attempt_id is not None:
-        uow.emit(
-            "attempt.rescheduled",
-            subject={"delivery_id": delivery.id, "attempt_id": delivery.latest_attempt_id},
-            payload={"provider": provider.value, **schedule_payload(quote)},
-        )
+
+
+def _tell_provider(uow: DeliveriesUnitOfWork, delivery: Delivery) -> None:
+    """Tell the latest attempt's provider what it is to carry out now (`attempt.updated`):
+    operations takes the pickup time and the undeliverable action; a courier network, what it
+    accepts to change."""
+    latest = next(
+        (link.attempt for link in delivery.attempt_links
+         if link.attempt.id == delivery.latest_attempt_id),
+        None,
+    )  # fmt: skip
+    if latest is None or latest.status in TERMINAL_ATTEMPT:
+        return
+    customer = None
+    if delivery.customer_name is not None:
+        customer = {"name": delivery.customer_name, "phone": delivery.customer_phone}
+    uow.emit(
+        "attempt.updated",
+        subject={"delivery_id": delivery.id, "attempt_id": latest.id},
+        payload={
+            "provider": AttemptProvider(latest.provider).value,
+            "dropoff_instructions": delivery.dropoff_instructions,
+            "customer": customer,
+            "order_value_cents": delivery.quote.order_value_cents,
+            "undeliverable_action": delivery.undeliverable_action,
+            **schedule_payload(delivery.quote),
+        },
+    )
 
 
 def cancel_delivery(

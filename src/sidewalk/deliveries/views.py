@@ -13,6 +13,7 @@ from sidewalk.deliveries.schemas import (
     LocationRead,
     Position,
     QuoteRead,
+    UndeliverableRead,
     WindowRead,
 )
 
@@ -104,6 +105,10 @@ def delivery_read(delivery: Delivery, public_base_url: str) -> DeliveryRead:
         dropoff_instructions=delivery.dropoff_instructions,
         unlock_pin=delivery.unlock_pin,
         handover=HandoverRead.model_validate(delivery.handover) if delivery.handover else None,
+        undeliverable_action=delivery.undeliverable_action,
+        undeliverable=UndeliverableRead.model_validate(delivery.undeliverable)
+        if delivery.undeliverable
+        else None,
         cancel_reason=delivery.cancel_reason,
         failure_reason=delivery.failure_reason,
         tracking_url=f"{public_base_url.rstrip('/')}/track/{delivery.tracking_token}",

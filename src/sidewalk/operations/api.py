@@ -12,8 +12,8 @@ from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.schemas import NO_NUL, Problem, UtcDatetime
 from sidewalk.operations import (
     access,
-    compartment,
     dispatcher,
+    doorstep,
     hubs,
     operators,
     reads,
@@ -57,6 +57,8 @@ from sidewalk.operations.schemas import (
     TelemetryIn,
     TokenIssued,
     TripEventIn,
+    UndeliverableIn,
+    UndeliverableRead,
     UnlockIn,
     UnlockRead,
 )
@@ -221,18 +223,18 @@ def report_telemetry(serial: SerialPath, body: TelemetryIn, caller: CallerDep) -
 def unlock_compartment(serial: SerialPath, body: UnlockIn, caller: CallerDep) -> UnlockRead:
     operator_id = None
     if isinstance(caller.who, RobotPrincipal):
-        access.require_robot_or(caller.who, serial, Action.COMPARTMENT_OPEN)
+        access.require_robot_or(caller.who, serial, Action.DOORSTEP)
         if body.pin is None:
             raise Unprocessable("Give the PIN the customer typed", code="pin_required")
     else:
         _visible(caller, serial)
-        operator_id = caller.operator(Action.COMPARTMENT_OPEN).id
+        operator_id = caller.operator(Action.DOORSTEP).id
         if body.pin is None and body.reason is None:
             raise Unprocessable(
                 "Say why the compartment is opened without a PIN", code="reason_required"
             )
     robots.get_robot(caller.ctx, serial)
-    opened = compartment.unlock(
+    opened = doorstep.unlock(
         caller.ctx,
         serial,
         pin=body.pin,
@@ -244,6 +246,31 @@ def unlock_compartment(serial: SerialPath, body: UnlockIn, caller: CallerDep) ->
         delivery_id=opened.delivery_id,
         opened_at=opened.opened_at,
         by=opened.by,
+    )
+
+
+@router.post(
+    "/robots/{serial}/undeliverable",
+    tags=["robots"],
+    summary="Nobody takes the goods at the door: carry out the delivery's undeliverable action "
+    "(the robot, or an operator who may open it)",
+    response_model=UndeliverableRead,
+    responses=problems(403, 404, 409),
+)
+def undeliverable(
+    serial: SerialPath, caller: CallerDep, body: UndeliverableIn | None = None
+) -> UndeliverableRead:
+    operator_id = None
+    if isinstance(caller.who, RobotPrincipal):
+        access.require_robot_or(caller.who, serial, Action.DOORSTEP)
+    else:
+        _visible(caller, serial)
+        operator_id = caller.operator(Action.DOORSTEP).id
+    robots.get_robot(caller.ctx, serial)
+    reason = body.reason if body else "customer_unavailable"
+    done = doorstep.undeliverable(caller.ctx, serial, reason=reason, operator_id=operator_id)
+    return UndeliverableRead(
+        task_id=done.task_id, delivery_id=done.delivery_id, action_taken=done.action_taken
     )
 
 

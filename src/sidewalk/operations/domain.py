@@ -52,6 +52,10 @@ class TripStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# What a robot does with goods nobody takes at the door, as the delivery says.
+UNDELIVERABLE_ACTIONS = frozenset({"return", "leave_at_door", "dispose"})
+
+
 class TripEvent(StrEnum):
     """What a robot reports about the leg it drives."""
 
@@ -161,7 +165,7 @@ class Action(StrEnum):
     HUBS_MANAGE = "hubs.manage"
     DISPATCH_RUN = "dispatch.run"
     ALERTS_ACKNOWLEDGE = "alerts.acknowledge"
-    COMPARTMENT_OPEN = "compartment.open"
+    DOORSTEP = "doorstep"
 
 
 PILOT, SUPERVISOR, ADMIN = OperatorRole.PILOT, OperatorRole.SUPERVISOR, OperatorRole.ADMIN
@@ -182,7 +186,7 @@ PERMISSIONS: Mapping[Action, frozenset[OperatorRole]] = {
     Action.HUBS_MANAGE: frozenset({SUPERVISOR, ADMIN}),
     Action.DISPATCH_RUN: frozenset({SUPERVISOR, ADMIN}),
     Action.ALERTS_ACKNOWLEDGE: frozenset({PILOT, SUPERVISOR, ADMIN}),
-    Action.COMPARTMENT_OPEN: frozenset({PILOT, SUPERVISOR, ADMIN}),
+    Action.DOORSTEP: frozenset({PILOT, SUPERVISOR, ADMIN}),
 }
 
 

@@ -12,6 +12,7 @@ from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.geo import LatLng
 from sidewalk.operations import tasks
 from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.domain import UNDELIVERABLE_ACTIONS
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ def _when(payload: Mapping[str, Any], key: str) -> datetime | None:
     return at
 
 
+def _undeliverable(payload: Mapping[str, Any]) -> str | None:
+    action = payload.get("undeliverable_action")
+    if action is not None and action not in UNDELIVERABLE_ACTIONS:
+        raise ValueError(f"unknown undeliverable action {action!r}")
+    return None if action is None else str(action)
+
+
 def attempt_requested(ctx: OperationsContext, event: Envelope) -> None:
     """A robot attempt becomes a delivery task (courier attempts are not ours)."""
     if event.payload.get("provider") != "robot":
@@ -48,16 +56,21 @@ def attempt_requested(ctx: OperationsContext, event: Envelope) -> None:
         dropoff=_place(event.payload, "dropoff"),
         pickup_at=_when(event.payload, "pickup_at"),
         unlock_pin=event.payload.get("unlock_pin"),
+        undeliverable_action=_undeliverable(event.payload),
         event_id=event.id,
     )
 
 
-def attempt_rescheduled(ctx: OperationsContext, event: Envelope) -> None:
-    """A merchant moved the time its order is ready: a task still waiting follows."""
+def attempt_updated(ctx: OperationsContext, event: Envelope) -> None:
+    """A merchant changed its delivery: the task follows its pickup time (while it waits for
+    a robot) and what to do if nobody takes the goods."""
     if event.payload.get("provider") != "robot":
         return
-    tasks.reschedule_task(
-        ctx, event.subject["attempt_id"], pickup_at=_when(event.payload, "pickup_at")
+    tasks.update_task(
+        ctx,
+        event.subject["attempt_id"],
+        pickup_at=_when(event.payload, "pickup_at"),
+        undeliverable_action=_undeliverable(event.payload),
     )
 
 
@@ -74,7 +87,7 @@ def attempt_cancel_requested(ctx: OperationsContext, event: Envelope) -> None:
 HANDLERS: Mapping[str, Handler] = {
     "attempt.requested": attempt_requested,
     "attempt.cancel_requested": attempt_cancel_requested,
-    "attempt.rescheduled": attempt_rescheduled,
+    "attempt.updated": attempt_updated,
 }
 
 

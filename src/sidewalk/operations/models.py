@@ -149,6 +149,8 @@ class Task(Base):
     unlock_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     unlocked_at: Mapped[datetime | None]
     unlocked_by: Mapped[str | None] = mapped_column(String(16))  # "pin" or "pilot"
+    # A delivery's goods nobody takes at the door: `return`, `leave_at_door` or `dispose`.
+    undeliverable_action: Mapped[str | None] = mapped_column(String(16))
 
     trips: Mapped[list["Trip"]] = relationship(
         order_by="Trip.sequence", back_populates="task", lazy="selectin"

@@ -208,6 +208,19 @@ class UnlockRead(BaseModel):
     by: Literal["pin", "pilot"]
 
 
+class UndeliverableIn(Request):
+    reason: str = Field(
+        "customer_unavailable", min_length=1, max_length=200, pattern=NO_NUL,
+        examples=["customer_unavailable"],
+    )  # fmt: skip
+
+
+class UndeliverableRead(BaseModel):
+    task_id: str
+    delivery_id: str | None
+    action_taken: Literal["return", "leave_at_door", "dispose"]
+
+
 class TripEventIn(Request):
     event: TripEvent = Field(strict=False)
     reason: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)

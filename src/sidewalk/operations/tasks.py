@@ -18,6 +18,7 @@ from sidewalk.operations import pilots
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
     ACTIVE_TASK,
+    OPEN_TASK,
     TASK_TRANSITIONS,
     TERMINAL_TASK,
     TERMINAL_TRIP,
@@ -121,6 +122,7 @@ def create_delivery_task(
     dropoff: LatLng,
     pickup_at: datetime | None = None,
     unlock_pin: str | None = None,
+    undeliverable_action: str | None = None,
     event_id: str | None = None,
 ) -> Task:
     """The task that carries out a robot attempt: to the pickup, then to the dropoff. Asking
@@ -146,6 +148,7 @@ def create_delivery_task(
             )
             task.not_before = _dispatch_from(ctx, pickup_at)
             task.unlock_pin = unlock_pin
+            task.undeliverable_action = undeliverable_action
             uow.commit()
             return task
     except IntegrityError:
@@ -162,17 +165,26 @@ def _dispatch_from(ctx: OperationsContext, pickup_at: datetime | None) -> dateti
     return pickup_at - timedelta(seconds=ctx.settings.robot_pickup_lead_s)
 
 
-def reschedule_task(ctx: OperationsContext, attempt_id: str, *, pickup_at: datetime | None) -> None:
-    """A task still waiting for a robot is offered to robots from the new time on; one that has
-    a robot keeps it (the robot waits at the pickup)."""
+def update_task(
+    ctx: OperationsContext,
+    attempt_id: str,
+    *,
+    pickup_at: datetime | None,
+    undeliverable_action: str | None,
+) -> None:
+    """Follow a merchant's change: a task still waiting for a robot is offered to robots from
+    the new pickup time on (one that has a robot keeps it; the robot waits at the pickup); an
+    open task takes the new undeliverable action."""
     with ctx.uow() as uow:
         found = task_of_attempt(uow.session, attempt_id)
         if found is None:
             return
         task = find_task(uow.session, found.id, lock=True)
-        if task.status != TaskStatus.PENDING:
+        if task.status not in OPEN_TASK:
             return
-        task.not_before = _dispatch_from(ctx, pickup_at)
+        if task.status == TaskStatus.PENDING:
+            task.not_before = _dispatch_from(ctx, pickup_at)
+        task.undeliverable_action = undeliverable_action or task.undeliverable_action
         task.updated_at = uow.clock.now()
         uow.commit()
 
@@ -302,12 +314,12 @@ def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | N
         target = TRIP_EVENT_STATUS[report.event]
         if trip.status == target:
             return task
-        _move_trip(uow, task, trip, robot, target, report.reason)
+        move_trip(uow, task, trip, robot, target, report.reason)
         uow.commit()
         return task
 
 
-def _move_trip(
+def move_trip(
     uow: OperationsUnitOfWork,
     task: Task,
     trip: Trip,
@@ -347,11 +359,13 @@ def finish(
     status: TaskStatus,
     *,
     reason: str | None = None,
+    send_back: bool = True,
 ) -> Task | None:
     """End a task: its open trips end with it, its pilot is released, its robot is free
     (charging at a hub after a charge task). A delivery cancelled or failed with the goods on
     board of a robot that can still drive sends that robot straight back to the pickup with a
-    `return` task, which is returned."""
+    `return` task, which is returned (unless the goods are to be disposed of: `send_back`
+    False)."""
     now = uow.clock.now()
     carrying = _goods_on_board(task) and robot is not None and robot.state == RobotState.ON_TASK
     transition("task", TASK_TRANSITIONS, task, status, at=now)
@@ -364,8 +378,15 @@ def finish(
             trip.updated_at = now
     pilots.release_pilot(uow, task.id, reason=f"task_{status.value}")
     uow.session.flush()
-    task_event(uow, f"task.{status.value}", task, reason=reason)
-    if carrying and robot is not None and status is not TaskStatus.COMPLETED:
+    disposed = carrying and not send_back and status is not TaskStatus.COMPLETED
+    task_event(
+        uow,
+        f"task.{status.value}",
+        task,
+        reason=reason,
+        **({"goods_disposed": True} if disposed else {}),
+    )
+    if carrying and send_back and robot is not None and status is not TaskStatus.COMPLETED:
         return _send_goods_back(uow, task, robot)
     if robot is not None and robot.state == RobotState.ON_TASK:
         after = (

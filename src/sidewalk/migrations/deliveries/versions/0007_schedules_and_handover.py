@@ -1,5 +1,5 @@
 """schedules and handover: a quote's pickup-ready time and dropoff window, a delivery's unlock
-PIN and the record of its handover
+PIN, the record of its handover, and what to do with goods that cannot be handed over
 
 Revision ID: 0007
 Revises: 0006
@@ -33,10 +33,21 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("unlock_pin", sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column("handover", sa.JSON(), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "undeliverable_action",
+                sa.String(length=16),
+                server_default="return",
+                nullable=False,
+            )
+        )
+        batch_op.add_column(sa.Column("undeliverable", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("undeliverable")
+        batch_op.drop_column("undeliverable_action")
         batch_op.drop_column("handover")
         batch_op.drop_column("unlock_pin")
 

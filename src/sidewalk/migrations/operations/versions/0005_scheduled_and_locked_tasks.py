@@ -1,5 +1,5 @@
-"""scheduled and locked tasks: when a scheduled task may be dispatched, and the PIN that opens
-its robot's compartment at the dropoff
+"""scheduled and locked tasks: when a scheduled task may be dispatched, the PIN that opens its
+robot's compartment at the dropoff, and what to do with goods nobody takes
 
 Revision ID: 0005
 Revises: 0004
@@ -32,10 +32,12 @@ def upgrade() -> None:
             sa.Column("unlocked_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("unlocked_by", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("undeliverable_action", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_column("undeliverable_action")
         batch_op.drop_column("unlocked_by")
         batch_op.drop_column("unlocked_at")
         batch_op.drop_column("unlock_failures")

@@ -1,5 +1,6 @@
-"""The robot's compartment at the dropoff: it opens for the customer's PIN (typed on the robot,
-checked here), or for a pilot who has checked the customer some other way. A wrong PIN opens
+"""The robot at the door. Its compartment opens for the customer's PIN (typed on the robot,
+checked here), or for a pilot who has checked the customer some other way; when nobody takes
+the goods, the delivery's undeliverable action is carried out. A wrong PIN opens
 nothing and is counted; after `MAX_WRONG_PINS` only a pilot can open it, so a four-digit PIN
 cannot be guessed at the door. The opening is told to the deliveries service as the handover,
 with the time and the robot's place."""
@@ -11,9 +12,9 @@ from typing import Literal, cast
 
 from sidewalk.kernel.errors import Conflict, Forbidden
 from sidewalk.operations.context import OperationsContext
-from sidewalk.operations.domain import TaskType, TripStatus
+from sidewalk.operations.domain import TaskStatus, TaskType, TripStatus
 from sidewalk.operations.robot_state import robot_for_update
-from sidewalk.operations.tasks import active_task_of, find_task, task_event
+from sidewalk.operations.tasks import active_task_of, find_task, finish, move_trip, task_event
 
 MAX_WRONG_PINS = 5
 
@@ -91,3 +92,62 @@ def unlock(
         )
         uow.commit()
         return Opened(task.id, task.delivery_id, now, by)
+
+
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    task_id: str
+    delivery_id: str | None
+    action_taken: Literal["return", "leave_at_door", "dispose"]
+
+
+def undeliverable(
+    ctx: OperationsContext, serial: str, *, reason: str, operator_id: str | None = None
+) -> Undelivered:
+    """Nobody takes the goods at the door: carry out the delivery's undeliverable action. The
+    robot brings them back to the pickup (`return`, a return task), leaves them where it
+    stands (`leave_at_door`: the compartment opens and the task completes), or keeps them for
+    disposal at its next hub (`dispose`: the task fails and the robot is free). The action
+    taken, with the task."""
+    with ctx.uow() as uow:
+        session, now = uow.session, uow.clock.now()
+        robot = robot_for_update(session, serial)
+        found = active_task_of(session, serial)
+        if found is None or found.type != TaskType.DELIVERY:
+            raise Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
+        task = find_task(session, found.id, lock=True)
+        dropoff = task.trips[-1]
+        if dropoff.status != TripStatus.ARRIVED:
+            raise Conflict(f"Robot {serial} is not at the dropoff", code="not_at_dropoff")
+        if task.unlocked_at is not None:
+            raise Conflict(
+                "The compartment was opened for the customer: the goods were handed over",
+                code="already_handed_over",
+            )
+        action = cast(
+            Literal["return", "leave_at_door", "dispose"], task.undeliverable_action or "return"
+        )
+        task_event(
+            uow,
+            "task.undeliverable",
+            task,
+            action=action,
+            reason=reason,
+            operator_id=operator_id,
+            lat=robot.lat,
+            lng=robot.lng,
+        )
+        if action == "leave_at_door":
+            task.unlocked_at, task.unlocked_by = now, "left_at_door"
+            move_trip(uow, task, dropoff, robot, TripStatus.COMPLETED, None)
+        else:
+            finish(
+                uow,
+                task,
+                robot,
+                TaskStatus.FAILED,
+                reason="undeliverable",
+                send_back=action != "dispose",
+            )
+        uow.commit()
+        return Undelivered(task.id, task.delivery_id, action)
