@@ -229,6 +229,43 @@ def test_a_scheduled_courier_job_is_offered_to_couriers_only_before_its_pickup_t
         wait_for(merchant, delivery, "delivered")
 
 
+@pytest.mark.parametrize(
+    ("action", "status", "taken"),
+    [
+        ("return", "returned", "returned"),
+        ("leave_at_door", "delivered", "left_at_door"),
+        ("dispose", "failed", "disposed"),
+    ],
+)
+def test_a_courier_nobody_meets_at_the_door_does_as_the_delivery_says(
+    platform: Platform,
+    client: TestClient,
+    merchant: MerchantClient,
+    clock: ManualClock,
+    action: str,
+    status: str,
+    taken: str,
+) -> None:
+    network(platform, undeliverable_rate=1.0)
+    assert platform.couriers is not None
+    with running(platform):
+        quote = merchant.quote(pickup=DOWNTOWN, dropoff=SOUTH_PARK)
+        delivery = merchant.delivery(
+            quote_id=quote["id"], customer=CUSTOMER, undeliverable_action=action
+        )
+        job_of(merchant, delivery)
+        clock.advance(LATER)
+        done = wait_for(merchant, delivery, status)
+    assert done["undeliverable"]["action_taken"] == taken
+    assert done["undeliverable"]["reason"] == "customer_unavailable"
+    assert done["attempts"][0]["status"] == ("succeeded" if status == "delivered" else "failed")
+    if status == "delivered":
+        assert done["handover"]["proof"] == "none"
+    events = [e["type"] for e in merchant.get(f"/v1/deliveries/{delivery['id']}/events").json()[
+        "data"]]  # fmt: skip
+    assert events.count("delivery.undeliverable") == 1
+
+
 def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier_who_delivers_it(
     platform: Platform,
     client: TestClient,

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         description="Simulated couriers: probability a job fails (no courier accepts it, or "
         "the courier gives up before pickup).",
     )
+    courier_undeliverable_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Simulated couriers: probability nobody takes the goods at the door (the "
+        "delivery's undeliverable action follows).",
+    )
     courier_sim_seed: int = Field(
         0, description="Simulated couriers: seed of each job's draws (with the job's own id)."
     )

@@ -46,6 +46,8 @@ class CourierRequest:
     dropoff_before: datetime | None = None
     # What the customer tells the courier at the door, as proof of the handover.
     dropoff_pin: str | None = None
+    # What to do with goods nobody takes: `return`, `leave_at_door` or `dispose`.
+    undeliverable_action: str = "return"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,9 @@ class CourierUpdate:
     # `pin` (the customer's PIN checked), `photo` or `signature` (with its image's URL).
     proof: str | None = None
     proof_url: str | None = None
+    # Nobody took the goods: what the courier does with them (`returned`, `left_at_door`,
+    # `disposed`, as Uber Direct's `undeliverable_action`), with `reason` saying why.
+    undeliverable: str | None = None
 
 
 UpdateSink = Callable[[CourierUpdate], None]

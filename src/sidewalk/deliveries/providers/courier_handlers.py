@@ -115,6 +115,7 @@ def courier_request(attempt_id: str, payload: Mapping[str, Any], currency: str) 
         pickup_at=_when(payload.get("pickup_at")),
         dropoff_before=_when(payload.get("dropoff_before")),
         dropoff_pin=payload.get("unlock_pin"),
+        undeliverable_action=str(payload.get("undeliverable_action") or "return"),
     )
 
 

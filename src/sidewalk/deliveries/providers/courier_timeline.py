@@ -37,6 +37,7 @@ class SimParams:
     pickup_dwell_s: float = PICKUP_DWELL_S
     dropoff_dwell_s: float = DROPOFF_DWELL_S
     position_every_s: float = POSITION_EVERY_S
+    undeliverable_rate: float = 0.0  # nobody at the door to take the goods
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +49,23 @@ class Step:
     lat: float | None = None
     lng: float | None = None
     reason: str | None = None
+    # Nobody took the goods: what the courier did with them (`returned`, `left_at_door`,
+    # `disposed`), told with the step that starts it.
+    undeliverable: str | None = None
 
     @classmethod
     def of(
-        cls, at: datetime, status: CourierStatus, where: LatLng | None, reason: str | None = None
+        cls,
+        at: datetime,
+        status: CourierStatus,
+        where: LatLng | None,
+        reason: str | None = None,
+        undeliverable: str | None = None,
     ) -> "Step":
         """A step with the courier at `where`, when known."""
         if where is None:
-            return cls(at, status, reason=reason)
-        return cls(at, status, where.lat, where.lng, reason)
+            return cls(at, status, reason=reason, undeliverable=undeliverable)
+        return cls(at, status, where.lat, where.lng, reason, undeliverable)
 
     @property
     def position(self) -> LatLng | None:
@@ -69,6 +78,7 @@ class Step:
             "lat": self.lat,
             "lng": self.lng,
             "reason": self.reason,
+            "undeliverable": self.undeliverable,
         }
 
     @classmethod
@@ -79,6 +89,7 @@ class Step:
             lat=data.get("lat"),
             lng=data.get("lng"),
             reason=data.get("reason"),
+            undeliverable=data.get("undeliverable"),
         )
 
 
@@ -133,10 +144,17 @@ def ride(
 
 
 def plan_job(
-    pickup: LatLng, dropoff: LatLng, external_id: str, at: datetime, params: SimParams
+    pickup: LatLng,
+    dropoff: LatLng,
+    external_id: str,
+    at: datetime,
+    params: SimParams,
+    undeliverable_action: str = "return",
 ) -> Timeline:
     """Draw a job's whole timeline. The draws are made in one order whatever the outcome, so
-    changing the failure rate changes who fails, not where couriers start."""
+    changing the failure rate changes who fails, not where couriers start. When nobody is at
+    the door, the courier waits as long as a handover takes, then does as
+    `undeliverable_action` says."""
     rng = job_random(params.seed, external_id)
     every = params.position_every_s
     accept_s = params.accept_delay_s * rng.uniform(0.75, 1.25)
@@ -144,6 +162,7 @@ def plan_job(
     fails = rng.random() < params.failure_rate
     nobody_accepts = rng.random() < 0.5
     gives_up_at = rng.uniform(0.2, 0.8)
+    nobody_home = rng.random() < params.undeliverable_rate
 
     accepted = at + timedelta(seconds=accept_s)
     to_pickup_s, to_dropoff_s = travel_s(start, pickup, params), travel_s(pickup, dropoff, params)
@@ -175,10 +194,20 @@ def plan_job(
         Step.of(left, C.ENROUTE_TO_DROPOFF, pickup),
     ]
     steps += ride(pickup, dropoff, left, to_dropoff_s, C.ENROUTE_TO_DROPOFF, 1.0, every)
-    steps += [
-        Step.of(there, C.ARRIVED_AT_DROPOFF, dropoff),
-        Step.of(delivered, C.DELIVERED, dropoff),
-    ]
+    steps.append(Step.of(there, C.ARRIVED_AT_DROPOFF, dropoff))
+    if not nobody_home:
+        steps.append(Step.of(delivered, C.DELIVERED, dropoff))
+        return timeline
+    why = "customer_unavailable"
+    if undeliverable_action == "leave_at_door":
+        steps.append(Step.of(delivered, C.DELIVERED, dropoff, why, "left_at_door"))
+    elif undeliverable_action == "dispose":
+        steps.append(Step.of(delivered, C.FAILED, dropoff, why, "disposed"))
+    else:
+        back_s = travel_s(dropoff, pickup, params)
+        steps.append(Step.of(delivered, C.RETURNING, dropoff, why, "returned"))
+        steps += ride(dropoff, pickup, delivered, back_s, C.RETURNING, 1.0, every)
+        steps.append(Step.of(delivered + timedelta(seconds=back_s), C.RETURNED, pickup, why))
     return timeline
 
 

@@ -16,6 +16,7 @@ from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     TERMINAL_ATTEMPT,
     TERMINAL_DELIVERY,
+    UNDELIVERABLE_TAKEN,
     AttemptProvider,
     AttemptStatus,
     CourierStatus,
@@ -23,7 +24,7 @@ from sidewalk.deliveries.domain import (
     Moved,
     follow_courier,
 )
-from sidewalk.deliveries.handover import handover
+from sidewalk.deliveries.handover import handover, note_undeliverable
 from sidewalk.deliveries.models import INBOX, Attempt, Delivery, DeliveryAttempt
 from sidewalk.deliveries.providers.courier import CourierUpdate
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -104,10 +105,17 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
             delivery,
             attempt,
             update.status,
-            update.reason,
+            # Goods disposed of end the delivery as undeliverable; the reason why is noted apart.
+            "undeliverable" if update.undeliverable == "disposed" else update.reason,
             source=update.event_id,
             at=min(update.occurred_at, now),
         )
+        if update.undeliverable is not None and delivery.undeliverable is None:
+            taken = {v: k for k, v in UNDELIVERABLE_TAKEN.items()}.get(update.undeliverable)
+            if taken is not None:
+                why = update.reason or "customer_unavailable"
+                note_undeliverable(delivery, taken, why, at=min(update.occurred_at, now))
+                uow.record(delivery.id, "delivery.undeliverable", action=taken.value, reason=why)
         if delivery.status == DeliveryStatus.DELIVERED and delivery.handover is None:
             delivery.handover = handover(
                 AttemptProvider.COURIER,

@@ -96,6 +96,7 @@ class SimulatedCourierNetwork:
             pickup_dwell_s=settings.courier_pickup_dwell_s,
             dropoff_dwell_s=settings.courier_dropoff_dwell_s,
             position_every_s=settings.courier_position_every_s,
+            undeliverable_rate=settings.courier_undeliverable_rate,
         )
         return cls(
             uow,
@@ -131,14 +132,18 @@ class SimulatedCourierNetwork:
         pickup, and moved later still if its courier would reach the pickup early (a job's
         draws are its own, so the same timeline comes, shifted)."""
         pickup, dropoff, ident = request.pickup.point, request.dropoff.point, request.external_id
+
+        def plan(start: datetime) -> Timeline:
+            return plan_job(
+                pickup, dropoff, ident, start, self._params, request.undeliverable_action
+            )
+
         if request.pickup_at is None:
-            return plan_job(pickup, dropoff, ident, now, self._params)
+            return plan(now)
         start = max(now, request.pickup_at - self._lead())
-        timeline = plan_job(pickup, dropoff, ident, start, self._params)
+        timeline = plan(start)
         early = request.pickup_at - timeline.pickup_eta
-        if early > timedelta(0):
-            timeline = plan_job(pickup, dropoff, ident, start + early, self._params)
-        return timeline
+        return plan(start + early) if early > timedelta(0) else timeline
 
     def create(self, request: CourierRequest) -> CourierJob:
         self._check(request)
@@ -236,7 +241,10 @@ class SimulatedCourierNetwork:
                 lat=step.lat,
                 lng=step.lng,
                 reason=step.reason,
-                proof=job.proof if step.status is CourierStatus.DELIVERED else None,
+                proof=job.proof
+                if step.status is CourierStatus.DELIVERED and step.undeliverable is None
+                else None,
+                undeliverable=step.undeliverable,
             )
             try:
                 self._sink(update)
@@ -360,5 +368,6 @@ def _request_json(request: CourierRequest) -> dict[str, Any]:
         "reference": request.reference,
         "pickup_at": request.pickup_at.isoformat() if request.pickup_at else None,
         "dropoff_pin_required": request.dropoff_pin is not None,
+        "undeliverable_action": request.undeliverable_action,
         "dropoff_before": request.dropoff_before.isoformat() if request.dropoff_before else None,
     }
