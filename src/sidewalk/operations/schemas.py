@@ -209,10 +209,9 @@ class UnlockRead(BaseModel):
 
 
 class UndeliverableIn(Request):
-    reason: str = Field(
-        "customer_unavailable", min_length=1, max_length=200, pattern=NO_NUL,
-        examples=["customer_unavailable"],
-    )  # fmt: skip
+    reason: str = Field("customer_unavailable", min_length=1, max_length=200, pattern=NO_NUL)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "no_answer_at_door"}]})
 
 
 class UndeliverableRead(BaseModel):
