@@ -6,8 +6,9 @@ twice. Time is the tests' manual clock; the receiver is a real HTTP server."""
 
 import asyncio
 import dataclasses
+import itertools
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy import event
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries.webhook_sender import WebhookSender
 from sidewalk.kernel.clock import ManualClock
+from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.settings import Settings
 from tests.conftest import free_port
 from tests.factories import MerchantClient
@@ -456,3 +458,43 @@ def test_ordering_without_endpoints_asks_the_database_about_webhooks_once(
     about_webhooks = [s for s in statements if "webhook" in s]
     assert len(about_webhooks) == 1
     assert "webhook_endpoints.merchant_id" in about_webhooks[0]
+
+
+def test_the_robots_location_is_told_only_to_endpoints_that_ask_at_most_every_interval(
+    platform: Platform,
+    client: TestClient,
+    merchant: MerchantClient,
+    fleet: Fleet,
+    receiver: Receiver,
+    sender: WebhookSender,
+    clock: ManualClock,
+) -> None:
+    where = register(merchant, f"{receiver.url}/where", ("delivery.courier_location",))
+    statuses = register(merchant, f"{receiver.url}/statuses")
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    delivery = merchant.delivery()
+    pump()
+    fleet.dispatch()
+    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    fleet.post(token, f"/ops/v1/trips/{task['trips'][0]['id']}/events", {"event": "started"})
+    pump()
+    interval = platform.settings.webhook_location_interval_s
+    every = platform.settings.robot_position_event_s
+    steps = int(3 * interval / every)  # positions for three intervals
+    for i in range(steps):
+        clock.advance(timedelta(seconds=every))
+        fleet.robot_report("SW-1", LatLng(34.0901 - 0.0001 * i, -118.3617))
+        pump()
+
+    told = messages(merchant, where["id"])
+    assert [m["event_type"] for m in told] == ["delivery.courier_location"] * 3
+    assert all(m["event_type"] != "delivery.courier_location"
+               for m in messages(merchant, statuses["id"]))  # fmt: skip
+    send(sender)
+    bodies = sorted((r.json for r in receiver.at("/where")), key=lambda b: b["timestamp"])
+    times = [datetime.fromisoformat(b["data"]["courier_location"]["at"]) for b in bodies]
+    assert all(b - a >= timedelta(seconds=interval) for a, b in itertools.pairwise(times))
+    assert bodies[-1]["data"]["id"] == delivery["id"]
+    timeline = merchant.get(f"/v1/deliveries/{delivery['id']}/events").json()["data"]
+    assert "delivery.courier_location" not in {e["type"] for e in timeline}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import TERMINAL_DELIVERY
 from sidewalk.deliveries.eta import FleetState
+from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.models import Delivery, FleetSnapshot
 from sidewalk.kernel.events import Envelope
 
@@ -70,10 +71,13 @@ def store_position(ctx: DeliveriesContext, event: Envelope) -> None:
     if attempt_id is not None:
         conditions.append(Delivery.latest_attempt_id == attempt_id)
     with ctx.uow() as uow:
-        uow.session.execute(
+        stored = uow.session.execute(
             update(Delivery)
             .where(*conditions)
             .values(courier_lat=lat, courier_lng=lng, courier_seen_at=taken)
             .execution_options(synchronize_session=False)
         )
+        if stored.rowcount == 1:  # type: ignore[attr-defined]
+            interval = ctx.settings.webhook_location_interval_s
+            tell_location(uow, delivery_id, taken, interval_s=interval)
         uow.commit()

@@ -205,6 +205,8 @@ class Delivery(Base):
         String(16), default="return", server_default="return"
     )
     undeliverable: Mapped[dict[str, Any] | None]
+    # When merchants were last told where the robot or courier is (see `LOCATION_EVENT`).
+    location_told_at: Mapped[datetime | None]
 
     quote: Mapped[Quote] = relationship(lazy="raise")
     # Declared so that a flush inserts the attempt before the delivery that points at it.

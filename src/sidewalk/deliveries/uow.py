@@ -3,6 +3,7 @@ records, written in the same transaction as the change they describe, with the w
 owe the merchant."""
 
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Self
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,6 +50,11 @@ class DeliveriesUnitOfWork(UnitOfWork):
         )
         if type_ in WEBHOOK_EVENT_TYPES:
             self._status_changes.append(StatusChange(delivery_id, type_, now))
+
+    def notify(self, delivery_id: str, type_: str, at: datetime) -> None:
+        """Queue the webhooks of an event the timeline does not keep (the courier's location),
+        with those of the use case: sent only if it commits."""
+        self._status_changes.append(StatusChange(delivery_id, type_, at))
 
     def emit(self, type_: str, *, subject: dict[str, str], payload: dict[str, Any]) -> None:
         """Tell the operations service something, through the outbox: sent only if the use

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 from sidewalk.kernel.statemachine import check
 
 # Every status change of a delivery, as its timeline records it: `delivery.created` when it is
-# ordered, then `delivery.<status>` for each status it enters.
+# ordered, then `delivery.<status>` for each status it enters; and, for endpoints that ask for
+# it, where the robot or courier is (`delivery.courier_location`, at most once every
+# `webhook_location_interval_s` per delivery; not in the timeline).
 WebhookEventType = Literal[
     "delivery.created",
     "delivery.pending",
@@ -26,7 +28,9 @@ WebhookEventType = Literal[
     "delivery.returning",
     "delivery.returned",
     "delivery.failed",
+    "delivery.courier_location",
 ]
+LOCATION_EVENT = "delivery.courier_location"
 WEBHOOK_EVENT_TYPES: frozenset[str] = frozenset(get_args(WebhookEventType))
 
 MAX_URL_LENGTH = 2048

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         900, ge=0, description="Typical time for a courier to reach a pickup."
     )
     courier_max_distance_m: int = Field(15_000, gt=0, description="Longest trip a courier takes.")
+    webhook_location_interval_s: float = Field(
+        30,
+        gt=0,
+        description="At most one `delivery.courier_location` webhook per delivery this often.",
+    )
     window_check_interval_s: float = Field(
         15,
         gt=0,

@@ -123,6 +123,7 @@ MIRRORED: tuple[Mirrored, ...] = (
                 "tracking_token",
                 "unlock_pin",
                 "handover",
+                "location_told_at",
             }
         ),
         derived=status_times(DeliveryStatus),

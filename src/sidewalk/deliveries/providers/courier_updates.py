@@ -25,6 +25,7 @@ from sidewalk.deliveries.domain import (
     follow_courier,
 )
 from sidewalk.deliveries.handover import handover, note_undeliverable
+from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.models import INBOX, Attempt, Delivery, DeliveryAttempt
 from sidewalk.deliveries.providers.courier import CourierUpdate
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -130,6 +131,9 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
             if seen is None or seen < update.occurred_at:
                 delivery.courier_lat, delivery.courier_lng = update.lat, update.lng
                 delivery.courier_seen_at = update.occurred_at
+                uow.session.flush()
+                interval = ctx.settings.webhook_location_interval_s
+                tell_location(uow, delivery.id, update.occurred_at, interval_s=interval)
         uow.commit()
 
 

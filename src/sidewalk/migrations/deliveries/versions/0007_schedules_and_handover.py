@@ -1,5 +1,6 @@
 """schedules and handover: a quote's pickup-ready time and dropoff window, a delivery's unlock
-PIN, the record of its handover, and what to do with goods that cannot be handed over
+PIN, the record of its handover, what to do with goods that cannot be handed over, and when
+merchants were last told where its robot or courier is
 
 Revision ID: 0007
 Revises: 0006
@@ -42,10 +43,12 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(sa.Column("undeliverable", sa.JSON(), nullable=True))
+        batch_op.add_column(_when("location_told_at"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("location_told_at")
         batch_op.drop_column("undeliverable")
         batch_op.drop_column("undeliverable_action")
         batch_op.drop_column("handover")
