@@ -14,6 +14,7 @@ from sidewalk import __version__, migrations
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import gauges as deliveries_gauges
 from sidewalk.deliveries.api import router as deliveries_router
+from sidewalk.deliveries.api_couriers import router as couriers_router
 from sidewalk.deliveries.api_tracking import router as tracking_router
 from sidewalk.deliveries.api_webhooks import router as webhooks_router
 from sidewalk.deliveries.api_webhooks import webhook_docs
@@ -107,7 +108,12 @@ def create_deliveries_app(
         lifespan=lifespan,
         # The routes themselves rather than `include_router`, which matches every request
         # a second time through the included router.
-        routes=[*deliveries_router.routes, *webhooks_router.routes, *tracking_router.routes],
+        routes=[
+            *deliveries_router.routes,
+            *webhooks_router.routes,
+            *tracking_router.routes,
+            *couriers_router.routes,
+        ],
         webhooks=webhook_docs,
     )
     app.state.deliveries = platform.deliveries

@@ -297,28 +297,32 @@ def request_attempt(
 ) -> None:
     """Tell operations (and any provider listening) that the attempt wants carrying out, with
     what a courier network asks for too (whom to hand the goods to, their value, our order)."""
-    customer = None
-    if delivery.customer_name is not None:
-        customer = {"name": delivery.customer_name, "phone": delivery.customer_phone}
     uow.emit(
         "attempt.requested",
         subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
-        payload={
-            "provider": AttemptProvider(attempt.provider).value,
-            "sequence": sequence,
-            "merchant_id": delivery.merchant_id,
-            "pickup": place(quote.pickup),
-            "dropoff": place(quote.dropoff),
-            "dropoff_instructions": delivery.dropoff_instructions,
-            "customer": customer,
-            "order_value_cents": quote.order_value_cents,
-            "currency": quote.currency,
-            "external_reference_id": delivery.external_reference_id,
-            "unlock_pin": delivery.unlock_pin,
-            "undeliverable_action": delivery.undeliverable_action,
-            **schedule_payload(quote),
-        },
+        payload={"sequence": sequence, **attempt_payload(delivery, quote, attempt)},
     )
+
+
+def attempt_payload(delivery: Delivery, quote: Quote, attempt: Attempt) -> dict[str, Any]:
+    """What an attempt's provider is to carry out, as it stands."""
+    customer = None
+    if delivery.customer_name is not None:
+        customer = {"name": delivery.customer_name, "phone": delivery.customer_phone}
+    return {
+        "provider": AttemptProvider(attempt.provider).value,
+        "merchant_id": delivery.merchant_id,
+        "pickup": place(quote.pickup),
+        "dropoff": place(quote.dropoff),
+        "dropoff_instructions": delivery.dropoff_instructions,
+        "customer": customer,
+        "order_value_cents": quote.order_value_cents,
+        "currency": quote.currency,
+        "external_reference_id": delivery.external_reference_id,
+        "unlock_pin": delivery.unlock_pin,
+        "undeliverable_action": delivery.undeliverable_action,
+        **schedule_payload(quote),
+    }
 
 
 def schedule_payload(quote: Quote) -> dict[str, Any]:
@@ -430,20 +434,10 @@ def _tell_provider(uow: DeliveriesUnitOfWork, delivery: Delivery) -> None:
     )  # fmt: skip
     if latest is None or latest.status in TERMINAL_ATTEMPT:
         return
-    customer = None
-    if delivery.customer_name is not None:
-        customer = {"name": delivery.customer_name, "phone": delivery.customer_phone}
     uow.emit(
         "attempt.updated",
         subject={"delivery_id": delivery.id, "attempt_id": latest.id},
-        payload={
-            "provider": AttemptProvider(latest.provider).value,
-            "dropoff_instructions": delivery.dropoff_instructions,
-            "customer": customer,
-            "order_value_cents": delivery.quote.order_value_cents,
-            "undeliverable_action": delivery.undeliverable_action,
-            **schedule_payload(delivery.quote),
-        },
+        payload=attempt_payload(delivery, delivery.quote, latest),
     )
 
 

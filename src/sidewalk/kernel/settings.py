@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveFloat, field_validator, model_validator
+from pydantic import Field, PositiveFloat, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,7 +87,44 @@ class Settings(BaseSettings):
 
     # The courier network that carries what robots cannot, and its simulated stand-in.
     courier_provider: str = Field(
-        "simulated", description="The courier network adapter: `simulated` (built in)."
+        "simulated",
+        description="The courier network adapter: `simulated` (built in), `doordash` (DoorDash "
+        "Drive v2) or `uber` (Uber Direct).",
+    )
+    courier_contact_name: str = Field(
+        "Sidewalk", description="Real networks: the sender's name couriers see at the pickup."
+    )
+    courier_contact_phone: str | None = Field(
+        None,
+        pattern=r"^\+[0-9]{6,15}$",
+        description="Real networks: the E.164 phone couriers call about a pickup, and the "
+        "customer's when the delivery has none.",
+    )
+    courier_http_timeout_s: float = Field(
+        10, gt=0, description="Real networks: longest wait for one call to their API."
+    )
+    doordash_base_url: str = Field("https://openapi.doordash.com", description="DoorDash Drive.")
+    doordash_developer_id: str | None = Field(None, description="DoorDash Drive: developer id.")
+    doordash_key_id: str | None = Field(None, description="DoorDash Drive: the access key's id.")
+    doordash_signing_secret: SecretStr | None = Field(
+        None, description="DoorDash Drive: the access key's signing secret (base64url)."
+    )
+    doordash_webhook_authorization: SecretStr | None = Field(
+        None,
+        description="DoorDash Drive: the exact `Authorization` header its webhooks are set to "
+        "send (e.g. `Bearer …`); webhooks without it are refused.",
+    )
+    uber_base_url: str = Field("https://api.uber.com", description="Uber Direct's API.")
+    uber_token_url: str = Field(
+        "https://login.uber.com/oauth/v2/token", description="Uber Direct: the OAuth token URL."
+    )
+    uber_customer_id: str | None = Field(None, description="Uber Direct: the customer id.")
+    uber_client_id: str | None = Field(None, description="Uber Direct: the OAuth client id.")
+    uber_client_secret: SecretStr | None = Field(
+        None, description="Uber Direct: the OAuth client secret."
+    )
+    uber_webhook_signing_key: SecretStr | None = Field(
+        None, description="Uber Direct: the key its webhooks are signed with (x-uber-signature)."
     )
     courier_accept_delay_s: float = Field(
         120, ge=0, description="Simulated couriers: typical seconds until a courier accepts a job."

@@ -139,6 +139,11 @@ class CourierProvider(Protocol):
         """The job as it stands; `CourierRejected` (`job_not_found`) for an unknown id."""
         ...
 
+    def update(self, job_id: str, request: CourierRequest) -> CourierJob:
+        """Pass on what the merchant changed (instructions, contact, value, pickup time), as
+        far as the network takes changes; `CourierRejected` when it no longer does."""
+        ...
+
 
 @runtime_checkable
 class InProcessNetwork(Protocol):

@@ -1,6 +1,7 @@
 """How courier attempts reach the courier network: the deliveries service listens to its own
-events (`attempt.requested`, `attempt.cancel_requested` of courier attempts), asks the network
-to create or cancel the job, and notes the job id on the attempt.
+events (`attempt.requested`, `attempt.cancel_requested`, `attempt.updated` of courier
+attempts), asks the network to create, cancel or change the job, and notes the job id on the
+attempt.
 
 The network is called outside any database transaction. Each handler is safe to run twice:
 the network creates one job per attempt id however often it is asked, a cancel of a cancelled
@@ -148,6 +149,28 @@ def _cancel(provider: CourierProvider, job_id: str, reason: str | None) -> None:
         log.warning("the courier network refused to cancel job %s: %s", job_id, e)
 
 
+def attempt_updated(ctx: DeliveriesContext, provider: CourierProvider, event: Envelope) -> None:
+    """Pass the merchant's change on to the attempt's job, as far as the network takes it; a
+    network that no longer takes changes keeps the job as it was."""
+    if event.payload.get("provider") != AttemptProvider.COURIER.value:
+        return
+    attempt_id = event.subject["attempt_id"]
+    with ctx.uow() as uow:
+        if _handled(uow.session, event):
+            return
+        found = courier_attempt(uow.session, attempt_id)
+        job_id = found[1].provider_id if found is not None and is_live(*found) else None
+    if job_id is not None:
+        try:
+            request = courier_request(attempt_id, event.payload, ctx.settings.default_currency)
+            provider.update(job_id, request)
+        except (KeyError, TypeError, ValueError) as e:
+            log.error("attempt.updated %s cannot be read: %r", event.id, e)
+        except CourierRejected as e:
+            log.warning("the courier network kept job %s as it was: %s", job_id, e)
+    _remember(ctx, event)
+
+
 def _handled(session: Session, event: Envelope) -> bool:
     seen = session.execute(
         select(INBOX.c.event_id).where(
@@ -187,6 +210,7 @@ def _give_up(ctx: DeliveriesContext, event: Envelope, attempt_id: str, reason: s
 HANDLERS: Mapping[str, Handler] = {
     "attempt.requested": attempt_requested,
     "attempt.cancel_requested": attempt_cancel_requested,
+    "attempt.updated": attempt_updated,
 }
 
 
