@@ -3,6 +3,7 @@ table by table as many rows as the services hold, a second sync adding nothing, 
 activity exactly the rows that are new or changed (worked out from the services' tables
 before and after, not from the sync)."""
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from sidewalk.kernel.db import make_engine
 from sidewalk.simulator.params import SimParams
 from sidewalk.simulator.run import Databases, Simulation, finished_simulation
 from sidewalk.warehouse.mirror import MIRRORED, Mirrored
-from sidewalk.warehouse.sync import SyncSources, sync
+from sidewalk.warehouse.sync import SyncSources, create_mirror_tables, sync
 from sidewalk.warehouse.target import Warehouse, open_warehouse
 from tests.databases import fresh_postgres_database
 from tests.factories import MerchantClient
@@ -196,3 +197,25 @@ def test_api_requests_and_events_reach_the_events_schema(
     assert ("delivery.created",) in types or ("attempt.requested",) in types
     for engine in (sources.deliveries, sources.operations):
         engine.dispose()
+
+
+def test_a_warehouse_made_before_the_services_gained_columns_gets_them(
+    simulated: tuple[Simulation, SyncSources], warehouse: Warehouse
+) -> None:
+    _, sources = simulated
+    newer = {"undeliverable_action", "undeliverable", "pickup_ready_at", "dropoff_before"}
+    older = [
+        dataclasses.replace(m, leave_out=m.leave_out | newer)
+        if m.qualified in ("deliveries_v3.deliveries", "deliveries_v3.quotes")
+        else m
+        for m in MIRRORED
+    ]
+    create_mirror_tables(warehouse, older)
+
+    counts = sync(sources, warehouse)
+
+    assert counts == {name: len(rows) for name, rows in source_rows(sources).items()}
+    _, rows = warehouse.query(
+        "SELECT count(*) FROM deliveries_v3.deliveries WHERE undeliverable_action = 'return'"
+    )
+    assert rows[0][0] == counts["deliveries_v3.deliveries"]

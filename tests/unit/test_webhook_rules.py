@@ -9,6 +9,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from sidewalk.deliveries.domain import DeliveryStatus
 from sidewalk.deliveries.webhook_domain import (
+    LOCATION_EVENT,
     WEBHOOK_EVENT_TYPES,
     MessageStatus,
     check_endpoint_url,
@@ -24,9 +25,8 @@ DAY_S = 86_400.0
 
 
 def test_every_delivery_status_is_an_event_type_and_so_is_its_creation() -> None:
-    assert {f"delivery.{s.value}" for s in DeliveryStatus} | {"delivery.created"} == (
-        WEBHOOK_EVENT_TYPES
-    )
+    statuses = {f"delivery.{s.value}" for s in DeliveryStatus} | {"delivery.created"}
+    assert statuses | {LOCATION_EVENT} == WEBHOOK_EVENT_TYPES
 
 
 @pytest.mark.parametrize(

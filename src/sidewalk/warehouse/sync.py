@@ -51,6 +51,12 @@ def create_mirror_tables(warehouse: Warehouse, mirrored: Sequence[Mirrored] = MI
         # leaves keys unenforced). PostgreSQL keeps the key as a constraint.
         constraint = f", PRIMARY KEY ({key})" if warehouse.dialect == "postgresql" else ""
         warehouse.execute(f"CREATE TABLE IF NOT EXISTS {m.qualified} ({columns}{constraint})")
+        # A warehouse made by an older version gets the columns the services have gained since
+        # (older rows keep them empty until they change again).
+        for name, kind, _ in [*m.columns(), *m.derived]:
+            warehouse.execute(
+                f"ALTER TABLE {m.qualified} ADD COLUMN IF NOT EXISTS {quoted(name)} {kind}"
+            )
 
 
 @dataclass
