@@ -170,6 +170,7 @@ def test_the_ready_time_moves_until_the_robot_is_at_the_pickup(
     assert merchant.get(path).json()["pickup_eta"] == delivery["pickup_eta"]
 
     later = first + timedelta(minutes=40)
+    platform.deliveries.eta.forget()  # the estimate reads the fleet's snapshots afresh
     moved = merchant.http.patch(
         path, json={"pickup_ready_at": later.isoformat()}, headers=merchant.auth
     )

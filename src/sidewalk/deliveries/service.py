@@ -31,6 +31,7 @@ from sidewalk.deliveries.domain import (
     quote_terms,
     serviceability,
 )
+from sidewalk.deliveries.eta import Eta
 from sidewalk.deliveries.models import (
     Attempt,
     Delivery,
@@ -374,6 +375,9 @@ def update_delivery(
     """Change what may still change; the timeline notes which fields changed (not their
     values: it is mirrored to the warehouse, which keeps no customer's contact)."""
     fields = cmd.model_fields_set
+    # Estimated before the write transaction: the estimate may read the fleet's snapshots,
+    # which on SQLite would wait for the write lock this use case is about to hold.
+    eta = _eta_now(ctx, merchant, delivery_id) if "pickup_ready_at" in fields else None
     with ctx.uow() as uow:
         delivery = repository.delivery(uow.session, merchant.id, delivery_id, for_update=True)
         if delivery is None:
@@ -388,8 +392,8 @@ def update_delivery(
             delivery.quote.order_value_cents = cmd.order_value_cents
         if "undeliverable_action" in fields and cmd.undeliverable_action is not None:
             delivery.undeliverable_action = cmd.undeliverable_action.value
-        if "pickup_ready_at" in fields:
-            _reschedule(ctx, uow, delivery, cmd.pickup_ready_at)
+        if eta is not None:
+            _reschedule(uow, delivery, cmd.pickup_ready_at, eta)
         _tell_provider(uow, delivery)
         delivery.updated_at = uow.clock.now()
         uow.record(delivery.id, "delivery.updated", fields=sorted(fields))
@@ -397,27 +401,32 @@ def update_delivery(
         return delivery_read(delivery, ctx.settings.public_base_url)
 
 
+def _eta_now(ctx: DeliveriesContext, merchant: MerchantPrincipal, delivery_id: str) -> Eta:
+    """The times of the delivery's trip by its current provider if it started now."""
+    with ctx.uow() as uow:
+        delivery = repository.delivery(uow.session, merchant.id, delivery_id)
+        if delivery is None:
+            raise not_found("delivery", delivery_id)
+        quote = delivery.quote
+        provider = next(
+            (link.attempt.provider for link in delivery.attempt_links
+             if link.attempt.id == delivery.latest_attempt_id),
+            quote.provider,
+        )  # fmt: skip
+        pickup = LatLng(quote.pickup.lat, quote.pickup.lng)
+        dropoff = LatLng(quote.dropoff.lat, quote.dropoff.lng)
+        distance, area = quote.distance_m, quote.service_area_id
+    return ctx.eta.estimate(provider, pickup, dropoff, distance, at=ctx.clock.now(), area_id=area)
+
+
 def _reschedule(
-    ctx: DeliveriesContext,
-    uow: DeliveriesUnitOfWork,
-    delivery: Delivery,
-    ready_at: datetime | None,
+    uow: DeliveriesUnitOfWork, delivery: Delivery, ready_at: datetime | None, eta: Eta
 ) -> None:
-    """Plan the delivery anew for a new pickup-ready time, as a quote would be, and tell the
-    attempt's provider when it is now wanted at the pickup."""
+    """Plan the delivery anew for a new pickup-ready time, as a quote would be (the provider
+    is told by `_tell_provider`)."""
     quote, now = delivery.quote, uow.clock.now()
     schedule = Schedule(ready_at, quote.dropoff_after, quote.dropoff_before)
     check_schedule(schedule, now=now)
-    pickup = LatLng(quote.pickup.lat, quote.pickup.lng)
-    dropoff = LatLng(quote.dropoff.lat, quote.dropoff.lng)
-    provider = next(
-        (link.attempt.provider for link in delivery.attempt_links
-         if link.attempt.id == delivery.latest_attempt_id),
-        quote.provider,
-    )  # fmt: skip
-    eta = ctx.eta.estimate(
-        provider, pickup, dropoff, quote.distance_m, at=now, area_id=quote.service_area_id
-    )
     planned = plan_schedule(schedule, pickup_eta=eta.pickup, dropoff_eta=eta.dropoff)
     quote.pickup_ready_at = ready_at
     quote.pickup_eta, quote.dropoff_eta = planned.pickup_at, planned.dropoff_at
