@@ -295,3 +295,20 @@ def test_the_same_seed_gives_the_same_figures_on_postgresql(
 
 def test_another_seed_gives_another_day(evening: SimResult) -> None:
     assert simulate(EVENING.with_(seed=6)).kpis != evening.kpis
+
+
+def test_every_robot_handover_was_opened_by_the_customers_pin(
+    day: tuple[Simulation, SimResult],
+) -> None:
+    sim, _ = day
+    with sim.world.platform.deliveries.uow() as uow:
+        handovers = [
+            h
+            for (h,) in uow.session.execute(
+                select(Delivery.handover).where(Delivery.status == DeliveryStatus.DELIVERED)
+            )
+        ]
+    by_robot = [h for h in handovers if h["by"] == "robot"]
+    assert by_robot
+    assert {h["proof"] for h in by_robot} == {"pin"}
+    assert all(h["lat"] is not None for h in by_robot)

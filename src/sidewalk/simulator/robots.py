@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sidewalk.kernel.errors import Conflict
+from sqlalchemy import select
+
+from sidewalk.deliveries.models import Delivery
+from sidewalk.kernel.errors import Conflict, Forbidden
 from sidewalk.kernel.geo import LatLng, haversine_m
-from sidewalk.operations import reads, robots, tasks
+from sidewalk.operations import doorstep, reads, robots, tasks
 from sidewalk.operations.domain import RobotState, TaskType, TripEvent, TripStatus, TripType
 from sidewalk.operations.schemas import TaskRead, TripRead
 from sidewalk.simulator.world import World
@@ -245,7 +248,25 @@ class RobotAgent:
             TripType.TO_DROPOFF: p.dropoff_dwell_s,
             TripType.TO_MERCHANT: p.return_dwell_s,
         }.get(trip.type, 0.0)
+        if trip.type is TripType.TO_DROPOFF:
+            self._customer_opens()
         self._later(wait, lambda: self._complete(trip))
+
+    def _customer_opens(self) -> None:
+        """The customer, waiting at the door, types the PIN their tracking page shows."""
+        task = self.task
+        if task is None or task.type is not TaskType.DELIVERY or task.delivery_id is None:
+            return
+        with self.world.platform.deliveries.uow() as uow:
+            pin = uow.session.scalar(
+                select(Delivery.unlock_pin).where(Delivery.id == task.delivery_id)
+            )
+        if pin is None:
+            return
+        try:
+            doorstep.unlock(self.world.platform.operations, self.serial, pin=pin)
+        except (Conflict, Forbidden) as e:  # the task changed meanwhile
+            self.world.tally.rejected_reports.append(f"{self.serial} unlock: {e.code}")
 
     def _complete(self, trip: TripRead) -> None:
         if not self._trip(trip, TripEvent.COMPLETED):
