@@ -11,6 +11,7 @@ from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import UNDELIVERABLE_TAKEN, AttemptProvider, UndeliverableAction
 from sidewalk.deliveries.models import INBOX, Delivery
+from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import first_time
 
@@ -38,18 +39,30 @@ def handover(
     }
 
 
+def _first_news_of_latest(
+    uow: DeliveriesUnitOfWork, event: Envelope, consumer: str
+) -> Delivery | None:
+    """The delivery (locked) an event about its latest attempt tells of, the first time it
+    comes; None otherwise (an event about an unknown delivery or an older attempt is still
+    remembered as handled, in the transaction then committed)."""
+    delivery_id = event.subject.get("delivery_id")
+    if delivery_id is None:
+        return None
+    if not first_time(uow.session, INBOX, consumer, event.id, uow.clock.now()):
+        return None
+    delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
+    if delivery is None or delivery.latest_attempt_id != event.subject.get("attempt_id"):
+        uow.commit()
+        return None
+    return delivery
+
+
 def robot_unlocked(ctx: DeliveriesContext, event: Envelope, consumer: str) -> None:
     """The robot's compartment opened at the door (`task.unlocked`): the goods are handed
     over there and then; the timeline says how (never the PIN)."""
-    delivery_id = event.subject.get("delivery_id")
-    if delivery_id is None:
-        return
     with ctx.uow() as uow:
-        if not first_time(uow.session, INBOX, consumer, event.id, uow.clock.now()):
-            return
-        delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
-        if delivery is None or delivery.latest_attempt_id != event.subject.get("attempt_id"):
-            uow.commit()  # unknown, or an older attempt's: nothing to record
+        delivery = _first_news_of_latest(uow, event, consumer)
+        if delivery is None:
             return
         payload = event.payload
         proof = "pilot" if payload.get("by") == "pilot" else "pin"
@@ -71,15 +84,9 @@ def robot_undeliverable(ctx: DeliveriesContext, event: Envelope, consumer: str) 
     """Nobody took the goods at the door (`task.undeliverable`): note why and what the robot
     does with them; the task's own events then end the delivery `returned`, `delivered` (left
     at the door) or `failed` (disposed of)."""
-    delivery_id = event.subject.get("delivery_id")
-    if delivery_id is None:
-        return
     with ctx.uow() as uow:
-        if not first_time(uow.session, INBOX, consumer, event.id, uow.clock.now()):
-            return
-        delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
-        if delivery is None or delivery.latest_attempt_id != event.subject.get("attempt_id"):
-            uow.commit()
+        delivery = _first_news_of_latest(uow, event, consumer)
+        if delivery is None:
             return
         action = UndeliverableAction(str(event.payload.get("action") or "return"))
         reason = str(event.payload.get("reason") or "customer_unavailable")

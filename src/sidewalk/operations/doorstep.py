@@ -13,10 +13,21 @@ from typing import Literal, cast
 from sidewalk.kernel.errors import Conflict, Forbidden
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import TaskStatus, TaskType, TripStatus
+from sidewalk.operations.models import Robot, Task
 from sidewalk.operations.robot_state import robot_for_update
 from sidewalk.operations.tasks import active_task_of, find_task, finish, move_trip, task_event
+from sidewalk.operations.uow import OperationsUnitOfWork
 
 MAX_WRONG_PINS = 5
+
+
+def _delivery_on_board(uow: OperationsUnitOfWork, serial: str) -> tuple[Robot, Task]:
+    """The robot and the delivery task it carries out, both locked (robot first)."""
+    robot = robot_for_update(uow.session, serial)
+    found = active_task_of(uow.session, serial)
+    if found is None or found.type != TaskType.DELIVERY:
+        raise Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
+    return robot, find_task(uow.session, found.id, lock=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +50,8 @@ def unlock(
     or, without one, for the operator `operator_id`. Opening it again answers as the first
     time did."""
     with ctx.uow() as uow:
-        session, now = uow.session, uow.clock.now()
-        robot = robot_for_update(session, serial)
-        found = active_task_of(session, serial)
-        if found is None or found.type != TaskType.DELIVERY:
-            raise Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
-        task = find_task(session, found.id, lock=True)
+        now = uow.clock.now()
+        robot, task = _delivery_on_board(uow, serial)
         if task.unlocked_at is not None:
             by_before = cast(Literal["pin", "pilot"], task.unlocked_by or "pin")
             return Opened(task.id, task.delivery_id, task.unlocked_at, by_before)
@@ -110,12 +117,8 @@ def undeliverable(
     disposal at its next hub (`dispose`: the task fails and the robot is free). The action
     taken, with the task."""
     with ctx.uow() as uow:
-        session, now = uow.session, uow.clock.now()
-        robot = robot_for_update(session, serial)
-        found = active_task_of(session, serial)
-        if found is None or found.type != TaskType.DELIVERY:
-            raise Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
-        task = find_task(session, found.id, lock=True)
+        now = uow.clock.now()
+        robot, task = _delivery_on_board(uow, serial)
         dropoff = task.trips[-1]
         if dropoff.status != TripStatus.ARRIVED:
             raise Conflict(f"Robot {serial} is not at the dropoff", code="not_at_dropoff")
