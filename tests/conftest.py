@@ -2,14 +2,11 @@
 manual clock, and HTTP clients in-process or over a real socket."""
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from sidewalk.app import create_deliveries_app, create_operations_app
@@ -20,6 +17,9 @@ from sidewalk.warehouse.target import Warehouse, open_warehouse
 from tests.databases import fresh_postgres_database, migrated_postgres_template, sqlite_url
 from tests.factories import MerchantClient, make_merchant
 from tests.fleet import Fleet
+from tests.serving import free_port, serving
+
+__all__ = ["free_port"]  # imported from here by many tests
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -101,13 +101,6 @@ def rival(platform: Platform, client: TestClient) -> MerchantClient:
     return make_merchant(platform, client, "Rival Deli")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def free_port_pair() -> int:
     """A free port whose next one is free too (the ops API of `serve all` takes it)."""
     while True:
@@ -120,25 +113,8 @@ def free_port_pair() -> int:
 @pytest.fixture
 def live_url(platform: Platform) -> Iterator[str]:
     """The deliveries API served by uvicorn on a real socket, in this process."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_deliveries_app(platform, own_lifecycle=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_deliveries_app(platform, own_lifecycle=False)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,40 +10,15 @@ import hmac
 import itertools
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-
-from tests.conftest import free_port
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """`app` on a real socket of this machine, on a thread, while the block runs."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _now() -> str:

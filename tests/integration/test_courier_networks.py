@@ -16,11 +16,12 @@ from sidewalk.deliveries.domain import CourierStatus
 from sidewalk.deliveries.providers.courier import CourierPlace, CourierRequest
 from sidewalk.kernel.clock import ManualClock
 from sidewalk.kernel.settings import Settings
-from tests.courier_networks import DoorDash, Uber, serving
+from tests.courier_networks import DoorDash, Uber
 from tests.factories import DOWNTOWN, MerchantClient
 from tests.integration.helpers import SOUTH_PARK
 from tests.integration.test_couriers import CUSTOMER, job_of, running, seen
 from tests.integration.test_events_runtime import eventually
+from tests.serving import serving
 
 CONTACT_PHONE = "+13105550199"
 
