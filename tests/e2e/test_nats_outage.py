@@ -16,11 +16,12 @@ import pytest
 
 from tests.cli import sidewalk_env
 from tests.conftest import free_port
+from tests.databases import fresh_postgres_database
 from tests.e2e.test_layouts import created, eventually, serving
 from tests.factories import quote_body
 from tests.nats_server import NatsServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 HERE = {"lat": 34.0901, "lng": -118.3617, "battery_pct": 90.0}
 ROBOTS = ("SW-1", "SW-2")
@@ -78,6 +79,14 @@ class Served:
                 f"/ops/v1/trips/{trip['id']}/events", json={"event": event}
             )
             assert moved.status_code == 200, moved.text
+
+
+@pytest.fixture
+def database_url(postgres_template: str) -> Iterator[str]:
+    """NATS is the production layout's bus, and PostgreSQL its database (SQLite goes with the
+    in-process bus of the embedded layout)."""
+    with fresh_postgres_database(postgres_template) as url:
+        yield url
 
 
 @pytest.fixture
