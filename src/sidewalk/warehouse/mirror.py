@@ -22,6 +22,11 @@ DELIVERIES, OPERATIONS = "deliveries", "operations"
 CURRENT, CONFIG, EVENTS = "deliveries_v3", "config", "events"
 
 
+# What an event's payload may say of a customer (and the secret that opens the robot for
+# them): the warehouse keeps the event without it.
+PERSONAL_PAYLOAD = frozenset({"customer", "dropoff_instructions", "unlock_pin"})
+
+
 @dataclass(frozen=True)
 class Mirrored:
     """One warehouse table filled from one service table."""
@@ -37,6 +42,9 @@ class Mirrored:
     constants: tuple[tuple[str, str], ...] = ()
     # Columns computed from the row's own as it is merged: (name, SQL type, SQL expression).
     derived: tuple[tuple[str, str, str], ...] = ()
+    # A JSON column holding an event envelope, and the payload fields taken out of it on the
+    # way (whom to hand the goods to, the PIN that opens the robot).
+    scrubbed: tuple[str, frozenset[str]] | None = None
 
     @property
     def watermark(self) -> str:
@@ -196,6 +204,7 @@ MIRRORED: tuple[Mirrored, ...] = (
             "occurred_at",
             leave_out=frozenset({"published_at"}),
             constants=(("service", service),),
+            scrubbed=("envelope", PERSONAL_PAYLOAD),
         )
         for service in (DELIVERIES, OPERATIONS)
     ),

@@ -10,6 +10,7 @@ shares per process, and could break the services' WAL.
 Every table ends with a `_changed` column, the row's change time, and arrives oldest change
 first; times come as the source gives them (text on SQLite), and the warehouse casts them."""
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -41,9 +42,31 @@ def read_changes(
     at most `batch_rows`, with `m`'s constant columns filled in."""
     reader = _read_sqlite if source.dialect.name == "sqlite" else _read_sqlalchemy
     for batch in reader(source, m, since, batch_rows):
+        if m.scrubbed is not None:
+            batch = _scrub(batch, *m.scrubbed)
         for name, value in reversed(m.constants):
             batch = batch.add_column(0, name, pa.array([value] * batch.num_rows, pa.string()))
         yield batch
+
+
+def _scrub(batch: pa.Table, name: str, fields: frozenset[str]) -> pa.Table:
+    """`batch` with `fields` taken out of the payload of each envelope in column `name`; an
+    envelope that names none of them (most) is passed as it is, unparsed."""
+    marks = tuple(f'"{f}"' for f in fields)
+
+    def clean(text: str | None) -> str | None:
+        if text is None or not any(m in text for m in marks):
+            return text
+        envelope = json.loads(text)
+        payload = envelope.get("payload") if isinstance(envelope, dict) else None
+        if not isinstance(payload, dict):
+            return text
+        envelope["payload"] = {k: v for k, v in payload.items() if k not in fields}
+        return json.dumps(envelope)
+
+    index = batch.schema.get_field_index(name)
+    cleaned = pa.array([clean(v) for v in batch.column(index).to_pylist()], pa.string())
+    return batch.set_column(index, name, cleaned)
 
 
 def read_ahead(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
