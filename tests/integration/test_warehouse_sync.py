@@ -152,9 +152,7 @@ def test_nothing_secret_or_personal_reaches_the_warehouse(
     assert not {str(v) for row in rows for v in row} & set(digests)
     # Events keep what happened, not whom to hand the goods to or the PIN that opens the robot.
     with sources.deliveries.connect() as connection:
-        pins = [
-            p for (p,) in connection.exec_driver_sql("SELECT unlock_pin FROM deliveries").all()
-        ]
+        pins = [p for (p,) in connection.exec_driver_sql("SELECT unlock_pin FROM deliveries").all()]
         told = connection.exec_driver_sql(
             "SELECT count(*) FROM deliveries_outbox WHERE envelope LIKE '%unlock_pin%'"
         ).scalar_one()
