@@ -75,6 +75,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         operations_database_url=shared,
         # The tests receive webhooks on this machine; the refusal has tests of its own.
         webhooks_allow_private_targets=True,
+        # Readings held in memory are written when a test says (a dispatch round, a pump), not
+        # by the writer's thread at a moment of its own.
+        telemetry_flush_interval_s=3600,
     )
 
 

@@ -29,6 +29,7 @@ from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.models import API_REQUESTS as OPERATIONS_API_REQUESTS
+from sidewalk.operations.positions import LivePositions
 from sidewalk.operations.uow import Observer, OperationsUnitOfWork
 
 
@@ -127,11 +128,21 @@ def _operations(
             sessions, clock, settings, observers=observers, write_lock=write_lock
         )
 
+    positions = LivePositions(
+        uow,
+        clock,
+        areas,
+        flush_interval_s=settings.telemetry_flush_interval_s,
+        max_age_s=settings.robot_view_max_age_s,
+        position_event_s=settings.robot_position_event_s,
+    )
+    observers.append(positions.observe)
     ctx = OperationsContext(
         settings=settings,
         clock=clock,
         areas=areas,
         uow=uow,
+        positions=positions,
         principals=TtlCache(settings.api_key_cache_s),
         rate_limit=RateLimiter(
             settings.rate_limit_operator_rps, settings.rate_limit_operator_burst

@@ -192,6 +192,7 @@ def serve_all_command(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
     ops_port: Annotated[int, typer.Option(help="Port of the ops API.", min=1, max=65535)] = 8001,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve both APIs, the dispatcher and the events between them in one process (the
     embedded layout; with SIDEWALK_BUS_URL=nats://… it also talks to other processes)."""
@@ -202,7 +203,7 @@ def serve_all_command(
         f"merchant API on http://{host}:{port}/v1, ops API on http://{host}:{ops_port}/ops/v1, "
         f"ops dashboard on http://{host}:{ops_port}/"
     )
-    serve_all(bootstrap(Settings()), host, port, ops_port, log_level="info")
+    serve_all(bootstrap(Settings()), host, port, ops_port, log_level="info", access_log=access_log)
 
 
 @app.command("demo")

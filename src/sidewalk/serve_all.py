@@ -22,6 +22,7 @@ def serve_all(
     *,
     duration: float | None = None,
     log_level: str = "warning",
+    access_log: bool = False,
     before_close: Callable[[], None] | None = None,
 ) -> None:
     """Serve until Ctrl-C (or for `duration` seconds); the platform is closed afterwards,
@@ -35,6 +36,7 @@ def serve_all(
                 port=port,
                 log_level=log_level,
                 log_config=log_config,
+                access_log=access_log,
             )
         ),
         uvicorn.Server(
@@ -44,6 +46,7 @@ def serve_all(
                 port=ops_port,
                 log_level=log_level,
                 log_config=log_config,
+                access_log=access_log,
             )
         ),
     ]

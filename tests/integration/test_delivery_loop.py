@@ -43,6 +43,7 @@ class Pump:
     def __call__(self) -> None:
         p = self.platform
         for _ in range(3):  # what one side does may make the other say more
+            p.operations.positions.flush()  # as its thread does every interval
             for e in self._new(p.deliveries_engine, DELIVERIES_OUTBOX, "deliveries"):
                 operations_handlers.handle(p.operations, e)
                 operations_handlers.handle(p.operations, e)

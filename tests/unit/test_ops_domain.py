@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from sidewalk.kernel.errors import InvalidTransition
 from sidewalk.kernel.statemachine import check, transition
 from sidewalk.operations.domain import (
+    ENDS_TASK,
     PERMISSIONS,
+    REPORTABLE,
     ROBOT_TRANSITIONS,
     TASK_TRANSITIONS,
     TERMINAL_TASK,
@@ -30,6 +32,7 @@ from sidewalk.operations.domain import (
     TripType,
     choose_pilot,
     next_history_date,
+    reported_change,
 )
 
 T0 = datetime(2026, 1, 5, 12, tzinfo=UTC)
@@ -186,3 +189,31 @@ def test_the_role_table_gives_admins_everything_and_pilots_no_management() -> No
         if action.value.endswith(".manage") or action is Action.DISPATCH_RUN:
             assert OperatorRole.PILOT not in roles
     assert PERMISSIONS[Action.OPERATORS_MANAGE] == {OperatorRole.ADMIN}
+
+
+@given(
+    current=st.sampled_from(RobotState),
+    reported=st.none() | st.sampled_from(sorted(REPORTABLE)),
+    fresh=st.booleans(),
+    battery=st.floats(0, 100),
+)
+def test_a_reading_moves_a_robot_only_along_its_state_machine(
+    current: RobotState, reported: RobotState | None, fresh: bool, battery: float
+) -> None:
+    to = reported_change(current, reported, fresh, battery, charged_pct=95)
+    assert to is not current
+    if to is not None and to not in ROBOT_TRANSITIONS[current]:
+        # The one report the machine refuses (409): a faulty robot cannot start charging.
+        assert (current, to) == (RobotState.FAULT, RobotState.CHARGING)
+    if current is RobotState.MAINTENANCE:
+        assert to is None  # a robot in maintenance does not take itself out
+    if not fresh and reported not in ENDS_TASK and current is not RobotState.OFFLINE:
+        assert to is None  # an old reading says nothing about now, but a fault or going offline
+    if to is not None and current is RobotState.ON_TASK:
+        assert to in ENDS_TASK  # only a fault or going offline ends a task
+
+
+def test_a_charging_robot_is_idle_again_once_it_reports_a_full_battery() -> None:
+    assert reported_change(RobotState.CHARGING, None, True, 95.0, 95) is RobotState.IDLE
+    assert reported_change(RobotState.CHARGING, None, True, 94.9, 95) is None
+    assert reported_change(RobotState.OFFLINE, None, False, 10.0, 95) is RobotState.IDLE

@@ -83,6 +83,17 @@ def test_the_demo_city_contains_sunset_boulevard_and_not_downtown() -> None:
     assert AREAS.to_geojson()["features"][0]["properties"]["name"] == "West Hollywood"
 
 
+@given(
+    lat=st.floats(34.06, 34.11, allow_nan=False),
+    lng=st.floats(-118.40, -118.33, allow_nan=False),
+)
+def test_the_remembered_cells_answer_exactly_as_the_polygons_do(lat: float, lng: float) -> None:
+    where = LatLng(lat, lng)
+    direct = next((a for a in AREAS if a.contains(where)), None)
+    assert AREAS.containing(where) == direct
+    assert AREAS.containing(where) == direct  # asked again, from the cell remembered
+
+
 def test_a_service_area_file_must_hold_valid_polygons() -> None:
     line = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}
     with pytest.raises(ValueError, match="Polygon"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shapely import Polygon, intersects_xy, prepare
+from shapely import Polygon, box, intersects_xy, prepare
 from shapely.geometry import mapping, shape
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -46,14 +46,26 @@ class ServiceArea:
         }
 
 
+# The side of the cells `ServiceAreas.containing` remembers, in degrees (about 55 m of latitude).
+CELL_DEG = 0.0005
+_BORDER = "border"  # a cell that an area's border crosses: its points are looked at one by one
+_MAX_CELLS = 200_000  # cells remembered at most (a metropolitan fleet's footprint is far less)
+
+
 class ServiceAreas:
     """The areas robots serve, read from a GeoJSON FeatureCollection whose features carry
-    `properties.id` and `properties.name` and a Polygon or MultiPolygon geometry."""
+    `properties.id` and `properties.name` and a Polygon or MultiPolygon geometry.
+
+    Which area holds a point is asked for every robot reading, thousands of times a second:
+    the answer is remembered per small cell of the map. A cell wholly inside an area (or
+    wholly outside all of them) answers for every point in it; only the points of a cell that
+    a border crosses are tested against the polygons, so every answer stays exact."""
 
     def __init__(self, areas: list[ServiceArea]) -> None:
         self._areas = areas
         for area in areas:
             prepare(area.polygon)
+        self._cells: dict[tuple[int, int], ServiceArea | str | None] = {}
 
     def __iter__(self) -> Iterator[ServiceArea]:
         return iter(self._areas)
@@ -62,7 +74,25 @@ class ServiceAreas:
         return len(self._areas)
 
     def containing(self, where: LatLng) -> ServiceArea | None:
-        return next((a for a in self._areas if a.contains(where)), None)
+        cell = (math.floor(where.lat / CELL_DEG), math.floor(where.lng / CELL_DEG))
+        known = self._cells.get(cell, _BORDER)
+        if known is _BORDER and cell not in self._cells:
+            if len(self._cells) >= _MAX_CELLS:
+                self._cells.clear()
+            known = self._cells[cell] = self._classify(cell)
+        if isinstance(known, str):
+            return next((a for a in self._areas if a.contains(where)), None)
+        return known
+
+    def _classify(self, cell: tuple[int, int]) -> ServiceArea | str | None:
+        lat, lng = cell[0] * CELL_DEG, cell[1] * CELL_DEG
+        square = box(lng, lat, lng + CELL_DEG, lat + CELL_DEG)
+        touched = [a for a in self._areas if a.polygon.intersects(square)]
+        if not touched:
+            return None
+        if len(touched) == 1 and touched[0].polygon.contains(square):
+            return touched[0]
+        return _BORDER
 
     def to_geojson(self) -> dict[str, Any]:
         return {"type": "FeatureCollection", "features": [a.to_feature() for a in self._areas]}

@@ -40,6 +40,12 @@ DISPATCH_SOLVE = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
     registry=REGISTRY,
 )
+DISPATCH_ROUND = Histogram(
+    "sidewalk_dispatch_round_seconds",
+    "Time of one whole dispatch round: silent robots, pilots, charging and every area's batch.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+    registry=REGISTRY,
+)
 WEBHOOK_ATTEMPTS = Counter(
     "sidewalk_webhook_attempts",
     "Webhook sends by outcome: delivered, retry (will be tried again), failed (given up).",

@@ -269,6 +269,19 @@ class Settings(BaseSettings):
         60, gt=0, description="Calls one operator token may make at once."
     )
     db_pool_size: int = Field(20, gt=0, description="Database connections kept open per process.")
+    telemetry_flush_interval_s: float = Field(
+        0.5,
+        gt=0,
+        description="How often robots' positions and batteries are written to the database, in "
+        "one transaction for the whole fleet; a killed process loses at most this long of "
+        "readings, never a state change.",
+    )
+    robot_view_max_age_s: float = Field(
+        2.0,
+        gt=0,
+        description="A process's view of a robot's state older than this is read again from the "
+        "database before a reading is taken in memory.",
+    )
     audit_flush_interval_s: float = Field(
         1.0,
         gt=0,

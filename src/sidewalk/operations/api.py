@@ -5,10 +5,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import TypeAdapter
 
 from sidewalk.kernel import audit
 from sidewalk.kernel.errors import Forbidden, Unprocessable
 from sidewalk.kernel.geo import LatLng
+from sidewalk.kernel.http import json_answer
+from sidewalk.kernel.lean_routes import lean_json_route
 from sidewalk.kernel.schemas import NO_NUL, Problem, UtcDatetime
 from sidewalk.operations import (
     access,
@@ -84,7 +88,21 @@ def current_caller(request: Request) -> Caller:
     stays anonymous there)."""
     ctx: OperationsContext = request.app.state.operations
     header = request.headers.get("authorization")
-    who = access.remembered(ctx, header) or access.authenticate(ctx, header)
+    return _told(request, ctx, access.remembered(ctx, header) or access.authenticate(ctx, header))
+
+
+async def current_caller_async(request: Request) -> Caller:
+    """`current_caller` for the routes that run on the event loop: a token seen lately costs
+    no thread."""
+    ctx: OperationsContext = request.app.state.operations
+    header = request.headers.get("authorization")
+    who = access.remembered(ctx, header)
+    if who is None:
+        who = await run_in_threadpool(access.authenticate, ctx, header)
+    return _told(request, ctx, who)
+
+
+def _told(request: Request, ctx: OperationsContext, who: Principal) -> Caller:
     if isinstance(who, RobotPrincipal):
         audit.identify(request.scope, "robot", who.serial)
     else:
@@ -94,6 +112,7 @@ def current_caller(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
+AsyncCallerDep = Annotated[Caller, Depends(current_caller_async)]
 SerialPath = Annotated[str, Path(max_length=64, pattern=SERIAL_PATTERN)]
 IdPath = Annotated[str, Path(max_length=64, pattern=NO_NUL)]
 IdQuery = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
@@ -206,10 +225,38 @@ def replace_robot_token(serial: SerialPath, caller: CallerDep) -> TokenIssued:
     response_model=RobotRead,
     responses=problems(404, 409),
 )
-def report_telemetry(serial: SerialPath, body: TelemetryIn, caller: CallerDep) -> RobotRead:
+async def report_telemetry(
+    serial: SerialPath, body: TelemetryIn, caller: AsyncCallerDep
+) -> Response:
+    """A reading that changes no state is taken on the event loop, in memory; a robot whose
+    view this process lacks is read on a thread first, and a reading that changes its state
+    goes through the full use case there. (Served by `LEAN_ROUTES`: this is its contract.)"""
     access.require_robot(caller.who, serial)
     reading = robots.Telemetry(body.lat, body.lng, body.battery_pct, body.state, body.at)
-    return robot_read(robots.report_telemetry(caller.ctx, serial, reading))
+    taken = robots.take_reading(caller.ctx, serial, reading)
+    if taken is not None:
+        return json_answer(robot_read(taken))
+    robot = await run_in_threadpool(robots.look_and_take, caller.ctx, serial, reading)
+    return json_answer(robot_read(robot))
+
+
+async def _lean_telemetry(
+    _request: Request, caller: Caller, path: dict[str, Any], body: Any
+) -> Response:
+    return await report_telemetry(path["serial"], body, caller)
+
+
+# What robots call every second, served lean (`kernel/lean_routes.py`) before the documented
+# routes above, with their types.
+LEAN_ROUTES = [
+    lean_json_route(
+        router.prefix + "/robots/{serial}/telemetry",
+        _lean_telemetry,
+        caller=current_caller_async,
+        body=TelemetryIn,
+        params={"serial": TypeAdapter(SerialPath)},
+    )
+]
 
 
 @router.post(

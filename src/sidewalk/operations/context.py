@@ -10,6 +10,7 @@ from sidewalk.kernel.geo import ServiceAreas
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations.domain import Principal
+from sidewalk.operations.positions import LivePositions
 from sidewalk.operations.uow import OperationsUnitOfWork
 
 
@@ -22,3 +23,4 @@ class OperationsContext:
     principals: TtlCache[str, Principal]
     audit: AuditLog
     rate_limit: RateLimiter  # per operator
+    positions: LivePositions  # the robots' latest readings, written in batches

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.geo import LatLng
-from sidewalk.kernel.metrics import DISPATCH_BATCH, DISPATCH_SOLVE
+from sidewalk.kernel.metrics import DISPATCH_BATCH, DISPATCH_ROUND, DISPATCH_SOLVE
 from sidewalk.operations import pilots, robots, tasks
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.dispatch import FreeRobot, OpenTask, plan_dispatch
@@ -38,6 +38,7 @@ from sidewalk.operations.uow import OperationsUnitOfWork
 log = logging.getLogger(__name__)
 
 _DISPATCH_LOCK = 7_210_002  # advisory lock class; the area is the second key
+SLOW_ROUND_S = 1.0  # a round longer than this is logged: robots wait on it
 
 
 @dataclass
@@ -54,6 +55,7 @@ class RoundReport:
 
 def run_round(ctx: OperationsContext) -> RoundReport:
     report = RoundReport()
+    ctx.positions.flush()  # the readings this process holds, so the round sees them
     with ctx.uow() as uow:
         report.went_offline = robots.mark_silent_robots_offline(uow)
         uow.commit()
@@ -253,10 +255,15 @@ class DispatchLoop:
 
     def _run(self) -> None:
         while not self._stop.wait(self._ctx.settings.dispatch_interval_s):
+            began = time.perf_counter()
             try:
                 run_round(self._ctx)
             except Exception:
                 log.exception("dispatch round failed")
+            took = time.perf_counter() - began
+            DISPATCH_ROUND.observe(took)
+            if took > SLOW_ROUND_S:
+                log.warning("dispatch round took %.2f s", took)
             try:
                 self._fleet.maybe_tell()
             except Exception:

@@ -149,6 +149,40 @@ class FailureReason(StrEnum):
     ROBOT_OFFLINE = "robot_offline"
 
 
+# What a robot may report of itself. `on_task` belongs to the dispatcher and `maintenance` to
+# supervisors; while on a task only a fault or going offline counts (and ends the task), and
+# in maintenance the robot's own view changes nothing.
+REPORTABLE = frozenset({RobotState.IDLE, RobotState.CHARGING, RobotState.FAULT, RobotState.OFFLINE})
+ENDS_TASK = {
+    RobotState.FAULT: FailureReason.ROBOT_FAULT,
+    RobotState.OFFLINE: FailureReason.ROBOT_OFFLINE,
+}
+
+
+def reported_change(
+    current: RobotState,
+    reported: RobotState | None,
+    fresh: bool,
+    battery_pct: float,
+    charged_pct: float,
+) -> RobotState | None:
+    """The state a robot's reading moves it to, or None when it changes nothing. An old
+    reading (`fresh` false: taken before the one kept) counts only for a fault or going
+    offline; a robot heard from while offline is idle unless it says otherwise; a charging
+    robot that reports a full battery is idle again."""
+    if not fresh and reported not in ENDS_TASK:
+        reported = None
+    elif reported is None and fresh and current is RobotState.CHARGING:
+        reported = RobotState.IDLE if battery_pct >= charged_pct else None
+    if reported is None and current is RobotState.OFFLINE:
+        reported = RobotState.IDLE
+    if reported is None or reported is current or current is RobotState.MAINTENANCE:
+        return None
+    if current is RobotState.ON_TASK and reported not in ENDS_TASK:
+        return None
+    return reported
+
+
 # --- who may do what --------------------------------------------------------------------
 
 

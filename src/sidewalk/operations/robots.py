@@ -16,25 +16,20 @@ from sidewalk.operations import tasks
 from sidewalk.operations.access import ROBOT_TOKEN_PREFIX
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
+    ENDS_TASK,
+    REPORTABLE,
     SERIAL_PATTERN,
     FailureReason,
     RobotState,
     crosses_interval,
+    reported_change,
 )
 from sidewalk.operations.models import Hub, PilotAssignment, Robot, StateHistory
+from sidewalk.operations.positions import Reading, RobotView
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
 from sidewalk.operations.uow import OperationsUnitOfWork
 
 SERIAL = re.compile(SERIAL_PATTERN)
-
-# What a robot may report of itself. `on_task` belongs to the dispatcher and `maintenance` to
-# supervisors; while on a task only a fault or going offline counts (and ends the task), and
-# in maintenance the robot's own view changes nothing.
-REPORTABLE = frozenset({RobotState.IDLE, RobotState.CHARGING, RobotState.FAULT, RobotState.OFFLINE})
-ENDS_TASK = {
-    RobotState.FAULT: FailureReason.ROBOT_FAULT,
-    RobotState.OFFLINE: FailureReason.ROBOT_OFFLINE,
-}
 
 
 @dataclass(frozen=True)
@@ -121,20 +116,51 @@ class Telemetry:
     at: datetime | None = None
 
 
-def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) -> Robot:
-    """Where the robot is and how charged. The robot is alive whenever it is heard from (by
-    the service's clock: a robot's own clock may be off); its position and battery are
-    replaced only by a reading taken after the one kept (reports may arrive out of order),
-    while a fault or going offline always counts. A robot heard from again after being taken
-    as offline is idle unless it says otherwise; a charging robot whose battery is full is
-    idle again."""
-    if reading.state is not None and reading.state not in REPORTABLE:
-        raise ValidationFailed(
-            f"A robot cannot report itself {reading.state.value!r}",
-            code="state_not_reportable",
-        )
+def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) -> Robot | RobotView:
+    """Where the robot is and how charged: kept in memory when it changes no state (written
+    with the others' at the next flush, `positions.py`), else taken by the full use case."""
+    return take_reading(ctx, serial, reading) or look_and_take(ctx, serial, reading)
+
+
+def look_and_take(ctx: OperationsContext, serial: str, reading: Telemetry) -> Robot | RobotView:
+    """For a robot this process does not know (or no longer trusts its view of): read it
+    afresh, then keep the reading in memory if it changes no state, else take it through the
+    full use case."""
+    with ctx.uow() as uow:
+        robot = uow.session.get(Robot, serial)
+        if robot is None:
+            raise robot_not_found(serial)
+    ctx.positions.know(robot)
+    return take_reading(ctx, serial, reading) or record_telemetry(ctx, serial, reading)
+
+
+def take_reading(ctx: OperationsContext, serial: str, reading: Telemetry) -> RobotView | None:
+    """The reading kept in memory, or None when it must go through `record_telemetry` (cheap
+    enough for the event loop: no I/O)."""
+    _check_reportable(reading)
+    now = ctx.clock.now()
+    taken = Reading(reading.lat, reading.lng, reading.battery_pct, min(reading.at or now, now))
+    charged = ctx.settings.robot_charged_pct
+
+    def changes_state(view: RobotView, r: Reading, fresh: bool) -> bool:
+        to = reported_change(view.state, reading.state, fresh, r.battery_pct, charged)
+        return to is not None
+
+    return ctx.positions.take(serial, taken, changes_state)
+
+
+def record_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) -> Robot:
+    """The full use case for a reading. The robot is alive whenever it is heard from (by the
+    service's clock: a robot's own clock may be off); its position and battery are replaced
+    only by a reading taken after the one kept (reports may arrive out of order), while a
+    fault or going offline always counts. A robot heard from again after being taken as
+    offline is idle unless it says otherwise; a charging robot whose battery is full is idle
+    again."""
+    _check_reportable(reading)
     with ctx.uow() as uow:
         robot = robot_for_update(uow.session, serial)
+        pending, through = ctx.positions.pending(serial)
+        _take_pending(robot, pending)
         now = uow.clock.now()
         taken = min(reading.at or now, now)
         previous = robot.reading_at
@@ -147,13 +173,12 @@ def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) ->
             robot.reading_at = taken
             area = ctx.areas.containing(LatLng(reading.lat, reading.lng))
             robot.area_id = area.id if area else None
-        state = reading.state
-        if not fresh and state not in ENDS_TASK:
-            state = None  # an old idle or charging says nothing about now
-        elif state is None and fresh and robot.state == RobotState.CHARGING:
-            full = reading.battery_pct >= ctx.settings.robot_charged_pct
-            state = RobotState.IDLE if full else None
-        _apply_reported_state(uow, robot, state)
+        current = RobotState(robot.state)
+        to = reported_change(
+            current, reading.state, fresh, reading.battery_pct, ctx.settings.robot_charged_pct
+        )
+        if to is not None:
+            _change_reported_state(uow, robot, current, to)
         interval = ctx.settings.robot_position_event_s
         if (
             fresh
@@ -162,7 +187,26 @@ def report_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) ->
         ):
             _tell_position(uow, robot, taken)
         uow.commit()
-        return robot
+    ctx.positions.know(robot, through=through)
+    return robot
+
+
+def _check_reportable(reading: Telemetry) -> None:
+    if reading.state is not None and reading.state not in REPORTABLE:
+        raise ValidationFailed(
+            f"A robot cannot report itself {reading.state.value!r}",
+            code="state_not_reportable",
+        )
+
+
+def _take_pending(robot: Robot, pending: RobotView | None) -> None:
+    """A newer reading held in memory and not yet written is where the use case starts from."""
+    if pending is None or pending.reading_at is None:
+        return
+    if robot.reading_at is None or pending.reading_at >= robot.reading_at:
+        robot.lat, robot.lng = pending.lat, pending.lng
+        robot.battery_pct, robot.area_id = pending.battery_pct, pending.area_id
+        robot.reading_at = pending.reading_at
 
 
 def _tell_position(uow: OperationsUnitOfWork, robot: Robot, taken: datetime) -> None:
@@ -187,24 +231,15 @@ def _tell_position(uow: OperationsUnitOfWork, robot: Robot, taken: datetime) -> 
     )
 
 
-def _apply_reported_state(
-    uow: OperationsUnitOfWork, robot: Robot, reported: RobotState | None
+def _change_reported_state(
+    uow: OperationsUnitOfWork, robot: Robot, current: RobotState, to: RobotState
 ) -> None:
-    current = RobotState(robot.state)
-    if reported is None:
-        reported = RobotState.IDLE if current is RobotState.OFFLINE else None
-    if reported is None or reported is current or current is RobotState.MAINTENANCE:
-        return
-    if current is RobotState.ON_TASK:
-        reason = ENDS_TASK.get(reported)
-        if reason is None:
-            return
-        change_state(uow, robot, reported, reason="reported")
+    change_state(uow, robot, to, reason="reported")
+    reason = ENDS_TASK.get(to)
+    if current is RobotState.ON_TASK and reason is not None:
         task = tasks.active_task_of(uow.session, robot.serial)
         if task is not None:
             tasks.fail_task(uow, task, robot, reason.value)
-        return
-    change_state(uow, robot, reported, reason="reported")
 
 
 def issue_token(ctx: OperationsContext, serial: str) -> str:
@@ -274,7 +309,8 @@ def list_robots(
     state: RobotState | None = None,
     area_id: str | None = None,
     only: set[str] | None = None,
-) -> list[Robot]:
+) -> list[Robot | RobotView]:
+    """The robots, each with the newest reading this process holds."""
     with ctx.uow() as uow:
         query = select(Robot).order_by(Robot.serial)
         if state is not None:
@@ -283,15 +319,17 @@ def list_robots(
             query = query.where(Robot.area_id == area_id)
         if only is not None:
             query = query.where(Robot.serial.in_(sorted(only)))
-        return list(uow.session.scalars(query))
+        found = list(uow.session.scalars(query))
+    return ctx.positions.overlay(found)
 
 
-def get_robot(ctx: OperationsContext, serial: str) -> Robot:
+def get_robot(ctx: OperationsContext, serial: str) -> Robot | RobotView:
+    """The robot, with the newest reading this process holds."""
     with ctx.uow() as uow:
         robot = uow.session.get(Robot, serial)
         if robot is None:
             raise robot_not_found(serial)
-        return robot
+    return ctx.positions.overlay([robot])[0]
 
 
 def state_history(

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from sidewalk.operations.domain import TaskStatus
 from sidewalk.operations.models import Hub, Operator, PilotAssignment, Robot, StateHistory, Task
+from sidewalk.operations.positions import RobotView
 from sidewalk.operations.schemas import (
     HubRead,
     OperatorRead,
@@ -19,7 +20,7 @@ from sidewalk.operations.schemas import (
 )
 
 
-def robot_read(robot: Robot) -> RobotRead:
+def robot_read(robot: Robot | RobotView) -> RobotRead:
     c = robot.config
     return RobotRead(
         serial=robot.serial,

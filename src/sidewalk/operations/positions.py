@@ -1,0 +1,415 @@
+"""The latest reading of every robot, held in memory and written to the database in batches.
+
+A fleet reports about once a second per robot. A reading that changes no state (a robot on
+the move, an idle robot's heartbeat) is taken here in microseconds and written, with every
+other robot's, by one transaction every `telemetry_flush_interval_s` (group commit). Each
+write is guarded so that an older reading never replaces a newer one, also when several
+processes ingest for one fleet. Anything that changes a state (a fault, going offline,
+charging, back from offline) goes through the full use case at once, in its own transaction.
+
+What the service knows of a robot here is at most `robot_view_max_age_s` old: each flush reads
+back the state of the robots it wrote, a change made in this process forgets the robot's view
+at once, and a view older than that goes through the full use case, which reads the database.
+
+The window: a process killed between two flushes loses the readings taken since the last one
+(at most `telemetry_flush_interval_s`), never a state change."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, case, or_, select, update
+
+from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.geo import LatLng, ServiceAreas
+from sidewalk.operations.domain import (
+    ACTIVE_TASK,
+    RobotConfig,
+    RobotState,
+    crosses_interval,
+)
+from sidewalk.operations.models import Robot, Task
+from sidewalk.operations.uow import OperationsUnitOfWork, OpsEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RobotView:
+    """A robot as the service last knew it, with the newest reading taken: what the telemetry
+    route answers, and what readers in this process see before the next flush."""
+
+    serial: str
+    display_name: str
+    state: RobotState
+    hub_id: str | None
+    lat: float | None
+    lng: float | None
+    battery_pct: float | None
+    area_id: str | None
+    speed_mps: float
+    battery_low_pct: float
+    battery_reserve_pct: float
+    drain_pct_per_km: float
+    last_seen_at: datetime | None
+    reading_at: datetime | None
+    state_changed_at: datetime
+    created_at: datetime
+
+    @property
+    def config(self) -> RobotConfig:
+        return RobotConfig(
+            speed_mps=self.speed_mps,
+            battery_low_pct=self.battery_low_pct,
+            battery_reserve_pct=self.battery_reserve_pct,
+            drain_pct_per_km=self.drain_pct_per_km,
+        )
+
+    @classmethod
+    def of(cls, robot: Robot) -> "RobotView":
+        return cls(**{name: getattr(robot, name) for name in _VIEW_FIELDS})
+
+
+_VIEW_FIELDS = tuple(RobotView.__dataclass_fields__)
+# What may change in the database under a view (by another use case or process).
+_REFRESHED = (
+    "display_name",
+    "state",
+    "hub_id",
+    "speed_mps",
+    "battery_low_pct",
+    "battery_reserve_pct",
+    "drain_pct_per_km",
+    "state_changed_at",
+)
+
+
+@dataclass(slots=True)
+class _Entry:
+    view: RobotView
+    known_at: float  # monotonic time the view's state was read from the database
+    dirty: bool = False  # a reading not yet written
+    tell: bool = False  # an on-task robot's position is due to be told (`robot.position`)
+    taken: int = 0  # readings taken here, to tell which ones a use case has seen
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    lat: float
+    lng: float
+    battery_pct: float
+    taken: datetime
+
+
+Decide = Callable[[RobotView, Reading, bool], bool]
+
+
+class LivePositions:
+    """The in-memory readings of one process and their writer. `take` is called on the event
+    loop or any thread; `flush` runs on a thread of its own (`start`) or, without one, from
+    `take` itself when the interval has passed by the platform's clock (the simulator)."""
+
+    def __init__(
+        self,
+        uow: Callable[[], OperationsUnitOfWork],
+        clock: Clock,
+        areas: ServiceAreas,
+        *,
+        flush_interval_s: float,
+        max_age_s: float,
+        position_event_s: float,
+    ) -> None:
+        self._uow, self._clock, self._areas = uow, clock, areas
+        self._interval, self._max_age = flush_interval_s, max_age_s
+        self._position_event_s = position_event_s
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()  # guards the entries
+        self._flushing = threading.Lock()  # one flush at a time
+        self._last_flush = clock.now()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._users = 0
+
+    # --- taking readings ------------------------------------------------------------------
+
+    def take(self, serial: str, reading: Reading, changes_state: Decide) -> RobotView | None:
+        """Keep `reading` if it changes no state (`changes_state(view, reading, fresh)` says);
+        the robot as it now stands, or None when the full use case must take it (the robot
+        is not known here, its view is too old, or its state changes)."""
+        monotonic = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(serial)
+            if entry is None or monotonic - entry.known_at > self._max_age:
+                return None
+            view = entry.view
+            fresh = view.reading_at is None or reading.taken >= view.reading_at
+            if changes_state(view, reading, fresh):
+                return None
+            now = self._clock.now()
+            if fresh:
+                area = self._areas.containing(LatLng(reading.lat, reading.lng))
+                entry.tell |= view.state is RobotState.ON_TASK and crosses_interval(
+                    view.reading_at, reading.taken, self._position_event_s
+                )
+                view = replace(
+                    view,
+                    lat=reading.lat,
+                    lng=reading.lng,
+                    battery_pct=reading.battery_pct,
+                    reading_at=reading.taken,
+                    area_id=area.id if area else None,
+                    last_seen_at=now,
+                )
+            else:
+                view = replace(view, last_seen_at=now)
+            entry.view, entry.dirty = view, True
+            entry.taken += 1
+        if self._thread is None and (now - self._last_flush).total_seconds() >= self._interval:
+            self.flush()
+        return view
+
+    def know(self, robot: Robot | RobotView, *, through: int | None = None) -> RobotView:
+        """What the database says of the robot now, read (or written, by a use case that saw
+        the readings held here `through` that count) in a committed transaction. A reading
+        taken here since, or one not yet written that is as new, stays, to be written."""
+        fresh = robot if isinstance(robot, RobotView) else RobotView.of(robot)
+        with self._lock:
+            entry = self._entries.get(fresh.serial)
+            keep = (
+                entry is not None
+                and entry.dirty
+                and (through is None or entry.taken > through)
+                and _newer(entry.view, fresh, or_as_old=True)
+            )
+            if entry is not None and keep:
+                fresh = _with_reading(fresh, entry.view)
+                entry.view, entry.known_at = fresh, time.monotonic()
+            else:
+                taken = entry.taken if entry is not None else 0
+                self._entries[fresh.serial] = _Entry(fresh, time.monotonic(), taken=taken)
+        return fresh
+
+    def pending(self, serial: str) -> tuple[RobotView | None, int]:
+        """The robot's reading not yet written, if any, and how many were taken so far (for
+        the full use case to start from, and to say so to `know`)."""
+        with self._lock:
+            entry = self._entries.get(serial)
+            if entry is None:
+                return None, 0
+            return (entry.view if entry.dirty else None), entry.taken
+
+    def forget(self, serials: Iterable[str]) -> None:
+        """The robots' state changed here: their next reading goes through the full use case.
+        Their unwritten readings stay, to be written."""
+        with self._lock:
+            for serial in serials:
+                entry = self._entries.get(serial)
+                if entry is not None:
+                    entry.known_at = -1e18
+
+    def observe(self, events: Sequence[OpsEvent]) -> None:
+        """An observer of the unit of work: any committed change that names a robot."""
+        self.forget({e.robot_serial for e in events if e.robot_serial is not None})
+
+    def overlay(self, robots: Sequence[Robot]) -> list[Robot | RobotView]:
+        """`robots` as read from the database, each with its newer reading taken here."""
+        with self._lock:
+            shown: list[Robot | RobotView] = []
+            for robot in robots:
+                entry = self._entries.get(robot.serial)
+                if (
+                    entry is not None
+                    and entry.dirty
+                    and _newer(entry.view, RobotView.of(robot), or_as_old=True)
+                ):
+                    shown.append(_with_reading(RobotView.of(robot), entry.view))
+                else:
+                    shown.append(robot)
+            return shown
+
+    # --- writing them ---------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write every reading taken since the last flush in one transaction, tell the
+        positions that are due, and read back the state of the robots written. How many
+        robots were written; never raises (what failed stays, to be written next time)."""
+        with self._flushing:
+            with self._lock:
+                batch = {s: (e.view, e.tell) for s, e in self._entries.items() if e.dirty}
+                for entry in self._entries.values():
+                    entry.dirty = entry.tell = False
+            self._last_flush = self._clock.now()
+            if not batch:
+                return 0
+            try:
+                fresh = self._write(batch)
+            except Exception:
+                log.exception("%d robots' readings were not written; trying again", len(batch))
+                self._requeue(batch)
+                return 0
+            with self._lock:
+                for serial, row in fresh.items():
+                    held = self._entries.get(serial)
+                    if held is not None and held.known_at > 0:
+                        held.view = replace(held.view, **row)
+                        held.known_at = time.monotonic()
+            return len(batch)
+
+    def _write(self, batch: dict[str, tuple[RobotView, bool]]) -> dict[str, dict[str, Any]]:
+        t = _robots
+        readings = [
+            {
+                "b_serial": v.serial,
+                "b_lat": v.lat,
+                "b_lng": v.lng,
+                "b_battery_pct": v.battery_pct,
+                "b_area_id": v.area_id,
+                "b_reading_at": v.reading_at,
+                "b_taken": v.reading_at,
+                "b_seen": v.last_seen_at,
+            }
+            for v, _ in batch.values()
+        ]
+        with self._uow() as uow:
+            connection = uow.session.connection()
+            connection.execute(_WRITE_READING, readings)
+            due = [v for v, tell in batch.values() if tell]
+            if due:
+                _tell_positions(uow, due)
+            rows = connection.execute(
+                select(*(t.c[name] for name in ("serial", *_REFRESHED))).where(
+                    t.c.serial.in_(sorted(batch))
+                )
+            )
+            fresh = {row.serial: {k: getattr(row, k) for k in _REFRESHED} for row in rows}
+            uow.commit()
+        return fresh
+
+    def _requeue(self, batch: dict[str, tuple[RobotView, bool]]) -> None:
+        with self._lock:
+            for serial, (_, tell) in batch.items():
+                entry = self._entries.get(serial)
+                if entry is not None:
+                    entry.dirty, entry.tell = True, entry.tell or tell
+
+    # --- the writer's thread --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Write on a thread of its own every interval; each app serving the service calls
+        `start` and `stop`, and the thread runs while any of them does."""
+        with self._lock:
+            self._users += 1
+            if self._thread is not None:
+                return
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(self._stop,), name="live-positions", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is held; the last user's stop also ends the thread."""
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            thread = self._thread if self._users == 0 else None
+            if thread is not None:
+                self._thread = None
+                self._stop.set()
+        if thread is not None:
+            thread.join()
+        self.flush()
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self._interval):
+            self.flush()
+
+
+def _newer(mine: RobotView, theirs: RobotView, *, or_as_old: bool = False) -> bool:
+    """Whether `mine` was taken after `theirs` (or at the same time, with `or_as_old`: the
+    reading held here then came after the one written, as readings are kept in arrival
+    order)."""
+    if mine.reading_at is None:
+        return False
+    if theirs.reading_at is None or mine.reading_at > theirs.reading_at:
+        return True
+    return or_as_old and mine.reading_at == theirs.reading_at
+
+
+def _with_reading(view: RobotView, reading: RobotView) -> RobotView:
+    return replace(
+        view,
+        lat=reading.lat,
+        lng=reading.lng,
+        battery_pct=reading.battery_pct,
+        reading_at=reading.reading_at,
+        area_id=reading.area_id,
+        last_seen_at=max(filter(None, (view.last_seen_at, reading.last_seen_at)), default=None),
+    )
+
+
+def _tell_positions(uow: OperationsUnitOfWork, due: list[RobotView]) -> None:
+    """`robot.position` for each robot on a delivery (or bringing its goods back) whose
+    interval came round, in the flush's transaction."""
+    by_serial = {v.serial: v for v in due}
+    found = uow.session.execute(
+        select(Task.id, Task.type, Task.robot_serial, Task.delivery_id, Task.attempt_id).where(
+            Task.robot_serial.in_(sorted(by_serial)),
+            Task.status.in_(ACTIVE_TASK),
+            Task.delivery_id.is_not(None),
+        )
+    )
+    for task in found:
+        robot = by_serial[task.robot_serial]
+        assert robot.reading_at is not None
+        uow.record(
+            "robot.position",
+            task_id=task.id,
+            robot_serial=robot.serial,
+            delivery_id=task.delivery_id,
+            attempt_id=task.attempt_id,
+            data={
+                "task_type": task.type.value,
+                "lat": robot.lat,
+                "lng": robot.lng,
+                "battery_pct": robot.battery_pct,
+                "taken_at": robot.reading_at.isoformat(),
+            },
+        )
+
+
+_robots = cast(Table, Robot.__table__)
+
+
+def _if_newer(column: str, taken: str) -> Any:
+    """The reading's value where it was taken after the one kept, whoever wrote that one;
+    else the value kept."""
+    kept, target = _robots.c.reading_at, _robots.c[column]
+    newer = or_(kept.is_(None), kept <= bindparam(taken))
+    return case((newer, bindparam(f"b_{column}", type_=target.type)), else_=target)
+
+
+_seen = _robots.c.last_seen_at
+# One statement per robot for the whole reading: every expression sees the row as it was.
+_WRITE_READING = (
+    update(_robots)
+    .where(_robots.c.serial == bindparam("b_serial"))
+    .values(
+        lat=_if_newer("lat", "b_taken"),
+        lng=_if_newer("lng", "b_taken"),
+        battery_pct=_if_newer("battery_pct", "b_taken"),
+        area_id=_if_newer("area_id", "b_taken"),
+        reading_at=_if_newer("reading_at", "b_taken"),
+        last_seen_at=case(
+            (
+                or_(_seen.is_(None), _seen < bindparam("b_seen")),
+                bindparam("b_seen", type_=_seen.type),
+            ),
+            else_=_seen,
+        ),
+        updated_at=bindparam("b_seen"),
+    )
+)
