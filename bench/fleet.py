@@ -36,6 +36,7 @@ import random
 import re
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,8 @@ SETTINGS = {  # what the run changes from the defaults, and why
     "SIDEWALK_RATE_LIMIT_OPERATOR_RPS": "0",
 }
 console = Console(stderr=True)
+if not console.is_terminal:
+    console.width = 170
 
 # Each connection is one robot's: it sends the next robot's reading of its thread, waits a
 # period (spread at random around it), and so on; N connections at 1/period each.
@@ -449,6 +452,7 @@ class Options:
     warmup: int
     leg_s: float
     pilots: int
+    keep_logs: Path | None = None
 
 
 @dataclass
@@ -569,6 +573,9 @@ def run_one(layout_name: str, opts: Options) -> Result:
             cpu["PostgreSQL"] = (_postgres_ticks() - pg_before) / tick / seconds
         cpu["wrk (robots' telemetry)"] = wrk_cpu_s / (summary["duration_us"] / 1e6)
         cpu["this script (merchants, trips, dashboard)"] = (_own_cpu_s() - own_before) / seconds
+        if opts.keep_logs is not None:
+            shutil.copytree(folder / "logs", opts.keep_logs / f"{layout_name}-{opts.robots}",
+                            dirs_exist_ok=True)  # fmt: skip
         slow = _slow_rounds(folder)[slow_before:]
         rounds = driver.samples.rounds
         round_max = max([*slow, _histogram_max(rounds)])
@@ -722,6 +729,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--layouts", default="embedded,production")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep-logs", type=Path, default=None, help="copy the servers' logs here")
     args = parser.parse_args(argv)
     if args.quick:
         args.robots, args.duration, args.warmup = 200, 20, 5
@@ -743,9 +751,11 @@ def main(argv: list[str]) -> None:
                 args.warmup,
                 args.leg_s,
                 args.pilots,
+                args.keep_logs,
             )
             results.append(run_one(name, opts))
             console.print(rich_table(results[-1:]))
+            console.print(markdown(results[-1:], argv).split("\n", 3)[3])
     console.print(rich_table(results))
     if output is not None:
         write_section(output, SECTION, markdown(results, argv))

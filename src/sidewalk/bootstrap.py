@@ -47,6 +47,7 @@ class Platform:
     couriers: CourierProvider | None = None
 
     def close(self) -> None:
+        self.operations.positions.close()
         self.deliveries_engine.dispose()
         self.operations_engine.dispose()
 
@@ -128,10 +129,14 @@ def _operations(
             sessions, clock, settings, observers=observers, write_lock=write_lock
         )
 
+    sqlite = engine.dialect.name == "sqlite"
     positions = LivePositions(
         uow,
         clock,
         areas,
+        reader=make_engine(settings.operations_url, pool_size=2, writer=False)
+        if sqlite
+        else engine,
         flush_interval_s=settings.telemetry_flush_interval_s,
         max_age_s=settings.robot_view_max_age_s,
         position_event_s=settings.robot_position_event_s,

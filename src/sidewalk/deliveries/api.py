@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from sidewalk.deliveries import merchants, service
 from sidewalk.deliveries.context import DeliveriesContext
@@ -28,13 +27,8 @@ from sidewalk.deliveries.schemas import (
 )
 from sidewalk.kernel import audit
 from sidewalk.kernel.errors import FieldError, ValidationFailed
+from sidewalk.kernel.http import json_response
 from sidewalk.kernel.schemas import Problem
-
-
-def json_response(model: BaseModel, status_code: int = 200) -> Response:
-    """Serialise a read model once, in pydantic's own serialiser (the route's
-    `response_model` documents it)."""
-    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from sidewalk.deliveries import webhooks
-from sidewalk.deliveries.api import CallerDep, json_response, problems
+from sidewalk.deliveries.api import CallerDep, problems
 from sidewalk.deliveries.webhook_domain import MessageStatus
 from sidewalk.deliveries.webhook_schemas import (
     WebhookEndpointCreate,
@@ -16,6 +16,7 @@ from sidewalk.deliveries.webhook_schemas import (
     WebhookMessagePage,
     WebhookPayload,
 )
+from sidewalk.kernel.http import json_response
 
 router = APIRouter(
     prefix="/v1/webhook-endpoints", tags=["webhooks"], responses=problems(401, 413, 422, 429)

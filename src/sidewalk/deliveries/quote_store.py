@@ -1,7 +1,7 @@
 """Writing quotes, the hottest write of the service. Concurrent quotes are committed together
 (see `kernel.group_commit`) in multi-row INSERT statements sent straight to the driver:
 SQLAlchemy's per-value processing cost more than the database itself. On SQLite the batch is
-written on the event loop (a local file, well under a millisecond); on PostgreSQL by an async
+written on a thread (it waits for the service's write lock); on PostgreSQL by an async
 connection, so the loop never waits on the network and no thread fights it for the
 interpreter lock."""
 
@@ -137,13 +137,17 @@ def _iso(value: object) -> str:
 def sqlite_quote_writer(
     uow: Callable[[], DeliveriesUnitOfWork],
 ) -> Callable[[list[QuoteRead]], Awaitable[None]]:
-    """Writes a batch on the event loop in one unit of work (a local file; SQLite admits one
-    writer at a time anyway)."""
+    """Writes a batch in one unit of work on a thread: the unit of work waits for the
+    service's SQLite write lock, which another use case may hold for a while, and the event
+    loop (every request of the process) must not wait with it."""
 
-    async def write(quotes: list[QuoteRead]) -> None:
+    def write_now(quotes: list[QuoteRead]) -> None:
         with uow() as unit:
             insert_quotes(unit.session, quotes)
             unit.commit()
+
+    async def write(quotes: list[QuoteRead]) -> None:
+        await asyncio.to_thread(write_now, quotes)
 
     return write
 

@@ -49,11 +49,11 @@ def problem_response(
     )
 
 
-def json_answer(model: BaseModel, status: int = 200) -> Response:
-    """`model` as the JSON answer, serialized once: a route that returns its response model
-    has it validated and serialized again by the web framework, which a hot route cannot
-    afford."""
-    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """A read model serialised once, in pydantic's own serialiser (the route's
+    `response_model` documents it): a route that returns the model itself has it validated
+    and serialised again by the web framework, which a hot route cannot afford."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -46,6 +46,13 @@ DISPATCH_ROUND = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
     registry=REGISTRY,
 )
+TELEMETRY_READINGS = Counter(
+    "sidewalk_telemetry_readings",
+    "Robot readings by how they were taken: memory (held, written at the next flush), "
+    "afresh (the robot read again first) or use_case (a state changed: its own transaction).",
+    ["path"],
+    registry=REGISTRY,
+)
 WEBHOOK_ATTEMPTS = Counter(
     "sidewalk_webhook_attempts",
     "Webhook sends by outcome: delivered, retry (will be tried again), failed (given up).",

@@ -279,8 +279,9 @@ class Settings(BaseSettings):
     robot_view_max_age_s: float = Field(
         2.0,
         gt=0,
-        description="A process's view of a robot's state older than this is read again from the "
-        "database before a reading is taken in memory.",
+        description="A reading that reports a state (fault, charging, …) is checked against the "
+        "robot's state as the database had it at most this long ago (others are checked against "
+        "the view each flush reads back).",
     )
     audit_flush_interval_s: float = Field(
         1.0,

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from sidewalk.kernel import audit
 from sidewalk.kernel.errors import Forbidden, Unprocessable
 from sidewalk.kernel.geo import LatLng
-from sidewalk.kernel.http import json_answer
+from sidewalk.kernel.http import json_response
 from sidewalk.kernel.lean_routes import lean_json_route
 from sidewalk.kernel.schemas import NO_NUL, Problem, UtcDatetime
 from sidewalk.operations import (
@@ -36,6 +36,7 @@ from sidewalk.operations.domain import (
     TaskStatus,
     TaskType,
 )
+from sidewalk.operations.robot_state import robot_not_found
 from sidewalk.operations.schemas import (
     CancelTaskIn,
     DispatchReport,
@@ -233,11 +234,17 @@ async def report_telemetry(
     goes through the full use case there. (Served by `LEAN_ROUTES`: this is its contract.)"""
     access.require_robot(caller.who, serial)
     reading = robots.Telemetry(body.lat, body.lng, body.battery_pct, body.state, body.at)
-    taken = robots.take_reading(caller.ctx, serial, reading)
+    ctx = caller.ctx
+    taken = robots.take_reading(ctx, serial, reading)
+    if taken is None:
+        robots.READ_AFRESH.inc()
+        if await ctx.positions.look_async(serial) is None:
+            raise robot_not_found(serial)
+        taken = robots.take_reading(ctx, serial, reading)
     if taken is not None:
-        return json_answer(robot_read(taken))
-    robot = await run_in_threadpool(robots.look_and_take, caller.ctx, serial, reading)
-    return json_answer(robot_read(robot))
+        return json_response(robot_read(taken))
+    robot = await run_in_threadpool(robots.record_telemetry, ctx, serial, reading)
+    return json_response(robot_read(robot))
 
 
 async def _lean_telemetry(

@@ -7,22 +7,25 @@ write is guarded so that an older reading never replaces a newer one, also when 
 processes ingest for one fleet. Anything that changes a state (a fault, going offline,
 charging, back from offline) goes through the full use case at once, in its own transaction.
 
-What the service knows of a robot here is at most `robot_view_max_age_s` old: each flush reads
-back the state of the robots it wrote, a change made in this process forgets the robot's view
-at once, and a view older than that goes through the full use case, which reads the database.
+What a process knows of a robot's state follows the database: each flush reads back the state
+of the robots it wrote (so what another process changed shows within a flush), a change made in
+this process forgets the robot's view at once (its next reading reads it afresh), and a reading
+that reports a state is checked against a view no older than `robot_view_max_age_s`.
 
 The window: a process killed between two flushes loses the readings taken since the last one
 (at most `telemetry_flush_interval_s`), never a state change."""
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import Engine, Table, bindparam, case, or_, select, update
 
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.geo import LatLng, ServiceAreas
@@ -75,6 +78,9 @@ class RobotView:
 
 
 _VIEW_FIELDS = tuple(RobotView.__dataclass_fields__)
+# What a use case records when it changes what a view holds (a reading's own use case tells
+# the view itself, `know`).
+_CHANGES_VIEW = frozenset({"robot.state_changed", "robot.registered"})
 # What may change in the database under a view (by another use case or process).
 _REFRESHED = (
     "display_name",
@@ -92,6 +98,7 @@ _REFRESHED = (
 class _Entry:
     view: RobotView
     known_at: float  # monotonic time the view's state was read from the database
+    forgotten: bool = False  # changed by a use case here since: read it again
     dirty: bool = False  # a reading not yet written
     tell: bool = False  # an on-task robot's position is due to be told (`robot.position`)
     taken: int = 0  # readings taken here, to tell which ones a use case has seen
@@ -119,11 +126,15 @@ class LivePositions:
         clock: Clock,
         areas: ServiceAreas,
         *,
+        reader: Engine,
         flush_interval_s: float,
         max_age_s: float,
         position_event_s: float,
     ) -> None:
-        self._uow, self._clock, self._areas = uow, clock, areas
+        """`reader` reads a robot afresh without a write transaction (on SQLite, one that
+        takes no write lock: the robot's reading never waits for another use case)."""
+        self._uow, self._clock, self._areas, self._reader = uow, clock, areas, reader
+        self._looker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="robot-look")
         self._interval, self._max_age = flush_interval_s, max_age_s
         self._position_event_s = position_event_s
         self._entries: dict[str, _Entry] = {}
@@ -136,14 +147,21 @@ class LivePositions:
 
     # --- taking readings ------------------------------------------------------------------
 
-    def take(self, serial: str, reading: Reading, changes_state: Decide) -> RobotView | None:
+    def take(
+        self, serial: str, reading: Reading, changes_state: Decide, *, says_state: bool = False
+    ) -> RobotView | None:
         """Keep `reading` if it changes no state (`changes_state(view, reading, fresh)` says);
-        the robot as it now stands, or None when the full use case must take it (the robot
-        is not known here, its view is too old, or its state changes)."""
+        the robot as it now stands, or None when it must be read afresh or taken by the full
+        use case: the robot is not known here or was changed here since, its state changes,
+        or the reading `says_state` and the view is older than `max_age_s` (what another
+        process changed shows at the next flush; a reported state is checked against a view
+        no older than that)."""
         monotonic = time.monotonic()
         with self._lock:
             entry = self._entries.get(serial)
-            if entry is None or monotonic - entry.known_at > self._max_age:
+            if entry is None or entry.forgotten:
+                return None
+            if says_state and monotonic - entry.known_at > self._max_age:
                 return None
             view = entry.view
             fresh = view.reading_at is None or reading.taken >= view.reading_at
@@ -172,6 +190,21 @@ class LivePositions:
             self.flush()
         return view
 
+    def look(self, serial: str) -> RobotView | None:
+        """The robot as the database has it now, remembered here (None: no such robot)."""
+        t = _robots
+        with self._reader.connect() as connection:
+            row = connection.execute(
+                select(*(t.c[name] for name in _VIEW_FIELDS)).where(t.c.serial == serial)
+            ).one_or_none()
+        if row is None:
+            return None
+        return self.know(RobotView(**row._mapping))
+
+    def close(self) -> None:
+        self._looker.shutdown(wait=True)
+        self._reader.dispose()
+
     def know(self, robot: Robot | RobotView, *, through: int | None = None) -> RobotView:
         """What the database says of the robot now, read (or written, by a use case that saw
         the readings held here `through` that count) in a committed transaction. A reading
@@ -187,7 +220,7 @@ class LivePositions:
             )
             if entry is not None and keep:
                 fresh = _with_reading(fresh, entry.view)
-                entry.view, entry.known_at = fresh, time.monotonic()
+                entry.view, entry.known_at, entry.forgotten = fresh, time.monotonic(), False
             else:
                 taken = entry.taken if entry is not None else 0
                 self._entries[fresh.serial] = _Entry(fresh, time.monotonic(), taken=taken)
@@ -209,11 +242,16 @@ class LivePositions:
             for serial in serials:
                 entry = self._entries.get(serial)
                 if entry is not None:
-                    entry.known_at = -1e18
+                    entry.forgotten = True
 
     def observe(self, events: Sequence[OpsEvent]) -> None:
-        """An observer of the unit of work: any committed change that names a robot."""
-        self.forget({e.robot_serial for e in events if e.robot_serial is not None})
+        """An observer of the unit of work: a robot whose state changed here, or that was
+        registered, is read afresh at its next reading."""
+        self.forget({e.robot_serial for e in events if e.type in _CHANGES_VIEW and e.robot_serial})
+
+    async def look_async(self, serial: str) -> RobotView | None:
+        """`look` on a thread of its own, which never waits behind use cases for a thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._looker, self.look, serial)
 
     def overlay(self, robots: Sequence[Robot]) -> list[Robot | RobotView]:
         """`robots` as read from the database, each with its newer reading taken here."""
@@ -254,7 +292,7 @@ class LivePositions:
             with self._lock:
                 for serial, row in fresh.items():
                     held = self._entries.get(serial)
-                    if held is not None and held.known_at > 0:
+                    if held is not None and not held.forgotten:
                         held.view = replace(held.view, **row)
                         held.known_at = time.monotonic()
             return len(batch)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from sidewalk.kernel.errors import Conflict, NotFound, ValidationFailed
 from sidewalk.kernel.geo import LatLng
+from sidewalk.kernel.metrics import TELEMETRY_READINGS
 from sidewalk.kernel.secrets import digest, new_secret
 from sidewalk.operations import tasks
 from sidewalk.operations.access import ROBOT_TOKEN_PREFIX
@@ -30,6 +31,9 @@ from sidewalk.operations.robot_state import change_state, robot_for_update, robo
 from sidewalk.operations.uow import OperationsUnitOfWork
 
 SERIAL = re.compile(SERIAL_PATTERN)
+_IN_MEMORY = TELEMETRY_READINGS.labels("memory")
+READ_AFRESH = TELEMETRY_READINGS.labels("afresh")
+_BY_USE_CASE = TELEMETRY_READINGS.labels("use_case")
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,9 @@ def look_and_take(ctx: OperationsContext, serial: str, reading: Telemetry) -> Ro
     """For a robot this process does not know (or no longer trusts its view of): read it
     afresh, then keep the reading in memory if it changes no state, else take it through the
     full use case."""
-    with ctx.uow() as uow:
-        robot = uow.session.get(Robot, serial)
-        if robot is None:
-            raise robot_not_found(serial)
-    ctx.positions.know(robot)
+    READ_AFRESH.inc()
+    if ctx.positions.look(serial) is None:
+        raise robot_not_found(serial)
     return take_reading(ctx, serial, reading) or record_telemetry(ctx, serial, reading)
 
 
@@ -146,7 +148,10 @@ def take_reading(ctx: OperationsContext, serial: str, reading: Telemetry) -> Rob
         to = reported_change(view.state, reading.state, fresh, r.battery_pct, charged)
         return to is not None
 
-    return ctx.positions.take(serial, taken, changes_state)
+    view = ctx.positions.take(serial, taken, changes_state, says_state=reading.state is not None)
+    if view is not None:
+        _IN_MEMORY.inc()
+    return view
 
 
 def record_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) -> Robot:
@@ -157,6 +162,7 @@ def record_telemetry(ctx: OperationsContext, serial: str, reading: Telemetry) ->
     offline is idle unless it says otherwise; a charging robot whose battery is full is idle
     again."""
     _check_reportable(reading)
+    _BY_USE_CASE.inc()
     with ctx.uow() as uow:
         robot = robot_for_update(uow.session, serial)
         pending, through = ctx.positions.pending(serial)
