@@ -40,6 +40,8 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/machine.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/telemetry.py
+	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/simulate.py
