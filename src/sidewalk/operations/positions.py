@@ -403,20 +403,28 @@ def _tell_positions(uow: OperationsUnitOfWork, due: list[RobotView]) -> None:
     for task in found:
         robot = by_serial[task.robot_serial]
         assert robot.reading_at is not None
-        uow.record(
-            "robot.position",
-            task_id=task.id,
-            robot_serial=robot.serial,
-            delivery_id=task.delivery_id,
-            attempt_id=task.attempt_id,
-            data={
-                "task_type": task.type.value,
-                "lat": robot.lat,
-                "lng": robot.lng,
-                "battery_pct": robot.battery_pct,
-                "taken_at": robot.reading_at.isoformat(),
-            },
-        )
+        tell_position(uow, task, robot, robot.reading_at)
+
+
+def tell_position(
+    uow: OperationsUnitOfWork, task: Any, robot: Robot | RobotView, taken: datetime
+) -> None:
+    """`robot.position`: where the robot carrying out `task` (a delivery, or bringing its goods
+    back) is, for the merchant and their customer."""
+    uow.record(
+        "robot.position",
+        task_id=task.id,
+        robot_serial=robot.serial,
+        delivery_id=task.delivery_id,
+        attempt_id=task.attempt_id,
+        data={
+            "task_type": task.type.value,
+            "lat": robot.lat,
+            "lng": robot.lng,
+            "battery_pct": robot.battery_pct,
+            "taken_at": taken.isoformat(),
+        },
+    )
 
 
 _robots = cast(Table, Robot.__table__)

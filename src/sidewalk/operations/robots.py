@@ -26,7 +26,7 @@ from sidewalk.operations.domain import (
     reported_change,
 )
 from sidewalk.operations.models import Hub, PilotAssignment, Robot, StateHistory
-from sidewalk.operations.positions import Reading, RobotView
+from sidewalk.operations.positions import Reading, RobotView, tell_position
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
 from sidewalk.operations.uow import OperationsUnitOfWork
 
@@ -219,22 +219,8 @@ def _tell_position(uow: OperationsUnitOfWork, robot: Robot, taken: datetime) -> 
     """Where a robot carrying out a delivery (or bringing its goods back) is, for the merchant
     and their customer: at most one event per robot every `robot_position_event_s`."""
     task = tasks.active_task_of(uow.session, robot.serial)
-    if task is None or task.delivery_id is None:
-        return
-    uow.record(
-        "robot.position",
-        task_id=task.id,
-        robot_serial=robot.serial,
-        delivery_id=task.delivery_id,
-        attempt_id=task.attempt_id,
-        data={
-            "task_type": task.type.value,
-            "lat": robot.lat,
-            "lng": robot.lng,
-            "battery_pct": robot.battery_pct,
-            "taken_at": taken.isoformat(),
-        },
-    )
+    if task is not None and task.delivery_id is not None:
+        tell_position(uow, task, robot, taken)
 
 
 def _change_reported_state(
