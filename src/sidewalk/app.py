@@ -244,14 +244,9 @@ def _health_routes(service: str, engine: Engine) -> list[BaseRoute]:
 
 _HEALTHY = Health(status="ok").model_dump_json()
 
-# What robots call every second or so: matched before the other routes.
-_ROBOT_ROUTES = frozenset(
-    {
-        "/ops/v1/robots/{serial}/telemetry",
-        "/ops/v1/trips/{trip_id}/events",
-        "/ops/v1/robots/{serial}/task",
-    }
-)
+# What robots call besides their telemetry (served lean, before every route): matched
+# before the other routes.
+_ROBOT_ROUTES = frozenset({"/ops/v1/trips/{trip_id}/events", "/ops/v1/robots/{serial}/task"})
 
 
 def _robot_routes_first(routes: list[BaseRoute]) -> list[BaseRoute]:

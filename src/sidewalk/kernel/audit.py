@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.db import UTCDateTime
+from sidewalk.kernel.flusher import Flusher
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.request_context import REQUEST_ID
 
@@ -111,19 +112,17 @@ class AuditLog:
         self._interval, self._batch_rows = flush_interval_s, batch_rows
         self._write_lock = write_lock or nullcontext()
         self._rows: list[dict[str, Any]] = []
-        self._lock = threading.Lock()  # guards the buffer and the thread's bookkeeping
+        self._lock = threading.Lock()  # guards the buffer
         self._flushing = threading.Lock()  # one flush at a time, so rows keep their order
-        self._full = threading.Event()
-        self._users = 0
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._writer = Flusher(self.flush, flush_interval_s, name=table.name)
+        self.start, self.stop = self._writer.start, self._writer.stop
 
     def record(self, row: dict[str, Any]) -> None:
         with self._lock:
             self._rows.append(row)
             full = len(self._rows) >= self._batch_rows
         if full:
-            self._full.set()
+            self._writer.wake()
 
     def flush(self) -> int:
         """Write the rows buffered so far; how many were written. Never raises."""
@@ -154,36 +153,6 @@ class AuditLog:
         with cursor.copy(f"COPY {self._table.name} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([json.dumps(row[n]) if n == "entity_ids" else row[n] for n in names])
-
-    def start(self) -> None:
-        with self._lock:
-            self._users += 1
-            if self._thread is not None:
-                return
-            self._stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self._run, args=(self._stop,), name=self._table.name, daemon=True
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Write what is buffered; the last user's stop also ends the thread."""
-        with self._lock:
-            self._users = max(0, self._users - 1)
-            thread = self._thread if self._users == 0 else None
-            if thread is not None:
-                self._thread = None
-                self._stop.set()
-                self._full.set()
-        if thread is not None:
-            thread.join()
-        self.flush()
-
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self._full.wait(self._interval)
-            self._full.clear()
-            self.flush()
 
 
 class RequestAudit:

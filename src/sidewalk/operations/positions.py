@@ -19,7 +19,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,6 +28,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, bindparam, case, or_, select, update
 
 from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.flusher import Flusher
 from sidewalk.kernel.geo import LatLng, ServiceAreas
 from sidewalk.operations.domain import (
     ACTIVE_TASK,
@@ -141,9 +142,9 @@ class LivePositions:
         self._lock = threading.Lock()  # guards the entries
         self._flushing = threading.Lock()  # one flush at a time
         self._last_flush = clock.now()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._users = 0
+        # Each app serving the service starts and stops it; it runs while any of them does.
+        self._writer = Flusher(self.flush, flush_interval_s, name="live-positions")
+        self.start, self.stop = self._writer.start, self._writer.stop
 
     # --- taking readings ------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class LivePositions:
                 view = replace(view, last_seen_at=now)
             entry.view, entry.dirty = view, True
             entry.taken += 1
-        if self._thread is None and (now - self._last_flush).total_seconds() >= self._interval:
+        if not self._writer.running and (now - self._last_flush).total_seconds() >= self._interval:
             self.flush()
         return view
 
@@ -216,7 +217,7 @@ class LivePositions:
                 entry is not None
                 and entry.dirty
                 and (through is None or entry.taken > through)
-                and _newer(entry.view, fresh, or_as_old=True)
+                and _newer(entry.view, fresh)
             )
             if entry is not None and keep:
                 fresh = _with_reading(fresh, entry.view)
@@ -235,19 +236,15 @@ class LivePositions:
                 return None, 0
             return (entry.view if entry.dirty else None), entry.taken
 
-    def forget(self, serials: Iterable[str]) -> None:
-        """The robots' state changed here: their next reading goes through the full use case.
-        Their unwritten readings stay, to be written."""
+    def observe(self, events: Sequence[OpsEvent]) -> None:
+        """An observer of the unit of work: a robot whose state changed here, or that was
+        registered, is read afresh at its next reading (its unwritten reading stays)."""
+        changed = {e.robot_serial for e in events if e.type in _CHANGES_VIEW and e.robot_serial}
         with self._lock:
-            for serial in serials:
+            for serial in changed:
                 entry = self._entries.get(serial)
                 if entry is not None:
                     entry.forgotten = True
-
-    def observe(self, events: Sequence[OpsEvent]) -> None:
-        """An observer of the unit of work: a robot whose state changed here, or that was
-        registered, is read afresh at its next reading."""
-        self.forget({e.robot_serial for e in events if e.type in _CHANGES_VIEW and e.robot_serial})
 
     async def look_async(self, serial: str) -> RobotView | None:
         """`look` on a thread of its own, which never waits behind use cases for a thread."""
@@ -259,12 +256,9 @@ class LivePositions:
             shown: list[Robot | RobotView] = []
             for robot in robots:
                 entry = self._entries.get(robot.serial)
-                if (
-                    entry is not None
-                    and entry.dirty
-                    and _newer(entry.view, RobotView.of(robot), or_as_old=True)
-                ):
-                    shown.append(_with_reading(RobotView.of(robot), entry.view))
+                stored = RobotView.of(robot) if entry is not None and entry.dirty else None
+                if entry is not None and stored is not None and _newer(entry.view, stored):
+                    shown.append(_with_reading(stored, entry.view))
                 else:
                     shown.append(robot)
             return shown
@@ -307,7 +301,6 @@ class LivePositions:
                 "b_battery_pct": v.battery_pct,
                 "b_area_id": v.area_id,
                 "b_reading_at": v.reading_at,
-                "b_taken": v.reading_at,
                 "b_seen": v.last_seen_at,
             }
             for v, _ in batch.values()
@@ -334,47 +327,13 @@ class LivePositions:
                 if entry is not None:
                     entry.dirty, entry.tell = True, entry.tell or tell
 
-    # --- the writer's thread --------------------------------------------------------------
 
-    def start(self) -> None:
-        """Write on a thread of its own every interval; each app serving the service calls
-        `start` and `stop`, and the thread runs while any of them does."""
-        with self._lock:
-            self._users += 1
-            if self._thread is not None:
-                return
-            self._stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self._run, args=(self._stop,), name="live-positions", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Write what is held; the last user's stop also ends the thread."""
-        with self._lock:
-            self._users = max(0, self._users - 1)
-            thread = self._thread if self._users == 0 else None
-            if thread is not None:
-                self._thread = None
-                self._stop.set()
-        if thread is not None:
-            thread.join()
-        self.flush()
-
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.wait(self._interval):
-            self.flush()
-
-
-def _newer(mine: RobotView, theirs: RobotView, *, or_as_old: bool = False) -> bool:
-    """Whether `mine` was taken after `theirs` (or at the same time, with `or_as_old`: the
-    reading held here then came after the one written, as readings are kept in arrival
-    order)."""
-    if mine.reading_at is None:
-        return False
-    if theirs.reading_at is None or mine.reading_at > theirs.reading_at:
-        return True
-    return or_as_old and mine.reading_at == theirs.reading_at
+def _newer(mine: RobotView, theirs: RobotView) -> bool:
+    """Whether `mine` was taken after `theirs`, or at the same time: readings are held in
+    arrival order, so the one held here came after the one written."""
+    return mine.reading_at is not None and (
+        theirs.reading_at is None or mine.reading_at >= theirs.reading_at
+    )
 
 
 def _with_reading(view: RobotView, reading: RobotView) -> RobotView:
@@ -430,11 +389,11 @@ def tell_position(
 _robots = cast(Table, Robot.__table__)
 
 
-def _if_newer(column: str, taken: str) -> Any:
+def _if_newer(column: str) -> Any:
     """The reading's value where it was taken after the one kept, whoever wrote that one;
     else the value kept."""
     kept, target = _robots.c.reading_at, _robots.c[column]
-    newer = or_(kept.is_(None), kept <= bindparam(taken))
+    newer = or_(kept.is_(None), kept <= bindparam("b_reading_at"))
     return case((newer, bindparam(f"b_{column}", type_=target.type)), else_=target)
 
 
@@ -444,11 +403,11 @@ _WRITE_READING = (
     update(_robots)
     .where(_robots.c.serial == bindparam("b_serial"))
     .values(
-        lat=_if_newer("lat", "b_taken"),
-        lng=_if_newer("lng", "b_taken"),
-        battery_pct=_if_newer("battery_pct", "b_taken"),
-        area_id=_if_newer("area_id", "b_taken"),
-        reading_at=_if_newer("reading_at", "b_taken"),
+        lat=_if_newer("lat"),
+        lng=_if_newer("lng"),
+        battery_pct=_if_newer("battery_pct"),
+        area_id=_if_newer("area_id"),
+        reading_at=_if_newer("reading_at"),
         last_seen_at=case(
             (
                 or_(_seen.is_(None), _seen < bindparam("b_seen")),
