@@ -53,7 +53,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from api import DONE_LUA, process_ticks
 from layouts import Layout, embedded, nats_reachable, production
+from load import problem_code
 from scratch_postgres import postgres_reachable
 from sections import code_version, machine, write_section
 
@@ -96,14 +98,6 @@ function request()
   local body = string.format('{{"lat": %.6f, "lng": %.6f, "battery_pct": %.1f}}',
     lats[i] + wiggle, lngs[i] - wiggle, 90 - (sent % 100) * 0.01)
   return wrk.format(nil, "/ops/v1/robots/" .. serials[i] .. "/telemetry", nil, body)
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {{"requests": %d, "duration_us": %d, "non-2xx": %d, "connect": %d, '
-    .. '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p99_us": %d}}\\n',
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(99)))
 end
 """
 
@@ -228,7 +222,7 @@ class Driver:
             return None
         self.tally.took(what, time.perf_counter() - began)
         if answer.status_code >= 400:
-            code = _code(answer)
+            code = problem_code(answer)
             self.tally.errors[f"{what}: {answer.status_code} {code}"] += 1
         return answer
 
@@ -369,13 +363,6 @@ class Driver:
             await asyncio.sleep(1)
 
 
-def _code(answer: httpx.Response) -> str:
-    try:
-        return str(answer.json().get("code", ""))
-    except ValueError:
-        return ""
-
-
 # --- telemetry from wrk ---------------------------------------------------------------------
 
 
@@ -391,6 +378,7 @@ def start_wrk(
     script = folder / "telemetry.lua"
     script.write_text(
         TELEMETRY_LUA.format(robots_file=json.dumps(str(robots_file)), period_ms=period_ms)
+        + DONE_LUA
     )
     command = [
         "wrk",
@@ -416,20 +404,12 @@ def wrk_summary(done: subprocess.Popen[str]) -> dict[str, Any]:
 # --- CPU ------------------------------------------------------------------------------------
 
 
-def _ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
 def _postgres_ticks() -> int:
     total = 0
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
-                total += _ticks(int(entry.name))
+                total += process_ticks(int(entry.name))
         except OSError:
             continue
     return total
@@ -542,7 +522,7 @@ def run_one(layout_name: str, opts: Options) -> Result:
         wrk_summary(warm)
         driver.tally = Tally()
         pids = {p.name: p.popen.pid for p in layout.procs if p.popen is not None}
-        before = {name: _ticks(pid) for name, pid in pids.items()}
+        before = {name: process_ticks(pid) for name, pid in pids.items()}
         pg_before, own_before = _postgres_ticks(), _own_cpu_s()
         slow_before = len(_slow_rounds(folder))
         console.print(
@@ -552,7 +532,7 @@ def run_one(layout_name: str, opts: Options) -> Result:
         began = time.monotonic()
         load = start_wrk(prepared, layout, opts.hz, opts.duration, folder)
         wrk_pid = load.pid
-        wrk_before = _ticks(wrk_pid)
+        wrk_before = process_ticks(wrk_pid)
         wrk_cpu_s = 0.0
 
         async def drive_and_watch() -> None:
@@ -561,14 +541,16 @@ def run_one(layout_name: str, opts: Options) -> Result:
             while not task.done():
                 await asyncio.sleep(1)
                 if load.poll() is None:
-                    wrk_cpu_s = (_ticks(wrk_pid) - wrk_before) / os.sysconf("SC_CLK_TCK")
+                    wrk_cpu_s = (process_ticks(wrk_pid) - wrk_before) / os.sysconf("SC_CLK_TCK")
             await task
 
         asyncio.run(drive_and_watch())
         summary = wrk_summary(load)
         seconds = time.monotonic() - began
         tick = os.sysconf("SC_CLK_TCK")
-        cpu = {name: (_ticks(pid) - before[name]) / tick / seconds for name, pid in pids.items()}
+        cpu = {
+            name: (process_ticks(pid) - before[name]) / tick / seconds for name, pid in pids.items()
+        }
         if layout_name == "production":
             cpu["PostgreSQL"] = (_postgres_ticks() - pg_before) / tick / seconds
         cpu["wrk (robots' telemetry)"] = wrk_cpu_s / (summary["duration_us"] / 1e6)

@@ -61,12 +61,12 @@ class Tally:
         ok = answer is not None and answer.status_code < 400
         if not ok:
             self.errors += 1
-            code = "no answer" if answer is None else f"{answer.status_code} {_code(answer)}"
+            code = "no answer" if answer is None else f"{answer.status_code} {problem_code(answer)}"
             self.kinds[f"{what}: {code}"] += 1
         return ok
 
 
-def _code(answer: httpx.Response) -> str:
+def problem_code(answer: httpx.Response) -> str:
     try:
         return str(answer.json().get("code", ""))
     except ValueError:
