@@ -36,7 +36,6 @@ from sidewalk.operations.domain import (
     TaskStatus,
     TaskType,
 )
-from sidewalk.operations.robot_state import robot_not_found
 from sidewalk.operations.schemas import (
     CancelTaskIn,
     DispatchReport,
@@ -229,22 +228,12 @@ def replace_robot_token(serial: SerialPath, caller: CallerDep) -> TokenIssued:
 async def report_telemetry(
     serial: SerialPath, body: TelemetryIn, caller: AsyncCallerDep
 ) -> Response:
-    """A reading that changes no state is taken on the event loop, in memory; a robot whose
-    view this process lacks is read on a thread first, and a reading that changes its state
-    goes through the full use case there. (Served by `LEAN_ROUTES`: this is its contract.)"""
+    """Served by `LEAN_ROUTES`: this is its contract."""
     access.require_robot(caller.who, serial)
     reading = robots.Telemetry(body.lat, body.lng, body.battery_pct, body.state, body.at)
-    ctx = caller.ctx
-    taken = robots.take_reading(ctx, serial, reading)
-    if taken is None:
-        robots.READ_AFRESH.inc()
-        if await ctx.positions.look_async(serial) is None:
-            raise robot_not_found(serial)
-        taken = robots.take_reading(ctx, serial, reading)
-    if taken is not None:
-        return json_response(robot_read(taken))
-    robot = await run_in_threadpool(robots.record_telemetry, ctx, serial, reading)
-    return json_response(robot_read(robot))
+    return json_response(
+        robot_read(await robots.report_telemetry_async(caller.ctx, serial, reading))
+    )
 
 
 async def _lean_telemetry(

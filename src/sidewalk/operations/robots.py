@@ -1,6 +1,7 @@
 """The robot registry: registration with a token shown once, telemetry, maintenance and the
 state history."""
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from sidewalk.operations.uow import OperationsUnitOfWork
 
 SERIAL = re.compile(SERIAL_PATTERN)
 _IN_MEMORY = TELEMETRY_READINGS.labels("memory")
-READ_AFRESH = TELEMETRY_READINGS.labels("afresh")
+_READ_AFRESH = TELEMETRY_READINGS.labels("afresh")
 _BY_USE_CASE = TELEMETRY_READINGS.labels("use_case")
 
 
@@ -130,10 +131,27 @@ def look_and_take(ctx: OperationsContext, serial: str, reading: Telemetry) -> Ro
     """For a robot this process does not know (or no longer trusts its view of): read it
     afresh, then keep the reading in memory if it changes no state, else take it through the
     full use case."""
-    READ_AFRESH.inc()
+    _READ_AFRESH.inc()
     if ctx.positions.look(serial) is None:
         raise robot_not_found(serial)
     return take_reading(ctx, serial, reading) or record_telemetry(ctx, serial, reading)
+
+
+async def report_telemetry_async(
+    ctx: OperationsContext, serial: str, reading: Telemetry
+) -> Robot | RobotView:
+    """`report_telemetry` for the event loop: a reading that changes no state is taken there,
+    in memory; a robot whose view this process lacks is read on a thread of its own first,
+    and a reading that changes its state goes through the full use case on a thread."""
+    taken = take_reading(ctx, serial, reading)
+    if taken is None:
+        _READ_AFRESH.inc()
+        if await ctx.positions.look_async(serial) is None:
+            raise robot_not_found(serial)
+        taken = take_reading(ctx, serial, reading)
+    if taken is not None:
+        return taken
+    return await asyncio.to_thread(record_telemetry, ctx, serial, reading)
 
 
 def take_reading(ctx: OperationsContext, serial: str, reading: Telemetry) -> RobotView | None:
