@@ -55,7 +55,7 @@ from sections import code_version, machine, write_section
 from sidewalk import migrations
 from sidewalk.app import service_events
 from sidewalk.bootstrap import Platform, bootstrap
-from sidewalk.deliveries import merchants, service
+from sidewalk.deliveries import merchants, ordering, service
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.models import OUTBOX
@@ -275,7 +275,7 @@ def measure_latency(
 
 
 def order(ctx: DeliveriesContext, merchant: MerchantPrincipal, quote: str) -> str:
-    ordered = service.create_delivery(ctx, merchant, DeliveryCreate(quote_id=quote))
+    ordered = ordering.create_delivery(ctx, merchant, DeliveryCreate(quote_id=quote))
     return str(ordered.delivery["id"])
 
 

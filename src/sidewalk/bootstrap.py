@@ -13,6 +13,7 @@ from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.eta import DistanceEta, FleetEta
 from sidewalk.deliveries.fleet import fleet_states
 from sidewalk.deliveries.models import API_REQUESTS as DELIVERIES_API_REQUESTS
+from sidewalk.deliveries.ordering import order_writer
 from sidewalk.deliveries.providers.courier import CourierProvider
 from sidewalk.deliveries.providers.courier_updates import apply_courier_update
 from sidewalk.deliveries.providers.registry import courier_provider
@@ -90,6 +91,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         uow=uow,
         principals=TtlCache(settings.api_key_cache_s),
         quote_writer=_quote_writer(engine, uow),
+        order_writer=GroupCommit(order_writer(uow, settings)),
         rate_limit=RateLimiter(settings.rate_limit_key_rps, settings.rate_limit_key_burst),
         audit=AuditLog(
             engine,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from sidewalk.deliveries import merchants, service
+from sidewalk.deliveries import merchants, ordering, service
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import DeliveryStatus, MerchantPrincipal
 from sidewalk.deliveries.repository import DeliveryFilter
@@ -149,14 +149,14 @@ def _check_key(key: str | None) -> str | None:
     summary="Order the delivery a quote priced",
     responses=problems(400, 404, 409, 410, 422),
 )
-def create_delivery(
+async def create_delivery(
     caller: CallerDep, body: DeliveryCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    ordered = service.create_delivery(
-        caller.ctx, caller.merchant, body, idempotency_key=_check_key(idempotency_key)
-    )
+    """Written by the group-commit writer with concurrent orders."""
+    request = ordering.OrderRequest.of(caller.merchant, body, _check_key(idempotency_key))
+    ordered = await ordering.order_delivery(caller.ctx, request)
     headers = {"Idempotent-Replayed": "true"} if ordered.replayed else {}
-    return JSONResponse(ordered.delivery, status_code=201, headers=headers)
+    return Response(ordered.text, 201, headers, media_type="application/json")
 
 
 def _utc(name: str, at: datetime | None) -> datetime | None:

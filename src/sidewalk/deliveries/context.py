@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.eta import EtaEstimator
@@ -15,6 +16,9 @@ from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 
+if TYPE_CHECKING:
+    from sidewalk.deliveries.ordering import OrderRequest
+
 
 @dataclass
 class DeliveriesContext:
@@ -25,5 +29,6 @@ class DeliveriesContext:
     uow: Callable[[], DeliveriesUnitOfWork]
     principals: TtlCache[str, MerchantPrincipal]
     quote_writer: GroupCommit[QuoteRead]
+    order_writer: "GroupCommit[OrderRequest]"
     audit: AuditLog
     rate_limit: RateLimiter  # per merchant

@@ -1,14 +1,30 @@
 """Every query of the deliveries service. A merchant's reads are always scoped to the
 merchant, so another merchant's id finds nothing, exactly like an unknown id."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import (
+    JSON,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from sidewalk.deliveries.models import (
     ApiKey,
+    Attempt,
+    Base,
     Delivery,
     DeliveryAttempt,
     DeliveryEvent,
@@ -17,6 +33,7 @@ from sidewalk.deliveries.models import (
     Quote,
 )
 from sidewalk.kernel.cursor import decode_cursor, storable
+from sidewalk.kernel.errors import Conflict
 
 
 def merchant_by_key_digest(session: Session, key_digest: str) -> Merchant | None:
@@ -147,7 +164,99 @@ def delivery_events(session: Session, delivery_id: str) -> list[DeliveryEvent]:
     )
 
 
-def idempotency_record(session: Session, merchant_id: str, key: str) -> IdempotencyRecord | None:
-    if not storable(key):
-        return None
-    return session.get(IdempotencyRecord, (merchant_id, key))
+# Ordering, a batch at a time (`ordering`): one statement per table, in SQLAlchemy Core, as
+# the ORM's unit of work costs more than the database for rows written once and not changed.
+
+
+def quotes_to_order(session: Session, wanted: set[tuple[str, str]]) -> dict[str, Quote]:
+    """The quotes of (merchant, quote id) pairs, with their places, locked until the orders
+    commit (a concurrent order for one of them waits, then sees it used)."""
+    ids = {quote_id for _, quote_id in wanted if storable(quote_id)}
+    if not ids:
+        return {}
+    query = (
+        select(Quote)
+        .options(joinedload(Quote.pickup), joinedload(Quote.dropoff))
+        .where(Quote.id.in_(ids))
+        .with_for_update(of=Quote)
+    )
+    return {q.id: q for q in session.scalars(query) if (q.merchant_id, q.id) in wanted}
+
+
+def claim_quotes(session: Session, claims: dict[str, str]) -> None:
+    """Mark each quote used by its delivery, in one statement. The quotes are locked (and
+    were seen unused) in this transaction, so each claim holds; if one did not, the whole
+    batch is refused and its orders are written again one by one."""
+    if not claims:
+        return
+    used_by = case(claims, value=Quote.id)
+    claimed = session.execute(
+        update(Quote)
+        # Spelled so that no database looks the quotes up by their (mostly empty) claim.
+        .where(Quote.id.in_(claims), func.coalesce(Quote.used_by_delivery_id, "") == "")
+        .values(used_by_delivery_id=used_by)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != len(claims):  # type: ignore[attr-defined]
+        raise Conflict("A quote of the batch was already used", code="quote_already_used")
+
+
+def insert_orders(session: Session, deliveries: list[Delivery]) -> None:
+    """New deliveries, each with its one attempt and their link, built but not added to the
+    session (their rows are taken from them)."""
+    links = [link for d in deliveries for link in d.attempt_links]
+    _insert_built(session, Attempt, [link.attempt for link in links])
+    _insert_built(session, Delivery, deliveries)
+    _insert_built(session, DeliveryAttempt, links)
+
+
+def _insert_built(session: Session, model: type[Base], objects: Sequence[Base]) -> None:
+    """Insert objects built in memory, one statement per shape of row. A JSON column left
+    empty is left out, so that it is stored as SQL NULL (as the ORM does), not as JSON null."""
+    table = cast(Table, model.__table__)
+    columns = [(c.key, isinstance(c.type, JSON)) for c in table.columns]
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for obj in objects:
+        row = {
+            key: value
+            for key, is_json in columns
+            if (value := getattr(obj, key)) is not None or not is_json
+        }
+        shapes.setdefault(tuple(row), []).append(row)
+    for rows in shapes.values():
+        session.execute(insert(table), rows)
+
+
+def idempotency_records(
+    session: Session, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], IdempotencyRecord]:
+    """The stored answers of (merchant, key) pairs, locked where the database can."""
+    keys = {(merchant_id, key) for merchant_id, key in keys if storable(key)}
+    if not keys:
+        return {}
+    r = IdempotencyRecord
+    # Both columns by IN, which every database answers from the primary key (a row-value IN
+    # is not, on SQLite); the pairs asked are picked from what comes back.
+    query = select(r).where(
+        r.merchant_id.in_({m for m, _ in keys}), r.key.in_({k for _, k in keys})
+    )
+    found = session.scalars(query.with_for_update())
+    return {(r.merchant_id, r.key): r for r in found if (r.merchant_id, r.key) in keys}
+
+
+def delete_idempotency_records(session: Session, keys: list[tuple[str, str]]) -> None:
+    if keys:
+        r = IdempotencyRecord
+        for merchant_id, key in keys:
+            session.execute(
+                delete(r)
+                .where(r.merchant_id == merchant_id, r.key == key)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def insert_idempotency_records(session: Session, records: list[dict[str, Any]]) -> None:
+    """The answers to keep for the keys of the batch. A key another transaction stored
+    meanwhile fails the batch on its primary key; the batch is then written again."""
+    if records:
+        session.execute(insert(cast(Table, IdempotencyRecord.__table__)), records)

@@ -1,14 +1,8 @@
 """The merchant's use cases: quote, order, track and cancel deliveries. Each is one
 transaction; each status change goes through its state machine."""
 
-import hashlib
-import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
@@ -20,7 +14,6 @@ from sidewalk.deliveries.domain import (
     MerchantPrincipal,
     Schedule,
     cancellation_target,
-    check_quote_usable,
     check_schedule,
     check_update_allowed,
     move_attempt,
@@ -35,15 +28,12 @@ from sidewalk.deliveries.eta import Eta
 from sidewalk.deliveries.models import (
     Attempt,
     Delivery,
-    DeliveryAttempt,
-    IdempotencyRecord,
     Location,
     Quote,
 )
 from sidewalk.deliveries.quote_store import insert_quotes
 from sidewalk.deliveries.schemas import (
     CancelRequest,
-    DeliveryCreate,
     DeliveryEvents,
     DeliveryPage,
     DeliveryRead,
@@ -60,10 +50,8 @@ from sidewalk.deliveries.schemas import (
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read, event_read, quote_read
 from sidewalk.kernel.cursor import encode_cursor
-from sidewalk.kernel.errors import Conflict, Unprocessable
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
-from sidewalk.kernel.secrets import new_pin, new_token
 
 
 def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteCreate) -> QuoteRead:
@@ -153,132 +141,6 @@ def get_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, quote_id: str
         if quote is None:
             raise not_found("quote", quote_id)
         return quote_read(quote)
-
-
-@dataclass(frozen=True)
-class Ordered:
-    delivery: dict[str, Any]
-    replayed: bool
-
-
-def request_fingerprint(cmd: DeliveryCreate) -> str:
-    """Two requests are the same when their parsed bodies are equal."""
-    canonical = json.dumps(cmd.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def create_delivery(
-    ctx: DeliveriesContext,
-    merchant: MerchantPrincipal,
-    cmd: DeliveryCreate,
-    *,
-    idempotency_key: str | None = None,
-) -> Ordered:
-    """Order the delivery a quote priced, with its first attempt by the quoted provider.
-
-    With an `Idempotency-Key`, the first answer is stored in the same transaction and given
-    again for the same request; concurrent requests with one key queue on its row, so only
-    one delivery is ever made.
-    """
-    fingerprint = request_fingerprint(cmd)
-    try:
-        return _create_delivery_once(ctx, merchant, cmd, idempotency_key, fingerprint)
-    except IntegrityError:
-        # Another request with this key, or for this quote, committed first: answer as it did
-        # (a replay, `idempotency_key_reused` or `quote_already_used`).
-        return _create_delivery_once(ctx, merchant, cmd, idempotency_key, fingerprint)
-
-
-def _create_delivery_once(
-    ctx: DeliveriesContext,
-    merchant: MerchantPrincipal,
-    cmd: DeliveryCreate,
-    key: str | None,
-    fingerprint: str,
-) -> Ordered:
-    with ctx.uow() as uow:
-        now = ctx.clock.now()
-        record = None
-        if key is not None:
-            record = repository.idempotency_record(uow.session, merchant.id, key)
-            if record is not None and record.expires_at > now:
-                if record.request_hash != fingerprint:
-                    raise Unprocessable(
-                        "This Idempotency-Key was used with a different request",
-                        code="idempotency_key_reused",
-                    )
-                return Ordered(record.response_body, replayed=True)
-            if record is not None:
-                uow.session.delete(record)
-                uow.session.flush()
-            record = IdempotencyRecord(
-                merchant_id=merchant.id,
-                key=key,
-                request_hash=fingerprint,
-                status_code=201,
-                response_body={},
-                created_at=now,
-                expires_at=now + timedelta(hours=ctx.settings.idempotency_ttl_hours),
-            )
-            uow.session.add(record)
-            uow.session.flush()  # takes the key: a concurrent twin waits here, then replays
-        delivery = _order(uow, merchant, cmd)
-        body = delivery_read(delivery, ctx.settings.public_base_url).model_dump(mode="json")
-        if record is not None:
-            record.response_body = body
-        uow.commit()
-        return Ordered(body, replayed=False)
-
-
-def _order(uow: DeliveriesUnitOfWork, merchant: MerchantPrincipal, cmd: DeliveryCreate) -> Delivery:
-    session, now = uow.session, uow.clock.now()
-    quote = repository.quote(session, merchant.id, cmd.quote_id, for_update=True)
-    if quote is None:
-        raise not_found("quote", cmd.quote_id)
-    check_quote_usable(
-        quote_id=quote.id, expires_at=quote.expires_at, used_by=quote.used_by_delivery_id, now=now
-    )
-    attempt = new_attempt(AttemptProvider(quote.provider), now)
-    delivery = Delivery(
-        id=new_id("dlv"),
-        quote_id=quote.id,
-        latest_attempt_id=attempt.id,
-        partner_id=merchant.partner_id,
-        status=DeliveryStatus.PENDING.value,
-        merchant_id=merchant.id,
-        external_reference_id=quote.external_reference_id,
-        status_times={DeliveryStatus.PENDING.value: now.isoformat()},
-        customer_name=cmd.customer.name if cmd.customer else None,
-        customer_phone=cmd.customer.phone if cmd.customer else None,
-        dropoff_instructions=cmd.dropoff_instructions,
-        tracking_token=new_token(),
-        unlock_pin=new_pin(),
-        undeliverable_action=cmd.undeliverable_action.value,
-        created_at=now,
-        updated_at=now,
-    )
-    claimed = session.execute(
-        update(Quote)
-        .where(Quote.id == quote.id, Quote.used_by_delivery_id.is_(None))
-        .values(used_by_delivery_id=delivery.id)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"Quote {quote.id} was already used", code="quote_already_used")
-    link = DeliveryAttempt(delivery_id=delivery.id, attempt_id=attempt.id, sequence=1)
-    link.attempt = attempt
-    delivery.quote, delivery.latest_attempt, delivery.attempt_links = quote, attempt, [link]
-    session.add(delivery)
-    uow.record(delivery.id, "delivery.created", status=delivery.status, quote_id=quote.id)
-    uow.record(
-        delivery.id,
-        "attempt.requested",
-        attempt_id=attempt.id,
-        provider=attempt.provider.value,
-        sequence=1,
-    )
-    request_attempt(uow, delivery, quote, attempt, sequence=1)
-    return delivery
 
 
 def new_attempt(provider: AttemptProvider, now: datetime) -> Attempt:

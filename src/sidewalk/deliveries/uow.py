@@ -1,14 +1,17 @@
 """The deliveries unit of work: the session of one use case and the timeline entries it
 records, written in the same transaction as the change they describe, with the webhooks they
-owe the merchant."""
+owe the merchant. What a use case records and emits is kept until it commits and then written
+in one statement per table, however many deliveries the use case touched."""
 
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Self, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk.deliveries.models import OUTBOX, DeliveryEvent
+from sidewalk.deliveries.schemas import DeliveryRead
 from sidewalk.deliveries.webhook_domain import WEBHOOK_EVENT_TYPES
 from sidewalk.deliveries.webhook_messages import StatusChange, queue_webhooks
 from sidewalk.kernel.clock import Clock
@@ -31,22 +34,21 @@ class DeliveriesUnitOfWork(UnitOfWork):
         super().__init__(session_factory, clock, write_lock=write_lock)
         self._public_base_url = public_base_url
         self._status_changes: list[StatusChange] = []
+        self._timeline: list[dict[str, Any]] = []
+        self._envelopes: list[Envelope] = []
+        self._rendered: dict[str, DeliveryRead] = {}
 
     def __enter__(self) -> Self:
-        self._status_changes = []
+        self._status_changes, self._timeline, self._envelopes = [], [], []
+        self._rendered = {}
         return super().__enter__()
 
     def record(self, delivery_id: str, type_: str, **data: Any) -> None:
         """Note that something happened to a delivery: kept only if the use case commits."""
         now = self.clock.now()
-        self.session.add(
-            DeliveryEvent(
-                id=new_id("evt"),
-                delivery_id=delivery_id,
-                type=type_,
-                occurred_at=now,
-                data=data,
-            )
+        self._timeline.append(
+            {"id": new_id("evt"), "delivery_id": delivery_id, "type": type_, "occurred_at": now}
+            | {"data": data}
         )
         if type_ in WEBHOOK_EVENT_TYPES:
             self._status_changes.append(StatusChange(delivery_id, type_, now))
@@ -62,12 +64,25 @@ class DeliveriesUnitOfWork(UnitOfWork):
         envelope = Envelope.new(
             type_, "deliveries", occurred_at=self.clock.now(), subject=subject, payload=payload
         )
-        add_to_outbox(self.session, OUTBOX, [envelope])
+        self._envelopes.append(envelope)
+
+    def rendered(self, delivery: DeliveryRead) -> None:
+        """The delivery as the use case leaves it, rendered already: its webhooks need not
+        read it back."""
+        self._rendered[delivery.id] = delivery
 
     def commit(self) -> None:
-        """Queue the webhooks of the status changes recorded, rendering each delivery as it is
-        now that the use case is done, then commit all of it together."""
+        """Write the timeline and the outbox, queue the webhooks of the status changes
+        recorded, rendering each delivery as it is now that the use case is done, then commit
+        all of it together."""
+        timeline, self._timeline = self._timeline, []
+        envelopes, self._envelopes = self._envelopes, []
         changes, self._status_changes = self._status_changes, []
+        rendered, self._rendered = self._rendered, {}
+        if timeline:
+            self.session.flush()  # the deliveries the entries point at
+            self.session.execute(insert(cast(Table, DeliveryEvent.__table__)), timeline)
+        add_to_outbox(self.session, OUTBOX, envelopes)
         if changes:
-            queue_webhooks(self.session, changes, self._public_base_url)
+            queue_webhooks(self.session, changes, self._public_base_url, rendered)
         super().commit()

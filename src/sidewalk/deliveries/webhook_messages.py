@@ -1,14 +1,17 @@
 """The webhooks a use case queues: written in its own transaction, just before it commits, so a
 merchant is told of a status change exactly when it happened, and never of one rolled back."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.models import Delivery, WebhookEndpoint, WebhookMessage
+from sidewalk.deliveries.schemas import DeliveryRead
 from sidewalk.deliveries.views import delivery_read
 from sidewalk.deliveries.webhook_domain import (
     EndpointStatus,
@@ -26,13 +29,23 @@ class StatusChange:
     occurred_at: datetime
 
 
-def queue_webhooks(session: Session, changes: list[StatusChange], public_base_url: str) -> int:
+def queue_webhooks(
+    session: Session,
+    changes: list[StatusChange],
+    public_base_url: str,
+    rendered: Mapping[str, DeliveryRead] | None = None,
+) -> int:
     """One message per change and per enabled endpoint of the delivery's merchant subscribed to
     its type, the delivery rendered as the transaction leaves it (after every change of the use
-    case). Costs one indexed query when the merchant has no endpoint. Returns how many."""
-    # The deliveries' merchants: the use case holds the deliveries, so the session knows them.
+    case; `rendered` are deliveries the use case rendered so already). Costs one indexed query
+    when the merchant has no endpoint. Returns how many."""
+    known = dict(rendered or {})
+    # The deliveries' merchants: the use case holds the deliveries, or rendered them.
     merchant_of = {
-        c.delivery_id: session.get_one(Delivery, c.delivery_id).merchant_id for c in changes
+        c.delivery_id: known[c.delivery_id].merchant_id
+        if c.delivery_id in known
+        else session.get_one(Delivery, c.delivery_id).merchant_id
+        for c in changes
     }
     endpoints = list(
         session.scalars(
@@ -53,30 +66,32 @@ def queue_webhooks(session: Session, changes: list[StatusChange], public_base_ur
     ]
     if not wanted:
         return 0
-    session.flush()
-    rendered = {
-        d.id: delivery_read(d, public_base_url)
-        for d in repository.deliveries_as_stored(session, {c.delivery_id for c, _ in wanted})
-    }
-    for change, endpoint in wanted:
-        body = WebhookPayload(
-            type=change.event_type,
-            timestamp=change.occurred_at,
-            data=rendered[change.delivery_id],
-        ).model_dump_json()
-        session.add(
-            WebhookMessage(
-                id=new_id("msg"),
-                endpoint_id=endpoint.id,
-                delivery_id=change.delivery_id,
-                event_type=change.event_type,
-                body=body,
-                status=MessageStatus.PENDING.value,
-                attempts=0,
-                next_attempt_at=change.occurred_at,
-                created_at=change.occurred_at,
-            )
-        )
+    unread = {c.delivery_id for c, _ in wanted} - known.keys()
+    if unread:
+        session.flush()
+        known |= {
+            d.id: delivery_read(d, public_base_url)
+            for d in repository.deliveries_as_stored(session, unread)
+        }
+    messages = [
+        {
+            "id": new_id("msg"),
+            "endpoint_id": endpoint.id,
+            "delivery_id": change.delivery_id,
+            "event_type": change.event_type,
+            "body": WebhookPayload(
+                type=change.event_type,
+                timestamp=change.occurred_at,
+                data=known[change.delivery_id],
+            ).model_dump_json(),
+            "status": MessageStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": change.occurred_at,
+            "created_at": change.occurred_at,
+        }
+        for change, endpoint in wanted
+    ]
+    session.execute(insert(cast(Table, WebhookMessage.__table__)), messages)
     return len(wanted)
 
 

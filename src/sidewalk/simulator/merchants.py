@@ -9,7 +9,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from sidewalk.deliveries import service
+from sidewalk.deliveries import ordering, service
 from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.schemas import (
     CancelRequest,
@@ -109,7 +109,7 @@ class MerchantAgent:
             return
         service.store_quote(ctx, quote)
         try:
-            ordered = service.create_delivery(
+            ordered = ordering.create_delivery(
                 ctx,
                 self.principal,
                 DeliveryCreate(

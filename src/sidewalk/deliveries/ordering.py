@@ -1,0 +1,311 @@
+"""Ordering deliveries, the merchant's most valuable write. Concurrent orders are committed
+together (`kernel.group_commit`): one transaction and a handful of statements for a whole
+batch, whatever its size. Its idempotency keys and its quotes are read in one query each, the
+quotes claimed in one UPDATE, and the rows the orders make (idempotency records, deliveries,
+attempts and their links, timeline, outbox, webhooks) inserted in one statement per table.
+Each order still gets its own answer: a bad quote fails only its own request."""
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from sidewalk.deliveries import repository
+from sidewalk.deliveries.context import DeliveriesContext
+from sidewalk.deliveries.domain import (
+    AttemptProvider,
+    DeliveryStatus,
+    MerchantPrincipal,
+    check_quote_usable,
+    not_found,
+)
+from sidewalk.deliveries.models import Delivery, DeliveryAttempt, Quote
+from sidewalk.deliveries.schemas import DeliveryCreate, DeliveryRead
+from sidewalk.deliveries.service import new_attempt, request_attempt
+from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.deliveries.views import delivery_read
+from sidewalk.kernel.errors import SidewalkError, Unprocessable
+from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.secrets import new_pin, new_token
+from sidewalk.kernel.settings import Settings
+
+CREATED = "delivery.created"
+REQUESTED = "attempt.requested"
+
+
+@dataclass(frozen=True)
+class Ordered:
+    """The answer to an order: the delivery as data (kept for replays) and as JSON."""
+
+    delivery: dict[str, Any]
+    replayed: bool
+    text: str
+
+    @classmethod
+    def made(cls, read: DeliveryRead) -> "Ordered":
+        text = read.model_dump_json()  # in pydantic's serialiser; the data read back from it
+        return cls(json.loads(text), replayed=False, text=text)
+
+    @classmethod
+    def replay(cls, delivery: dict[str, Any]) -> "Ordered":
+        return cls(
+            delivery,
+            replayed=True,
+            text=json.dumps(delivery, ensure_ascii=False, separators=(",", ":")),
+        )
+
+
+class _Again:
+    """The answer to an order whose key an earlier order of the same batch holds: it is asked
+    again once that one is committed, and then replays its answer (or makes its own)."""
+
+
+AGAIN = _Again()
+
+
+@dataclass(eq=False)
+class OrderRequest:
+    """One merchant's order, with the answer the writer gives it."""
+
+    merchant: MerchantPrincipal
+    cmd: DeliveryCreate
+    key: str | None
+    fingerprint: str
+    outcome: Ordered | SidewalkError | _Again | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(
+        cls, merchant: MerchantPrincipal, cmd: DeliveryCreate, key: str | None
+    ) -> "OrderRequest":
+        return cls(merchant, cmd, key, request_fingerprint(cmd))
+
+    def answer(self) -> Ordered:
+        """The delivery ordered (or replayed), or the problem that refused it."""
+        if isinstance(self.outcome, SidewalkError):
+            raise self.outcome
+        if not isinstance(self.outcome, Ordered):
+            raise RuntimeError("the order was not written")
+        return self.outcome
+
+
+def request_fingerprint(cmd: DeliveryCreate) -> str:
+    """Two requests are the same when their parsed bodies are equal."""
+    canonical = json.dumps(cmd.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def create_delivery(
+    ctx: DeliveriesContext,
+    merchant: MerchantPrincipal,
+    cmd: DeliveryCreate,
+    *,
+    idempotency_key: str | None = None,
+) -> Ordered:
+    """Order the delivery a quote priced, with its first attempt by the quoted provider.
+
+    With an `Idempotency-Key`, the first answer is stored in the same transaction and given
+    again for the same request; concurrent requests with one key queue on its row, so only
+    one delivery is ever made.
+    """
+    request = OrderRequest.of(merchant, cmd, idempotency_key)
+    try:
+        write_orders(ctx.uow, ctx.settings, [request])
+    except IntegrityError:
+        # Another request with this key, or for this quote, committed first: answer as it did
+        # (a replay, `idempotency_key_reused` or `quote_already_used`).
+        write_orders(ctx.uow, ctx.settings, [request])
+    return request.answer()
+
+
+async def order_delivery(ctx: DeliveriesContext, request: OrderRequest) -> Ordered:
+    """`create_delivery` for the API: the order joins the batch being written."""
+    collisions = 0
+    while True:
+        try:
+            await ctx.order_writer.submit(request)
+        except IntegrityError:
+            collisions += 1  # as in `create_delivery`: answer as the twin that won did
+            if collisions > 1:
+                raise
+            continue
+        if request.outcome is not AGAIN:
+            return request.answer()
+
+
+Units = Callable[[], DeliveriesUnitOfWork]
+
+
+def write_orders(uow: Units, settings: Settings, requests: list[OrderRequest]) -> None:
+    """Write a batch of orders in one unit of work, each request getting its outcome."""
+    with uow() as unit:
+        order_deliveries(
+            unit,
+            requests,
+            public_base_url=settings.public_base_url,
+            keep_keys_for=timedelta(hours=settings.idempotency_ttl_hours),
+        )
+        unit.commit()
+
+
+def order_writer(uow: Units, settings: Settings) -> Callable[[list[OrderRequest]], Awaitable[None]]:
+    """The group commit's batch write, on a thread: the unit of work waits for the database
+    (and on SQLite for the service's write lock), and the event loop must not."""
+
+    async def write(requests: list[OrderRequest]) -> None:
+        await asyncio.to_thread(write_orders, uow, settings, requests)
+
+    return write
+
+
+def order_deliveries(
+    uow: DeliveriesUnitOfWork,
+    requests: list[OrderRequest],
+    *,
+    public_base_url: str,
+    keep_keys_for: timedelta,
+) -> None:
+    """Answer each request in `uow`'s transaction, to be committed by the caller; raises
+    only when the transaction fails (and then nothing may be committed)."""
+    session, now = uow.session, uow.clock.now()
+    for request in requests:
+        request.outcome = None  # a batch written again after a failure answers afresh
+    to_order = _replay_known_keys(uow, _one_per_key(requests), now)
+    quotes = repository.quotes_to_order(
+        session, {(r.merchant.id, r.cmd.quote_id) for r in to_order}
+    )
+    claimed: dict[str, str] = {}
+    orders: list[tuple[OrderRequest, Delivery, Ordered]] = []
+    for request in to_order:
+        try:
+            delivery = _new_order(request, quotes.get(request.cmd.quote_id), claimed, now)
+        except SidewalkError as refused:
+            request.outcome = refused
+            continue
+        claimed[delivery.quote_id] = delivery.id
+        read = delivery_read(delivery, public_base_url)
+        uow.rendered(read)
+        orders.append((request, delivery, Ordered.made(read)))
+        attempt = delivery.latest_attempt
+        assert attempt is not None
+        uow.record(delivery.id, CREATED, status=delivery.status, quote_id=delivery.quote_id)
+        uow.record(
+            delivery.id,
+            REQUESTED,
+            attempt_id=attempt.id,
+            provider=attempt.provider.value,
+            sequence=1,
+        )
+        request_attempt(uow, delivery, delivery.quote, attempt, sequence=1)
+    if not orders:
+        return
+    repository.claim_quotes(session, claimed)
+    repository.insert_orders(session, [delivery for _, delivery, _ in orders])
+    repository.insert_idempotency_records(
+        session,
+        [
+            {
+                "merchant_id": request.merchant.id,
+                "key": request.key,
+                "request_hash": request.fingerprint,
+                "status_code": 201,
+                "response_body": ordered.delivery,
+                "created_at": now,
+                "expires_at": now + keep_keys_for,
+            }
+            for request, _, ordered in sorted(orders, key=_by_key)
+            if request.key is not None
+        ],
+    )
+    for request, _, ordered in orders:
+        request.outcome = ordered
+
+
+def _by_key(order: tuple[OrderRequest, Delivery, Ordered]) -> tuple[str, str]:
+    """Keys are taken in one order by every batch, so that two batches never wait on each
+    other's keys in a circle."""
+    return order[0].merchant.id, order[0].key or ""
+
+
+def _one_per_key(requests: list[OrderRequest]) -> list[OrderRequest]:
+    """The first request of each key; a twin later in the batch is asked again after it."""
+    seen: set[tuple[str, str]] = set()
+    first: list[OrderRequest] = []
+    for request in requests:
+        if request.key is not None:
+            owner = (request.merchant.id, request.key)
+            if owner in seen:
+                request.outcome = AGAIN
+                continue
+            seen.add(owner)
+        first.append(request)
+    return first
+
+
+def _replay_known_keys(
+    uow: DeliveriesUnitOfWork, requests: list[OrderRequest], now: datetime
+) -> list[OrderRequest]:
+    """Answer the requests whose key has a live answer; the others are to be ordered (an
+    expired record makes way for a new one)."""
+    keys = {(r.merchant.id, r.key) for r in requests if r.key is not None}
+    if not keys:
+        return requests
+    records = repository.idempotency_records(uow.session, keys)
+    expired = [k for k, record in records.items() if record.expires_at <= now]
+    repository.delete_idempotency_records(uow.session, expired)
+    to_order: list[OrderRequest] = []
+    for request in requests:
+        record = records.get((request.merchant.id, request.key)) if request.key else None
+        if record is None or record.expires_at <= now:
+            to_order.append(request)
+        elif record.request_hash != request.fingerprint:
+            request.outcome = Unprocessable(
+                "This Idempotency-Key was used with a different request",
+                code="idempotency_key_reused",
+            )
+        else:
+            request.outcome = Ordered.replay(record.response_body)
+    return to_order
+
+
+def _new_order(
+    request: OrderRequest, quote: Quote | None, claimed: dict[str, str], now: datetime
+) -> Delivery:
+    """The delivery, its first attempt and their link, for a quote of the merchant's still
+    unused (by the store or by an earlier order of the batch) and unexpired."""
+    merchant, cmd = request.merchant, request.cmd
+    if quote is None or quote.merchant_id != merchant.id:
+        raise not_found("quote", cmd.quote_id)
+    check_quote_usable(
+        quote_id=quote.id,
+        expires_at=quote.expires_at,
+        used_by=claimed.get(quote.id, quote.used_by_delivery_id),
+        now=now,
+    )
+    attempt = new_attempt(AttemptProvider(quote.provider), now)
+    delivery = Delivery(
+        id=new_id("dlv"),
+        quote_id=quote.id,
+        latest_attempt_id=attempt.id,
+        partner_id=merchant.partner_id,
+        status=DeliveryStatus.PENDING.value,
+        merchant_id=merchant.id,
+        external_reference_id=quote.external_reference_id,
+        status_times={DeliveryStatus.PENDING.value: now.isoformat()},
+        customer_name=cmd.customer.name if cmd.customer else None,
+        customer_phone=cmd.customer.phone if cmd.customer else None,
+        dropoff_instructions=cmd.dropoff_instructions,
+        tracking_token=new_token(),
+        unlock_pin=new_pin(),
+        undeliverable_action=cmd.undeliverable_action.value,
+        created_at=now,
+        updated_at=now,
+    )
+    link = DeliveryAttempt(delivery_id=delivery.id, attempt_id=attempt.id, sequence=1)
+    link.attempt = attempt
+    delivery.quote, delivery.latest_attempt, delivery.attempt_links = quote, attempt, [link]
+    return delivery
