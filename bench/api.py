@@ -21,7 +21,8 @@ else during each measured run is reported too, to tell what limited it.
 
 Prints a Rich table and rewrites the section `## Merchant API (bench/api.py)` of BENCHMARKS.md.
 Run: `make bench`, or `.venv/bin/python bench/api.py [--duration 10] [--connections 16]
-[--threads 1] [--quick]`.
+[--threads 1] [--quick] [--compare-with COMMIT]`; `--compare-with` serves an older commit's
+sources (from a git worktree) too, in the same run, to measure a change before and after.
 """
 
 import argparse
@@ -103,6 +104,7 @@ class Options:
     postgres: str
     output: Path
     quiet_wait: int
+    compare_with: str | None = None
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -127,6 +129,12 @@ def parse_options(argv: list[str]) -> Options:
         "to stop (0: do not wait)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s, 1 s warm-up")
+    parser.add_argument(
+        "--compare-with",
+        metavar="COMMIT",
+        help="also serve this commit's sources (from a git worktree) in the same run, each "
+        "database's scenarios before this checkout's",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 2, 1
@@ -142,6 +150,7 @@ def parse_options(argv: list[str]) -> Options:
         postgres=args.postgres,
         output=args.output,
         quiet_wait=args.quiet_wait,
+        compare_with=args.compare_with,
     )
 
 
@@ -544,11 +553,51 @@ def fresh_quote_ids(database_url: str, handed_out: set[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Code:
+    """The code a server runs: this checkout, or another commit's sources (a worktree)."""
+
+    name: str = "this"
+    src: Path | None = None
+
+
+def worktree(commit: str, tmp: Path) -> Code:
+    """The sources of `commit`, checked out beside this one for the run (removed by
+    `remove_worktree`)."""
+    folder = tmp / "compared"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(folder), commit],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    name = subprocess.run(
+        ["git", "rev-parse", "--short", commit],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return Code(name, folder / "src")
+
+
+def remove_worktree(code: Code) -> None:
+    if code.src is not None:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(code.src.parent)], cwd=ROOT, check=False
+        )
+
+
+@dataclass(frozen=True)
 class Row:
     scenario: str
     backend: str
     load: Load
     baseline: Load | None = None  # the bare endpoint, measured just before this scenario
+    code: str = ""  # the older commit it ran, when compared with one
+
+    @property
+    def where(self) -> str:
+        return f"{self.backend}, code {self.code}" if self.code else self.backend
 
 
 def measure(opts: Options, server: Server, path: str, script: str) -> Load:
@@ -582,26 +631,34 @@ def bare_endpoint(opts: Options, tmp: Path) -> Iterator[Callable[[], Load]]:
 
 
 def bench_backend(
-    opts: Options, var_dir: Path, backend: str, database_url: str, bare: Callable[[], Load]
+    opts: Options,
+    var_dir: Path,
+    backend: str,
+    database_url: str,
+    bare: Callable[[], Load],
+    code: Code = Code(),
 ) -> list[Row]:
     var_dir.mkdir()
     env = sidewalk_env(var_dir, database_url)
+    if code.src is not None:  # the server imports the other commit's sources first
+        env["PYTHONPATH"] = str(code.src)
     api_key = create_api_key(env)
     auth = {"Authorization": f"Bearer {api_key}"}
     port = free_port()
     command = [str(BIN / "sidewalk"), "serve", "deliveries", "--host", HOST, "--port", str(port)]
     database = make_url(database_url).database if backend == "PostgreSQL" else None
     with serving(command, env, port, var_dir / "server.log", database) as server:
-        console.print(f"[bold]{backend}[/bold]: deliveries API on {server.base_url}")
+        console.print(f"[bold]{backend}[/bold], code {code.name}: API on {server.base_url}")
         quote = post(server.base_url + "/v1/quotes", QUOTE_BODY, auth)
         post(server.base_url + "/v1/deliveries", {"quote_id": quote["id"]}, auth)
         quotes_baseline = bare()
         quotes = measure(opts, server, "/v1/quotes", static_post_script(QUOTE_BODY, auth))
         deliveries_baseline = bare()
         deliveries = bench_deliveries(opts, server, var_dir, database_url, api_key, quotes.rate)
+    older = code.name if code.src is not None else ""
     return [
-        Row("POST /v1/quotes", backend, quotes, quotes_baseline),
-        Row("POST /v1/deliveries", backend, deliveries, deliveries_baseline),
+        Row("POST /v1/quotes", backend, quotes, quotes_baseline, older),
+        Row("POST /v1/deliveries", backend, deliveries, deliveries_baseline, older),
     ]
 
 
@@ -656,7 +713,7 @@ def rich_table(rows: list[Row], bare: Row) -> Table:
         load = row.load
         table.add_row(
             row.scenario,
-            row.backend,
+            row.where,
             f"{load.rate:,.0f}",
             f"{load.p50_ms:.1f}",
             f"{load.p99_ms:.1f}",
@@ -673,7 +730,9 @@ def rich_table(rows: list[Row], bare: Row) -> Table:
 def goal_verdicts(rows: list[Row], bare: Row) -> list[str]:
     verdicts = []
     for row in rows:
-        goal = GOALS[(row.scenario, row.backend)]
+        goal = GOALS.get((row.scenario, row.backend))
+        if goal is None or row.code:
+            continue
         share = ratio(row, bare)
         if row.load.errors:
             verdict = f"not judged, {row.load.errors} errors"
@@ -695,7 +754,7 @@ def markdown_table(rows: list[Row], bare: Row) -> list[str]:
     for row in rows:
         load, baseline = row.load, (row.baseline or bare.load)
         lines.append(
-            f"| {row.scenario} | {row.backend} | {load.rate:,.0f} | {load.p50_ms:.1f} "
+            f"| {row.scenario} | {row.where} | {load.rate:,.0f} | {load.p50_ms:.1f} "
             f"| {load.p99_ms:.1f} | {load.errors} | {baseline.rate:,.0f} | {ratio(row, bare):.0%} |"
         )
     return lines
@@ -744,7 +803,7 @@ def markdown_cpu_table(rows: list[Row]) -> list[str]:
     for r in rows:
         load = r.load
         lines.append(
-            f"| {r.scenario} | {r.backend} | {load.server_cpu:.2f} | {load.wrk_cpu:.2f} "
+            f"| {r.scenario} | {r.where} | {load.server_cpu:.2f} | {load.wrk_cpu:.2f} "
             f"| {load.postgres_cpu:.2f} | {load.other_cpu:.2f} |"
         )
     return lines
@@ -839,15 +898,22 @@ def main(argv: list[str]) -> None:
     preflight(opts)
     with tempfile.TemporaryDirectory(prefix="sidewalk-bench-") as name:
         tmp = Path(name)
-        with bare_endpoint(opts, tmp) as measure_bare:
-            bare = Row("bare endpoint", "-", measure_bare())
-            rows = [bare]
-            sqlite_url = f"sqlite:///{tmp / 'sqlite' / 'deliveries.db'}"
-            rows += bench_backend(opts, tmp / "sqlite", "SQLite", sqlite_url, measure_bare)
-            with postgres_database(opts.postgres) as postgres_url:
-                rows += bench_backend(
-                    opts, tmp / "postgresql", "PostgreSQL", postgres_url, measure_bare
-                )
+        codes = [worktree(opts.compare_with, tmp), Code()] if opts.compare_with else [Code()]
+        try:
+            with bare_endpoint(opts, tmp) as measure_bare:
+                bare = Row("bare endpoint", "-", measure_bare())
+                rows = [bare]
+                for code in codes:
+                    folder = tmp / f"sqlite-{code.name}"
+                    url = f"sqlite:///{folder / 'deliveries.db'}"
+                    rows += bench_backend(opts, folder, "SQLite", url, measure_bare, code)
+                for code in codes:
+                    with postgres_database(opts.postgres) as url:
+                        folder = tmp / f"postgresql-{code.name}"
+                        rows += bench_backend(opts, folder, "PostgreSQL", url, measure_bare, code)
+        finally:
+            for code in codes:
+                remove_worktree(code)
     console.print(rich_table(rows, bare))
     for verdict in goal_verdicts(rows, bare):
         console.print(verdict.replace("**", ""))

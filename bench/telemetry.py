@@ -22,7 +22,6 @@ BENCHMARKS.md. Run: `make bench`, or `.venv/bin/python bench/telemetry.py [--dur
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, replace
@@ -38,6 +37,7 @@ from api import (
     DONE_LUA,
     HOST,
     PING_BODY,
+    Code,
     Load,
     Options,
     Server,
@@ -45,10 +45,12 @@ from api import (
     free_port,
     lua_string,
     postgres_database,
+    remove_worktree,
     run_wrk,
     serving,
     static_post_script,
     wait_for_quiet,
+    worktree,
 )
 from sections import code_version, machine, write_section
 
@@ -141,14 +143,6 @@ def telemetry_script(robots_file: Path, threads: int) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Code:
-    """The code a server runs: this checkout, or another commit's sources (a worktree)."""
-
-    name: str = "this"
-    src: Path | None = None
-
-
 def measure_backend(
     opts: Options,
     levels: list[int],
@@ -193,25 +187,6 @@ def measure_backend(
         rows.append(Row("GET /healthz", backend, levels[0], load, baseline, code.name))
         show(rows[-1])
     return rows
-
-
-def worktree(commit: str, tmp: Path) -> Code:
-    """The sources of `commit`, checked out beside this one for the run."""
-    folder = tmp / "compared"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(folder), commit],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    name = subprocess.run(
-        ["git", "rev-parse", "--short", commit],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return Code(name, folder / "src")
 
 
 def bare_run(opts: Options, bare: Server, path: str, script: str) -> Load:
@@ -342,12 +317,8 @@ def main(argv: list[str]) -> None:
                             rows += measure_backend(
                                 opts, levels, args.robots, "PostgreSQL", url, bare, tmp, code
                             )
-        if args.compare_with:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(tmp / "compared")],
-                cwd=ROOT,
-                check=False,
-            )
+        for code in codes:
+            remove_worktree(code)
     console.print(rich_table(rows))
     if args.json:
         print(
