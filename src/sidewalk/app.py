@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 from sidewalk import __version__, migrations
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import gauges as deliveries_gauges
+from sidewalk.deliveries.api import LEAN_ROUTES as DELIVERIES_LEAN_ROUTES
 from sidewalk.deliveries.api import router as deliveries_router
 from sidewalk.deliveries.api_couriers import router as couriers_router
 from sidewalk.deliveries.api_tracking import router as tracking_router
@@ -111,6 +112,7 @@ def create_deliveries_app(
         # a second time through the included router.
         routes=[
             *_health_routes("deliveries", platform.deliveries_engine),
+            *DELIVERIES_LEAN_ROUTES,
             *deliveries_router.routes,
             *webhooks_router.routes,
             *tracking_router.routes,

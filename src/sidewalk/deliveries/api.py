@@ -28,6 +28,7 @@ from sidewalk.deliveries.schemas import (
 from sidewalk.kernel import audit
 from sidewalk.kernel.errors import FieldError, ValidationFailed
 from sidewalk.kernel.http import json_response
+from sidewalk.kernel.lean_routes import lean_json_route
 from sidewalk.kernel.schemas import Problem
 
 
@@ -152,11 +153,36 @@ def _check_key(key: str | None) -> str | None:
 async def create_delivery(
     caller: CallerDep, body: DeliveryCreate, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    """Written by the group-commit writer with concurrent orders."""
+    """Served by `LEAN_ROUTES`: this is its contract. Written by the group-commit writer with
+    concurrent orders."""
     request = ordering.OrderRequest.of(caller.merchant, body, _check_key(idempotency_key))
     ordered = await ordering.order_delivery(caller.ctx, request)
     headers = {"Idempotent-Replayed": "true"} if ordered.replayed else {}
     return Response(ordered.text, 201, headers, media_type="application/json")
+
+
+async def _lean_quote(_request: Request, caller: Caller, _path: Any, body: Any) -> Response:
+    return await create_quote(caller, body)
+
+
+async def _lean_order(request: Request, caller: Caller, _path: Any, body: Any) -> Response:
+    return await create_delivery(caller, body, request.headers.get("idempotency-key"))
+
+
+# What merchants call most (a quote, then an order), served lean (`kernel/lean_routes.py`)
+# before the documented routes above, with their types.
+LEAN_ROUTES = [
+    lean_json_route(
+        router.prefix + "/quotes", _lean_quote, caller=current_caller, body=QuoteCreate, params={}
+    ),
+    lean_json_route(
+        router.prefix + "/deliveries",
+        _lean_order,
+        caller=current_caller,
+        body=DeliveryCreate,
+        params={},
+    ),
+]
 
 
 def _utc(name: str, at: datetime | None) -> datetime | None:
