@@ -28,6 +28,7 @@ from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
 from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
+from sidewalk.kernel.uow import ReadUnitOfWork
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.models import API_REQUESTS as OPERATIONS_API_REQUESTS
 from sidewalk.operations.positions import LivePositions
@@ -132,13 +133,21 @@ def _operations(
         )
 
     sqlite = engine.dialect.name == "sqlite"
+    reader = (
+        make_engine(settings.operations_url, pool_size=settings.db_pool_size, writer=False)
+        if sqlite
+        else engine
+    )
+    reads = sessionmaker(reader, expire_on_commit=False, autobegin=False)
+
+    def read() -> ReadUnitOfWork:
+        return ReadUnitOfWork(reads, clock)
+
     positions = LivePositions(
         uow,
         clock,
         areas,
-        reader=make_engine(settings.operations_url, pool_size=2, writer=False)
-        if sqlite
-        else engine,
+        reader=reader,
         flush_interval_s=settings.telemetry_flush_interval_s,
         max_age_s=settings.robot_view_max_age_s,
         position_event_s=settings.robot_position_event_s,
@@ -149,6 +158,7 @@ def _operations(
         clock=clock,
         areas=areas,
         uow=uow,
+        read=read,
         positions=positions,
         principals=TtlCache(settings.api_key_cache_s),
         rate_limit=RateLimiter(

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import uvicorn
+import uvloop
 
 from sidewalk.app import create_deliveries_app, create_operations_app, service_events
 from sidewalk.bootstrap import Platform
@@ -53,7 +54,12 @@ def serve_all(
     if duration is not None:
         threading.Thread(target=_stop_after, args=(servers, duration), daemon=True).start()
     try:
-        asyncio.run(_serve(platform, servers))
+        # uvloop, as `uvicorn.run` picks for the single services: the standard loop's sends
+        # each give the interpreter lock up and wait to take it back from whichever thread
+        # (a dispatch round, a flush) holds it, which under a fleet's load was most of the
+        # loop's time.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_serve(platform, servers))
     finally:
         if before_close is not None:
             before_close()

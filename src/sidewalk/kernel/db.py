@@ -56,9 +56,9 @@ def text_enum(cls: type[Any], name: str) -> Enum:
 
 def make_engine(url: str, *, pool_size: int = 10, writer: bool = True, **kwargs: Any) -> Engine:
     """An engine for `url`; on SQLite, WAL with a busy timeout so that concurrent writers wait
-    rather than fail, and foreign keys enforced. A reader's engine (`writer=False`) opens no
-    transaction of its own on SQLite: each statement reads its own snapshot and takes no
-    write lock, so a long read never holds the services' writers up."""
+    rather than fail, and foreign keys enforced. A reader's engine (`writer=False`) opens
+    deferred transactions on SQLite: a read sees one snapshot and takes no write lock, so a
+    long read never holds the services' writers up."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -79,11 +79,11 @@ def make_engine(url: str, *, pool_size: int = 10, writer: bool = True, **kwargs:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        if writer:
+        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
-            @event.listens_for(engine, "begin")
-            def _begin_immediate(conn: Any) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

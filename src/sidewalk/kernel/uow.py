@@ -57,3 +57,21 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+class ReadUnitOfWork(UnitOfWork):
+    """A unit of work that only reads: it commits nothing, and hands what it loaded back as
+    plain detached objects, still readable (the rollback that ends it would expire them)."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.session.expunge_all()
+        super().__exit__(exc_type, exc, tb)
+
+    def commit(self) -> None:
+        raise RuntimeError("a unit of work that only reads commits nothing")

@@ -44,7 +44,7 @@ def remembered(ctx: OperationsContext, authorization: str | None) -> Principal |
 
 
 def _principal(ctx: OperationsContext, token: str, key: str) -> Principal | None:
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         if token.startswith(ROBOT_TOKEN_PREFIX):
             serial = uow.session.scalar(select(Robot.serial).where(Robot.token_digest == key))
             return RobotPrincipal(serial) if serial is not None else None

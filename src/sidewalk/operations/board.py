@@ -46,7 +46,7 @@ class _Fleet:
 
 def fleet_board(ctx: OperationsContext, caller: OperatorPrincipal) -> Board:
     now = ctx.clock.now()
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         s = uow.session
         me = s.get(Operator, caller.id)
         if me is None:  # removed since their token was cached

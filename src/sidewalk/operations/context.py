@@ -9,6 +9,7 @@ from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.geo import ServiceAreas
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
+from sidewalk.kernel.uow import ReadUnitOfWork
 from sidewalk.operations.domain import Principal
 from sidewalk.operations.positions import LivePositions
 from sidewalk.operations.uow import OperationsUnitOfWork
@@ -20,6 +21,10 @@ class OperationsContext:
     clock: Clock
     areas: ServiceAreas
     uow: Callable[[], OperationsUnitOfWork]
+    # A unit of work that only reads: it takes no write lock (on SQLite a deferred
+    # transaction of a reader's connection), so a board or a robot's poll never holds a
+    # writer up. It commits nothing and records nothing.
+    read: Callable[[], ReadUnitOfWork]
     principals: TtlCache[str, Principal]
     audit: AuditLog
     rate_limit: RateLimiter  # per operator

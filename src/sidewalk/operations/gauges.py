@@ -11,7 +11,7 @@ from sidewalk.operations.models import OUTBOX, PilotAssignment, Robot, Task
 
 
 def snapshot(ctx: OperationsContext) -> list[Metric]:
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         s = uow.session
         robots = dict.fromkeys((str(st) for st in RobotState), 0)
         for state, n in s.execute(select(Robot.state, func.count()).group_by(Robot.state)):

@@ -34,7 +34,7 @@ class TaskFilter:
 
 
 def _supervised_tasks(ctx: OperationsContext, pilot_id: str) -> set[str]:
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         return set(
             uow.session.scalars(
                 select(PilotAssignment.task_id).where(
@@ -56,7 +56,7 @@ def list_tasks(
     query = select(Task)
     if not sees_everything(caller.role):
         query = query.where(Task.id.in_(sorted(_supervised_tasks(ctx, caller.id))))
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         if filt.status is not None:
             query = query.where(Task.status == filt.status)
         if filt.type is not None:
@@ -99,7 +99,7 @@ def task_view(ctx: OperationsContext, caller: OperatorPrincipal | None, task_id:
     hidden = caller is not None and not sees_everything(caller.role)
     if hidden and caller is not None and task_id not in _supervised_tasks(ctx, caller.id):
         raise Forbidden("A pilot sees only the tasks they supervise", code="forbidden")
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         task = uow.session.get(Task, task_id)
         if task is None:
             raise tasks.task_not_found(task_id)
@@ -108,7 +108,7 @@ def task_view(ctx: OperationsContext, caller: OperatorPrincipal | None, task_id:
 
 def robot_task(ctx: OperationsContext, serial: str) -> TaskRead | None:
     """The robot's active task, if it has one."""
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         task = uow.session.scalars(
             select(Task).where(Task.robot_serial == serial, Task.status.in_(ACTIVE_TASK))
         ).one_or_none()
@@ -124,7 +124,7 @@ def list_assignments(
         if pilot_id is not None and pilot_id != caller.id:
             raise Forbidden("A pilot sees only their own assignments", code="forbidden")
         pilot_id = caller.id
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         query = select(PilotAssignment)
         if active:
             query = query.where(PilotAssignment.released_at.is_(None))
@@ -138,5 +138,5 @@ def visible_robots(ctx: OperationsContext, caller: OperatorPrincipal) -> set[str
     """The robots a caller may see: None for all."""
     if sees_everything(caller.role):
         return None
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         return supervised_serials(uow.session, caller.id)

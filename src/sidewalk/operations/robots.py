@@ -321,7 +321,7 @@ def list_robots(
     only: set[str] | None = None,
 ) -> list[Robot | RobotView]:
     """The robots, each with the newest reading this process holds."""
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         query = select(Robot).order_by(Robot.serial)
         if state is not None:
             query = query.where(Robot.state == state)
@@ -335,7 +335,7 @@ def list_robots(
 
 def get_robot(ctx: OperationsContext, serial: str) -> Robot | RobotView:
     """The robot, with the newest reading this process holds."""
-    with ctx.uow() as uow:
+    with ctx.read() as uow:
         robot = uow.session.get(Robot, serial)
         if robot is None:
             raise robot_not_found(serial)
