@@ -27,7 +27,8 @@ from sidewalk.operations.domain import (
     TaskType,
     sees_everything,
 )
-from sidewalk.operations.models import AlertAck, Hub, Operator, PilotAssignment, Robot, Task
+from sidewalk.operations.models import AlertAck, Hub, Operator, PilotAssignment, Task
+from sidewalk.operations.positions import RobotView, stored_views
 from sidewalk.operations.views import hub_read, operator_read, pilots_of, robot_read, task_read
 
 _OUT_OF_SERVICE = frozenset({RobotState.OFFLINE, RobotState.MAINTENANCE})
@@ -37,7 +38,7 @@ _OUT_OF_SERVICE = frozenset({RobotState.OFFLINE, RobotState.MAINTENANCE})
 class _Fleet:
     """What the board is made of, before it is narrowed to a caller."""
 
-    robots: list[Robot]
+    robots: list[RobotView]
     tasks: list[Task]
     pilots: dict[str, PilotAssignment]  # task id → its open pilot assignment
     alerts: list[Alert]
@@ -97,7 +98,7 @@ def _acknowledge(ctx: OperationsContext, caller: OperatorPrincipal, alert_id: st
 
 
 def _fleet(s: Session, now: datetime, wait_limit_s: float) -> _Fleet:
-    robots = list(s.scalars(select(Robot).order_by(Robot.serial)))
+    robots = stored_views(s)
     tasks = list(
         s.scalars(
             select(Task)
@@ -145,7 +146,7 @@ def _fleet(s: Session, now: datetime, wait_limit_s: float) -> _Fleet:
 
 def _narrowed(
     fleet: _Fleet, caller: OperatorPrincipal
-) -> tuple[list[Robot], list[Task], list[Alert]]:
+) -> tuple[list[RobotView], list[Task], list[Alert]]:
     if sees_everything(caller.role):
         return fleet.robots, fleet.tasks, fleet.alerts
     mine = {task_id for task_id, a in fleet.pilots.items() if a.pilot_id == caller.id}

@@ -130,30 +130,52 @@ def _hubs(session: Session) -> list[Hub]:
     return list(session.scalars(select(Hub).order_by(Hub.id)))
 
 
-def _free_robots(session: Session, area_id: str | None) -> list[Robot]:
-    """Idle robots of the area with a known position and battery and no open task, locked
-    (those another transaction holds wait for the next round)."""
+def _free(area_id: str | None) -> ColumnElement[bool]:
+    """Idle robots of the area with a known position and battery and no open task."""
     has_task = select(Task.id).where(Task.robot_serial == Robot.serial, Task.status.in_(OPEN_TASK))
+    return and_(
+        Robot.state == RobotState.IDLE,
+        Robot.area_id == area_id if area_id is not None else Robot.area_id.is_(None),
+        Robot.lat.is_not(None),
+        Robot.battery_pct.is_not(None),
+        ~has_task.exists(),
+    )
+
+
+def _free_robots(session: Session, area_id: str | None, *, low_only: bool = False) -> list[Robot]:
+    """The area's free robots, locked (those another transaction holds wait for the next
+    round); `low_only`: those below their battery threshold."""
+    query = select(Robot).where(_free(area_id))
+    if low_only:
+        query = query.where(Robot.battery_pct < Robot.battery_low_pct)
     return list(
         session.scalars(
-            select(Robot)
-            .where(
-                Robot.state == RobotState.IDLE,
-                Robot.area_id == area_id if area_id is not None else Robot.area_id.is_(None),
-                Robot.lat.is_not(None),
-                Robot.battery_pct.is_not(None),
-                ~has_task.exists(),
-            )
-            .order_by(Robot.serial)
-            .with_for_update(skip_locked=True, key_share=True)
+            query.order_by(Robot.serial).with_for_update(skip_locked=True, key_share=True)
         )
     )
+
+
+def _free_fleet(session: Session, area_id: str | None) -> list[FreeRobot]:
+    """What the plan needs of the area's free robots, locked as `_free_robots` locks them,
+    read as plain rows: a round reads the whole idle fleet, and only assigns a few of it."""
+    r = Robot
+    columns = (r.lat, r.lng, r.speed_mps, r.battery_pct, r.drain_pct_per_km, r.battery_reserve_pct)
+    query = (
+        select(r.serial, *columns)
+        .where(_free(area_id))
+        .order_by(r.serial)
+        .with_for_update(skip_locked=True, key_share=True)
+    )
+    return [
+        FreeRobot(serial, lat or 0.0, lng or 0.0, speed, battery or 0.0, drain, reserve)
+        for serial, lat, lng, speed, battery, drain, reserve in session.execute(query)
+    ]
 
 
 def _send_to_charge(uow: OperationsUnitOfWork, area_id: str | None, report: RoundReport) -> None:
     hubs = _hubs(uow.session)
     places = [LatLng(h.lat, h.lng) for h in hubs]
-    for robot in _free_robots(uow.session, area_id):
+    for robot in _free_robots(uow.session, area_id, low_only=True):
         if robot.battery_pct is None or robot.lat is None or robot.lng is None:
             continue
         if not needs_charge(robot.battery_pct, robot.config):
@@ -188,22 +210,11 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
     )
     if not pending:
         return
-    free = _free_robots(session, area_id)
+    free = _free_fleet(session, area_id)
     began = time.perf_counter()
     plan = plan_dispatch(
         [OpenTask(t.id, t.start_lat, t.start_lng, t.end_lat, t.end_lng) for t in pending],
-        [
-            FreeRobot(
-                r.serial,
-                r.lat or 0.0,
-                r.lng or 0.0,
-                r.speed_mps,
-                r.battery_pct or 0.0,
-                r.drain_pct_per_km,
-                r.battery_reserve_pct,
-            )
-            for r in free
-        ],
+        free,
         [LatLng(h.lat, h.lng) for h in _hubs(session)],
         detour_factor=settings.detour_factor,
         max_pickup_s=settings.dispatch_max_pickup_s,
@@ -211,7 +222,10 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
     DISPATCH_SOLVE.observe(time.perf_counter() - began)
     DISPATCH_BATCH.observe(len(pending))
     by_task = {t.id: t for t in pending}
-    by_serial = {r.serial: r for r in free}
+    chosen = [a.serial for a in plan.assignments]
+    by_serial = {
+        r.serial: r for r in session.scalars(select(Robot).where(Robot.serial.in_(chosen)))
+    }
     for a in plan.assignments:
         tasks.assign(uow, by_task[a.task_id], by_serial[a.serial])
     report.assigned += len(plan.assignments)

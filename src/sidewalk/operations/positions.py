@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, bindparam, case, or_, select, update
+from sqlalchemy.orm import Session
 
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.flusher import Flusher
@@ -79,6 +80,16 @@ class RobotView:
 
 
 _VIEW_FIELDS = tuple(RobotView.__dataclass_fields__)
+
+
+def stored_views(session: Session) -> list[RobotView]:
+    """Every robot as stored, in serial order, read as plain views: a board of thousands of
+    robots, read every few seconds, costs no ORM object."""
+    t = cast(Table, Robot.__table__)
+    query = select(*(t.c[name] for name in _VIEW_FIELDS)).order_by(t.c.serial)
+    return [RobotView(*row) for row in session.execute(query)]
+
+
 # What a use case records when it changes what a view holds (a reading's own use case tells
 # the view itself, `know`).
 _CHANGES_VIEW = frozenset({"robot.state_changed", "robot.registered"})
