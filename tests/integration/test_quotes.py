@@ -5,8 +5,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, shape
+from sqlalchemy import select
 
 from sidewalk.bootstrap import Platform
+from sidewalk.deliveries.models import Quote
+from sidewalk.kernel.clock import ManualClock
 from tests.factories import DOWNTOWN, MAIN_ST, SUNSET, MerchantClient, make_merchant, quote_body
 from tests.integration.helpers import (
     BEVERLY_HILLS,
@@ -194,3 +197,22 @@ def test_the_service_areas_are_a_geojson_feature_collection(merchant: MerchantCl
     assert weho["geometry"]["type"] in {"Polygon", "MultiPolygon"}
     assert weho_covers(merchant, SUNSET)
     assert weho_covers(merchant, MAIN_ST)
+
+
+def test_a_quote_made_on_a_whole_second_compares_in_sql_as_its_own_time(
+    merchant: MerchantClient, platform: Platform, clock: ManualClock
+) -> None:
+    """Batched quotes are written past the ORM; their times must be stored as the ORM binds
+    them, or a query for a time would miss (or pass) a quote made at that very time."""
+    assert clock.now().microsecond == 0
+    made = merchant.quote()
+
+    with platform.deliveries_engine.connect() as connection:
+        at_creation = connection.execute(
+            select(Quote.id).where(Quote.created_at == clock.now())
+        ).scalars()
+        not_after = connection.execute(
+            select(Quote.id).where(Quote.created_at <= clock.now())
+        ).scalars()
+        assert list(at_creation) == [made["id"]]
+        assert list(not_after) == [made["id"]]

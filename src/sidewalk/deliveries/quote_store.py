@@ -57,13 +57,15 @@ Rows = list[tuple[Any, ...]]
 
 def quote_rows(quotes: list[QuoteRead], *, naive_times: bool) -> tuple[Rows, Rows]:
     """The rows of `locations` and of `quotes` that store `quotes`. Times are stored as
-    `UTCDateTime` stores them: naive UTC on SQLite, aware elsewhere."""
+    `UTCDateTime` stores them: on SQLite as naive UTC text with microseconds always written
+    (the driver's own adapter drops them on a whole second, and such a time would then
+    compare in SQL as earlier than itself), aware elsewhere."""
 
-    def when(at: datetime) -> datetime:
+    def when(at: datetime) -> datetime | str:
         at = at.astimezone(UTC)
-        return at.replace(tzinfo=None) if naive_times else at
+        return at.replace(tzinfo=None).isoformat(" ", "microseconds") if naive_times else at
 
-    def maybe(at: datetime | None) -> datetime | None:
+    def maybe(at: datetime | None) -> datetime | str | None:
         return None if at is None else when(at)
 
     places = [
