@@ -39,12 +39,18 @@ class UnitOfWork:
         self._session.begin()
         return self
 
+    # Whether a use case that ends without error hands back what it loaded as plain detached
+    # objects, still readable (the rollback that ends a read would expire them).
+    detaches: bool = False
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is None and self.detaches:
+            self.session.expunge_all()
         try:
             self.session.rollback()
         finally:
@@ -60,18 +66,10 @@ class UnitOfWork:
 
 
 class ReadUnitOfWork(UnitOfWork):
-    """A unit of work that only reads: it commits nothing, and hands what it loaded back as
-    plain detached objects, still readable (the rollback that ends it would expire them)."""
+    """A unit of work that only reads: it commits nothing, and hands what it loaded back
+    detached and readable."""
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.session.expunge_all()
-        super().__exit__(exc_type, exc, tb)
+    detaches = True
 
     def commit(self) -> None:
         raise RuntimeError("a unit of work that only reads commits nothing")

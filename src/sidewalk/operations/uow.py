@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +37,8 @@ Observer = Callable[[Sequence[OpsEvent]], None]
 
 
 class OperationsUnitOfWork(UnitOfWork):
+    detaches = True
+
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -51,18 +52,6 @@ class OperationsUnitOfWork(UnitOfWork):
         self.settings = settings
         self._observers = observers
         self.events: list[OpsEvent] = []
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """A use case that ends without error hands back what it loaded as plain detached
-        objects, still readable (the rollback of a read-only transaction would expire them)."""
-        if exc_type is None:
-            self.session.expunge_all()
-        super().__exit__(exc_type, exc, tb)
 
     def record(self, type_: str, **fields: Any) -> None:
         self.events.append(OpsEvent(type_, self.clock.now(), **fields))
