@@ -175,9 +175,7 @@ def order_deliveries(
     for request in requests:
         request.outcome = None  # a batch written again after a failure answers afresh
     to_order = _replay_known_keys(uow, _one_per_key(requests), now)
-    quotes = repository.quotes_to_order(
-        session, {(r.merchant.id, r.cmd.quote_id) for r in to_order}
-    )
+    quotes = repository.quotes_to_order(session, {r.cmd.quote_id for r in to_order})
     claimed: dict[str, str] = {}
     orders: list[tuple[OrderRequest, Delivery, Ordered]] = []
     for request in to_order:

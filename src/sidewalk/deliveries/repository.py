@@ -168,10 +168,10 @@ def delivery_events(session: Session, delivery_id: str) -> list[DeliveryEvent]:
 # the ORM's unit of work costs more than the database for rows written once and not changed.
 
 
-def quotes_to_order(session: Session, wanted: set[tuple[str, str]]) -> dict[str, Quote]:
-    """The quotes of (merchant, quote id) pairs, with their places, locked until the orders
-    commit (a concurrent order for one of them waits, then sees it used)."""
-    ids = {quote_id for _, quote_id in wanted if storable(quote_id)}
+def quotes_to_order(session: Session, quote_ids: set[str]) -> dict[str, Quote]:
+    """The quotes by id, with their places, locked until the orders commit (a concurrent
+    order for one of them waits, then sees it used). Whose they are, the order checks."""
+    ids = {quote_id for quote_id in quote_ids if storable(quote_id)}
     if not ids:
         return {}
     query = (
@@ -180,7 +180,7 @@ def quotes_to_order(session: Session, wanted: set[tuple[str, str]]) -> dict[str,
         .where(Quote.id.in_(ids))
         .with_for_update(of=Quote)
     )
-    return {q.id: q for q in session.scalars(query) if (q.merchant_id, q.id) in wanted}
+    return {q.id: q for q in session.scalars(query)}
 
 
 def claim_quotes(session: Session, claims: dict[str, str]) -> None:
@@ -245,14 +245,14 @@ def idempotency_records(
 
 
 def delete_idempotency_records(session: Session, keys: list[tuple[str, str]]) -> None:
-    if keys:
-        r = IdempotencyRecord
-        for merchant_id, key in keys:
-            session.execute(
-                delete(r)
-                .where(r.merchant_id == merchant_id, r.key == key)
-                .execution_options(synchronize_session=False)
-            )
+    """Expired answers, making way for new ones (rare: one statement each)."""
+    r = IdempotencyRecord
+    for merchant_id, key in keys:
+        session.execute(
+            delete(r)
+            .where(r.merchant_id == merchant_id, r.key == key)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def insert_idempotency_records(session: Session, records: list[dict[str, Any]]) -> None:

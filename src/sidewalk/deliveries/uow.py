@@ -47,8 +47,13 @@ class DeliveriesUnitOfWork(UnitOfWork):
         """Note that something happened to a delivery: kept only if the use case commits."""
         now = self.clock.now()
         self._timeline.append(
-            {"id": new_id("evt"), "delivery_id": delivery_id, "type": type_, "occurred_at": now}
-            | {"data": data}
+            {
+                "id": new_id("evt"),
+                "delivery_id": delivery_id,
+                "type": type_,
+                "occurred_at": now,
+                "data": data,
+            }
         )
         if type_ in WEBHOOK_EVENT_TYPES:
             self._status_changes.append(StatusChange(delivery_id, type_, now))

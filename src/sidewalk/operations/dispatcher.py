@@ -142,12 +142,10 @@ def _free(area_id: str | None) -> ColumnElement[bool]:
     )
 
 
-def _free_robots(session: Session, area_id: str | None, *, low_only: bool = False) -> list[Robot]:
-    """The area's free robots, locked (those another transaction holds wait for the next
-    round); `low_only`: those below their battery threshold."""
-    query = select(Robot).where(_free(area_id))
-    if low_only:
-        query = query.where(Robot.battery_pct < Robot.battery_low_pct)
+def _low_robots(session: Session, area_id: str | None) -> list[Robot]:
+    """The area's free robots below their battery threshold, locked (those another
+    transaction holds wait for the next round)."""
+    query = select(Robot).where(_free(area_id), Robot.battery_pct < Robot.battery_low_pct)
     return list(
         session.scalars(
             query.order_by(Robot.serial).with_for_update(skip_locked=True, key_share=True)
@@ -156,7 +154,7 @@ def _free_robots(session: Session, area_id: str | None, *, low_only: bool = Fals
 
 
 def _free_fleet(session: Session, area_id: str | None) -> list[FreeRobot]:
-    """What the plan needs of the area's free robots, locked as `_free_robots` locks them,
+    """What the plan needs of the area's free robots, locked as `_low_robots` locks them,
     read as plain rows: a round reads the whole idle fleet, and only assigns a few of it."""
     r = Robot
     columns = (r.lat, r.lng, r.speed_mps, r.battery_pct, r.drain_pct_per_km, r.battery_reserve_pct)
@@ -175,7 +173,7 @@ def _free_fleet(session: Session, area_id: str | None) -> list[FreeRobot]:
 def _send_to_charge(uow: OperationsUnitOfWork, area_id: str | None, report: RoundReport) -> None:
     hubs = _hubs(uow.session)
     places = [LatLng(h.lat, h.lng) for h in hubs]
-    for robot in _free_robots(uow.session, area_id, low_only=True):
+    for robot in _low_robots(uow.session, area_id):
         if robot.battery_pct is None or robot.lat is None or robot.lng is None:
             continue
         if not needs_charge(robot.battery_pct, robot.config):

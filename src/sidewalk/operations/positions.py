@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, case, or_, select, update
+from sqlalchemy import Engine, Select, Table, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.clock import Clock
@@ -85,9 +85,14 @@ _VIEW_FIELDS = tuple(RobotView.__dataclass_fields__)
 def stored_views(session: Session) -> list[RobotView]:
     """Every robot as stored, in serial order, read as plain views: a board of thousands of
     robots, read every few seconds, costs no ORM object."""
-    t = cast(Table, Robot.__table__)
-    query = select(*(t.c[name] for name in _VIEW_FIELDS)).order_by(t.c.serial)
+    query = _views().order_by(Robot.serial)
     return [RobotView(*row) for row in session.execute(query)]
+
+
+def _views() -> Select[Any]:
+    """The columns of the robots' table that make a view, in the view's order."""
+    t = cast(Table, Robot.__table__)
+    return select(*(t.c[name] for name in _VIEW_FIELDS))
 
 
 # What a use case records when it changes what a view holds (a reading's own use case tells
@@ -204,11 +209,8 @@ class LivePositions:
 
     def look(self, serial: str) -> RobotView | None:
         """The robot as the database has it now, remembered here (None: no such robot)."""
-        t = _robots
         with self._reader.connect() as connection:
-            row = connection.execute(
-                select(*(t.c[name] for name in _VIEW_FIELDS)).where(t.c.serial == serial)
-            ).one_or_none()
+            row = connection.execute(_views().where(Robot.serial == serial)).one_or_none()
         if row is None:
             return None
         return self.know(RobotView(**row._mapping))
