@@ -64,6 +64,13 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         migrations.upgrade("deliveries", engine)
     sessions = sessionmaker(engine, expire_on_commit=False, autobegin=False)
     write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+    # Quotes read the fleet's snapshots on the event loop: on SQLite through a reader's
+    # connection, which never waits for (or takes) the write lock.
+    reader = (
+        make_engine(settings.deliveries_url, pool_size=settings.db_pool_size, writer=False)
+        if write_lock is not None
+        else engine
+    )
     areas = ServiceAreas.from_file(settings.service_areas_file or DEFAULT_SERVICE_AREAS_FILE)
     eta = FleetEta(
         DistanceEta(
@@ -74,7 +81,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
             robot_handling_s=settings.robot_pickup_dwell_s + settings.robot_dropoff_dwell_s,
             courier_handling_s=settings.courier_pickup_dwell_s + settings.courier_dropoff_dwell_s,
         ),
-        lambda: fleet_states(engine),
+        lambda: fleet_states(reader),
         detour_factor=settings.detour_factor,
         max_age_s=settings.fleet_snapshot_max_age_s,
     )

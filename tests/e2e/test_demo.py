@@ -78,6 +78,12 @@ def test_the_demo_runs_a_city_and_serves_a_person_beside_it(tmp_path: Path) -> N
         assert me.json()["role"] == "admin"
         assert demo.wait(timeout=60) == 0  # --duration 20: it stops by itself
         reader.join(10)
+    except AssertionError as failed:  # what the demo logged (a traceback, say) tells why
+        demo.terminate()
+        if reader.ident is not None:
+            reader.join(30)
+        said = "".join(lines)[-8000:]
+        raise AssertionError(f"{failed}\n--- the demo's output:\n{said}") from failed
     finally:
         if demo.poll() is None:
             demo.terminate()
