@@ -415,6 +415,23 @@ def _postgres_ticks() -> int:
     return total
 
 
+def _tree_ticks(pid: int) -> int:
+    """CPU of a process and of its live descendants (a server's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        found = todo.pop()
+        total += process_ticks(found)
+        todo += children.get(found, [])
+    return total
+
+
 def _own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -433,6 +450,7 @@ class Options:
     leg_s: float
     pilots: int
     keep_logs: Path | None = None
+    ops_workers: int = 1
 
 
 @dataclass
@@ -509,7 +527,7 @@ def _slow_rounds(folder: Path) -> list[float]:
 def run_one(layout_name: str, opts: Options) -> Result:
     with (
         tempfile.TemporaryDirectory(prefix="sidewalk-bench-fleet-") as scratch,
-        LAYOUTS[layout_name](Path(scratch), **SETTINGS) as layout,
+        LAYOUTS[layout_name](Path(scratch), ops_workers=opts.ops_workers, **SETTINGS) as layout,
     ):
         folder = Path(scratch)
         console.print(f"{layout_name}: preparing {opts.robots} robots, {opts.pilots} pilots…")
@@ -522,7 +540,7 @@ def run_one(layout_name: str, opts: Options) -> Result:
         wrk_summary(warm)
         driver.tally = Tally()
         pids = {p.name: p.popen.pid for p in layout.procs if p.popen is not None}
-        before = {name: process_ticks(pid) for name, pid in pids.items()}
+        before = {name: _tree_ticks(pid) for name, pid in pids.items()}
         pg_before, own_before = _postgres_ticks(), _own_cpu_s()
         slow_before = len(_slow_rounds(folder))
         console.print(
@@ -549,7 +567,7 @@ def run_one(layout_name: str, opts: Options) -> Result:
         seconds = time.monotonic() - began
         tick = os.sysconf("SC_CLK_TCK")
         cpu = {
-            name: (process_ticks(pid) - before[name]) / tick / seconds for name, pid in pids.items()
+            name: (_tree_ticks(pid) - before[name]) / tick / seconds for name, pid in pids.items()
         }
         if layout_name == "production":
             cpu["PostgreSQL"] = (_postgres_ticks() - pg_before) / tick / seconds
@@ -711,6 +729,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--layouts", default="embedded,production")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--ops-workers",
+        type=int,
+        default=1,
+        help="processes serving the ops API (serve all --ops-workers, serve operations --workers)",
+    )
     parser.add_argument("--keep-logs", type=Path, default=None, help="copy the servers' logs here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -734,6 +758,7 @@ def main(argv: list[str]) -> None:
                 args.leg_s,
                 args.pilots,
                 args.keep_logs,
+                args.ops_workers,
             )
             results.append(run_one(name, opts))
             console.print(rich_table(results[-1:]))

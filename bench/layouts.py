@@ -155,14 +155,23 @@ def _base_env(folder: Path, **settings: str) -> dict[str, str]:
 
 
 @contextmanager
-def embedded(folder: Path, **settings: str) -> Iterator[Layout]:
+def embedded(folder: Path, *, ops_workers: int = 1, **settings: str) -> Iterator[Layout]:
     api, ops = free_port(), free_port()
     env = _base_env(folder, **settings)
     layout = Layout("embedded", folder, env, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{ops}")
     layout.procs.append(
         Proc(
             "serve-all",
-            ["serve", "all", "--port", str(api), "--ops-port", str(ops)],
+            [
+                "serve",
+                "all",
+                "--port",
+                str(api),
+                "--ops-port",
+                str(ops),
+                "--ops-workers",
+                str(ops_workers),
+            ],
             env,
             folder,
             ready=f"{layout.api}/readyz",
@@ -183,7 +192,7 @@ WORKERS = (
 
 
 @contextmanager
-def production(folder: Path, **settings: str) -> Iterator[Layout]:
+def production(folder: Path, *, ops_workers: int = 1, **settings: str) -> Iterator[Layout]:
     """Both services in one new PostgreSQL database (their tables do not overlap), on a new
     JetStream stream; both are dropped afterwards."""
     tag = uuid.uuid4().hex[:10]
@@ -220,8 +229,9 @@ def production(folder: Path, **settings: str) -> Iterator[Layout]:
         layout.procs += [
             Proc("api", ["serve", "deliveries", "--port", str(api)], env, folder,
                  ready=f"{layout.api}/readyz"),
-            Proc("ops", ["serve", "operations", "--port", str(ops), "--no-dispatch"], env,
-                 folder, ready=f"{layout.ops}/readyz"),
+            Proc("ops", ["serve", "operations", "--port", str(ops), "--no-dispatch",
+                         "--workers", str(ops_workers)], env, folder,
+                 ready=f"{layout.ops}/readyz"),
             *(Proc(name, args, env, folder) for name, args in WORKERS),
         ]  # fmt: skip
         with layout.stack:

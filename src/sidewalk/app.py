@@ -2,7 +2,7 @@
 
 import gc
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import APIRouter, FastAPI, Response
@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import Metric
 from sqlalchemy import Engine, text
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from sidewalk import __version__, migrations
 from sidewalk.bootstrap import Platform
@@ -27,6 +28,7 @@ from sidewalk.kernel.audit import AuditLog, RequestAudit
 from sidewalk.kernel.bus import make_bus
 from sidewalk.kernel.errors import SidewalkError
 from sidewalk.kernel.http import BodySizeLimit, document_api, install_problem_handlers
+from sidewalk.kernel.lean_routes import LeanFrontDoor
 from sidewalk.kernel.metrics import exposition, request_observer
 from sidewalk.kernel.schemas import Health
 from sidewalk.operations import gauges as operations_gauges
@@ -124,7 +126,9 @@ def create_deliveries_app(
     app.mount("/static", static_files(), name="static")
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
-    _audit_requests(app, platform, platform.deliveries.audit, "/v1/", "deliveries")
+    _audit_requests(
+        app, platform, platform.deliveries.audit, "/v1/", "deliveries", DELIVERIES_LEAN_ROUTES
+    )
     _add_metrics_route(app, lambda: deliveries_gauges.snapshot(platform.deliveries))
     document_api(app, bearer_prefix="/v1/", bearer_description="The merchant's API key.")
 
@@ -171,7 +175,9 @@ def create_operations_app(
     app.mount("/static", static_files(), name="static")
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_body_bytes)
-    _audit_requests(app, platform, platform.operations.audit, "/ops/v1/", "operations")
+    _audit_requests(
+        app, platform, platform.operations.audit, "/ops/v1/", "operations", OPERATIONS_LEAN_ROUTES
+    )
     _add_metrics_route(app, lambda: operations_gauges.snapshot(platform.operations))
     document_api(
         app,
@@ -207,16 +213,30 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 def _audit_requests(
-    app: FastAPI, platform: Platform, audit: AuditLog, prefix: str, service: str
+    app: FastAPI,
+    platform: Platform,
+    audit: AuditLog,
+    prefix: str,
+    service: str,
+    lean: Sequence[Route],
 ) -> None:
     """Added last, so it wraps the other middleware and records (and counts) what they refuse
-    too."""
+    too; the lean routes' front door, outside it, records and limits its requests alike."""
+    observe = request_observer(service)
+
+    def audited(inner: ASGIApp) -> ASGIApp:
+        return RequestAudit(inner, audit=audit, clock=platform.clock, prefix=prefix,
+                            observe=observe)  # fmt: skip
+
     app.add_middleware(
-        RequestAudit,
-        audit=audit,
-        clock=platform.clock,
-        prefix=prefix,
-        observe=request_observer(service),
+        RequestAudit, audit=audit, clock=platform.clock, prefix=prefix, observe=observe
+    )
+    max_bytes = platform.settings.max_body_bytes
+    app.add_middleware(
+        LeanFrontDoor,
+        routes=lean,
+        wrap=lambda answer: audited(BodySizeLimit(answer, max_bytes)),
+        handlers=app.exception_handlers,
     )
 
 

@@ -193,9 +193,16 @@ def serve_all_command(
     port: PortOpt = 8000,
     ops_port: Annotated[int, typer.Option(help="Port of the ops API.", min=1, max=65535)] = 8001,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    ops_workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=16, help="Processes serving the ops API (above 1: replicas; a large fleet)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve both APIs, the dispatcher and the events between them in one process (the
-    embedded layout; with SIDEWALK_BUS_URL=nats://… it also talks to other processes)."""
+    embedded layout; with SIDEWALK_BUS_URL=nats://… it also talks to other processes); with
+    `--ops-workers N` above 1, N replica processes serve the ops API beside it."""
     from sidewalk.serve_all import serve_all
 
     os.environ.setdefault("SIDEWALK_PUBLIC_BASE_URL", f"http://{host}:{port}")
@@ -203,7 +210,15 @@ def serve_all_command(
         f"merchant API on http://{host}:{port}/v1, ops API on http://{host}:{ops_port}/ops/v1, "
         f"ops dashboard on http://{host}:{ops_port}/"
     )
-    serve_all(bootstrap(Settings()), host, port, ops_port, log_level="info", access_log=access_log)
+    serve_all(
+        bootstrap(Settings()),
+        host,
+        port,
+        ops_port,
+        ops_workers=ops_workers,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 @app.command("demo")

@@ -1,7 +1,9 @@
-"""The life of a delivery across real processes, in both layouts: embedded (`serve all`: one
-process, SQLite, the memory bus) and production (PostgreSQL, NATS JetStream, each service its
-own server and every background job its own `sidewalk worker`). A test robot drives over the
-ops API; the merchant watches over the merchant API."""
+"""The life of a delivery across real processes, in both layouts: embedded (`serve all`:
+SQLite, the memory bus, here with two replica processes serving the ops API) and production
+(PostgreSQL, NATS JetStream, each service its own server and every background job its own
+`sidewalk worker`). A test robot drives over the ops API, each request on a new connection,
+so that in the embedded layout its steps land on either replica; the merchant watches over
+the merchant API."""
 
 import uuid
 from collections.abc import Iterator
@@ -55,7 +57,10 @@ class Layout:
             "robots", "add", "--serial", serial, "--name", serial, env=self.env, cwd=self.cwd
         )
         auth = {"Authorization": f"Bearer {made['token']}"}
-        robot = Robot(serial, httpx.Client(base_url=self.ops, headers=auth, timeout=10))
+        fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection each request
+        robot = Robot(
+            serial, httpx.Client(base_url=self.ops, headers=auth, timeout=10, limits=fresh)
+        )
         robot.report(**PICKUP)
         return robot
 
@@ -126,7 +131,12 @@ def _embedded(stack: ExitStack, tmp: Path) -> Layout:
     urls = (f"http://127.0.0.1:{api}", f"http://127.0.0.1:{ops}")
     key = created("merchants", "create", "--name", "Sunset Bakery", env=env, cwd=tmp)["api_key"]
     stack.enter_context(
-        serving(["serve", "all", "--port", str(api), "--ops-port", str(ops)], env, tmp, *urls)
+        serving(
+            ["serve", "all", "--port", str(api), "--ops-port", str(ops), "--ops-workers", "2"],
+            env,
+            tmp,
+            *urls,
+        )
     )
     return Layout(env, tmp, *urls, key=key)
 

@@ -64,10 +64,23 @@ WEBHOOK_ATTEMPTS = Counter(
 def request_observer(service: str) -> Callable[[Mapping[str, Any]], None]:
     """Counts one answered request from its request-log row."""
 
+    # Each labelled series found once (a lookup under the metric's lock costs more than the
+    # count itself); routes are templates and statuses few, so these stay small.
+    counts: dict[tuple[str, str, int], Any] = {}
+    latencies: dict[tuple[str, str], Any] = {}
+
     def observe(row: Mapping[str, Any]) -> None:
-        method, route = row["method"], row["route"]
-        REQUESTS.labels(service, method, route, str(row["status_code"])).inc()
-        LATENCY.labels(service, method, route).observe(row["duration_ms"] / 1000)
+        method, route, status = row["method"], row["route"], row["status_code"]
+        count = counts.get((method, route, status))
+        if count is None:
+            count = counts[method, route, status] = REQUESTS.labels(
+                service, method, route, str(status)
+            )
+        count.inc()
+        latency = latencies.get((method, route))
+        if latency is None:
+            latency = latencies[method, route] = LATENCY.labels(service, method, route)
+        latency.observe(row["duration_ms"] / 1000)
 
     return observe
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Select, Table, bindparam, case, or_, select, update
+from sqlalchemy import Engine, Select, Table, select
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.clock import Clock
@@ -38,6 +38,12 @@ from sidewalk.operations.domain import (
     crosses_interval,
 )
 from sidewalk.operations.models import Robot, Task
+from sidewalk.operations.position_store import (
+    StoredRow,
+    refreshed,
+    stored_rows,
+    write_readings,
+)
 from sidewalk.operations.uow import OperationsUnitOfWork, OpsEvent
 
 log = logging.getLogger(__name__)
@@ -98,17 +104,6 @@ def _views() -> Select[Any]:
 # What a use case records when it changes what a view holds (a reading's own use case tells
 # the view itself, `know`).
 _CHANGES_VIEW = frozenset({"robot.state_changed", "robot.registered"})
-# What may change in the database under a view (by another use case or process).
-_REFRESHED = (
-    "display_name",
-    "state",
-    "hub_id",
-    "speed_mps",
-    "battery_low_pct",
-    "battery_reserve_pct",
-    "drain_pct_per_km",
-    "state_changed_at",
-)
 
 
 @dataclass(slots=True)
@@ -119,6 +114,7 @@ class _Entry:
     dirty: bool = False  # a reading not yet written
     tell: bool = False  # an on-task robot's position is due to be told (`robot.position`)
     taken: int = 0  # readings taken here, to tell which ones a use case has seen
+    stored: StoredRow | None = None  # the row read back at the last flush, as the driver gave it
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,42 +292,37 @@ class LivePositions:
                 log.exception("%d robots' readings were not written; trying again", len(batch))
                 self._requeue(batch)
                 return 0
-            with self._lock:
-                for serial, row in fresh.items():
-                    held = self._entries.get(serial)
-                    if held is not None and not held.forgotten:
-                        held.view = replace(held.view, **row)
-                        held.known_at = time.monotonic()
+            self._refresh(fresh)
             return len(batch)
 
-    def _write(self, batch: dict[str, tuple[RobotView, bool]]) -> dict[str, dict[str, Any]]:
-        t = _robots
-        readings = [
-            {
-                "b_serial": v.serial,
-                "b_lat": v.lat,
-                "b_lng": v.lng,
-                "b_battery_pct": v.battery_pct,
-                "b_area_id": v.area_id,
-                "b_reading_at": v.reading_at,
-                "b_seen": v.last_seen_at,
-            }
-            for v, _ in batch.values()
-        ]
+    def _write(self, batch: dict[str, tuple[RobotView, bool]]) -> list[StoredRow]:
         with self._uow() as uow:
             connection = uow.session.connection()
-            connection.execute(_WRITE_READING, readings)
+            write_readings(connection, (view for view, _ in batch.values()))
             due = [v for v, tell in batch.values() if tell]
             if due:
                 _tell_positions(uow, due)
-            rows = connection.execute(
-                select(*(t.c[name] for name in ("serial", *_REFRESHED))).where(
-                    t.c.serial.in_(sorted(batch))
-                )
-            )
-            fresh = {row.serial: {k: getattr(row, k) for k in _REFRESHED} for row in rows}
+            fresh = stored_rows(connection, sorted(batch))
             uow.commit()
         return fresh
+
+    def _refresh(self, rows: list[StoredRow]) -> None:
+        """Views whose stored state changed under them (another process's use case) take it;
+        a row read as it was last time costs a comparison."""
+        known_at = time.monotonic()
+        entries = self._entries
+        for row in rows:
+            held = entries.get(row[0])
+            if held is None:
+                continue
+            if held.stored == row:
+                held.known_at = known_at
+                continue
+            values = refreshed(row)
+            with self._lock:
+                if not held.forgotten:
+                    held.view = replace(held.view, **values)
+                    held.known_at, held.stored = known_at, row
 
     def _requeue(self, batch: dict[str, tuple[RobotView, bool]]) -> None:
         with self._lock:
@@ -397,37 +388,3 @@ def tell_position(
             "taken_at": taken.isoformat(),
         },
     )
-
-
-_robots = cast(Table, Robot.__table__)
-
-
-def _if_newer(column: str) -> Any:
-    """The reading's value where it was taken after the one kept, whoever wrote that one;
-    else the value kept."""
-    kept, target = _robots.c.reading_at, _robots.c[column]
-    newer = or_(kept.is_(None), kept <= bindparam("b_reading_at"))
-    return case((newer, bindparam(f"b_{column}", type_=target.type)), else_=target)
-
-
-_seen = _robots.c.last_seen_at
-# One statement per robot for the whole reading: every expression sees the row as it was.
-_WRITE_READING = (
-    update(_robots)
-    .where(_robots.c.serial == bindparam("b_serial"))
-    .values(
-        lat=_if_newer("lat"),
-        lng=_if_newer("lng"),
-        battery_pct=_if_newer("battery_pct"),
-        area_id=_if_newer("area_id"),
-        reading_at=_if_newer("reading_at"),
-        last_seen_at=case(
-            (
-                or_(_seen.is_(None), _seen < bindparam("b_seen")),
-                bindparam("b_seen", type_=_seen.type),
-            ),
-            else_=_seen,
-        ),
-        updated_at=bindparam("b_seen"),
-    )
-)

@@ -1,0 +1,82 @@
+"""`serve all --ops-workers N`: N replica processes serve the ops API on its one port beside
+the main process, and none outlives it, even when it is killed."""
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli import sidewalk_env
+from tests.conftest import free_port
+from tests.e2e.test_layouts import created, eventually
+from tests.e2e.test_serve import wait_until_healthy
+
+pytestmark = pytest.mark.slow
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_replicas_serve_the_ops_api_and_end_with_the_main_process(tmp_path: Path) -> None:
+    env = sidewalk_env(tmp_path, "", SIDEWALK_LOG_LEVEL="warning")
+    token = created("robots", "add", "--serial", "SW-1", "--name", "Bolt", env=env, cwd=tmp_path)[
+        "token"
+    ]
+    api, ops = free_port(), free_port()
+    command = ["serve", "all", "--port", str(api), "--ops-port", str(ops), "--ops-workers", "2"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sidewalk", *command],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{api}", server)
+        replicas = _children(server.pid)
+        assert len(replicas) == 2
+        # Each reading on a new connection: the kernel spreads them over the replicas, and
+        # each replica takes the robot's readings and answers its state alike.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{ops}", headers=auth, limits=fresh) as robot:
+            for n in range(20):
+                reading = {"lat": 34.09, "lng": -118.36 + n * 1e-5, "battery_pct": 90.0}
+                answer = robot.post("/ops/v1/robots/SW-1/telemetry", json=reading)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["state"] == "idle"
+            assert (
+                robot.post(
+                    "/ops/v1/robots/SW-1/telemetry", json={**reading, "state": "fault"}
+                ).json()["state"]
+                == "fault"
+            )
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        eventually(lambda: not any(_alive(pid) for pid in replicas), "the replicas ended")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
