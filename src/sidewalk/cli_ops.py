@@ -220,12 +220,16 @@ def serve_operations(host: str, port: int, workers: int, access_log: bool, dispa
     settings = Settings()
     bootstrap(settings).close()  # migrate once, before workers start
     os.environ["SIDEWALK_DISPATCH_IN_SERVER"] = "1" if dispatch else "0"
+    if workers > 1:
+        from sidewalk.ops_replicas import serve_replicated
+
+        serve_replicated(Settings(), host, port, workers)
+        return
     uvicorn.run(
         "sidewalk.app:operations_app_from_environment",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_level=settings.log_level,
         log_config=logging_config(settings.log_format, settings.log_level),
         access_log=access_log,

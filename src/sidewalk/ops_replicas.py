@@ -16,6 +16,7 @@ at the database's write lock (in its busy handler) rather than the in-process lo
 import asyncio
 import multiprocessing
 import os
+import signal
 import socket
 import threading
 import time
@@ -43,15 +44,16 @@ def listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
 
 
 def start_replicas(
-    settings: Settings, host: str, port: int, count: int, log_level: str
+    settings: Settings, host: str, port: int, count: int, log_level: str, *, jobs: bool = False
 ) -> list[BaseProcess]:
-    """`count` replica processes serving the ops API on `host:port`, once they all serve."""
+    """`count` replica processes serving the ops API on `host:port`, once they all serve;
+    with `jobs`, each also runs what the settings put in the server (the dispatcher, events)."""
     spawn = multiprocessing.get_context("spawn")
     ready = [spawn.Event() for _ in range(count)]
     replicas: list[BaseProcess] = [
         spawn.Process(
             target=_serve_replica,
-            args=(settings, host, port, log_level, os.getpid(), serving),
+            args=(settings, host, port, log_level, os.getpid(), serving, jobs),
             name=f"ops-replica-{n}",
             daemon=True,
         )
@@ -84,14 +86,43 @@ def stop_replicas(replicas: list[BaseProcess], timeout_s: float = 10.0) -> None:
             replica.join()
 
 
+def serve_replicated(settings: Settings, host: str, port: int, count: int) -> None:
+    """`serve operations --workers N`: N replicas, each with its own listening socket on the
+    port (the kernel spreads the connections evenly; one socket shared by all gave most of a
+    fleet's connections to whichever worker woke first), kept running until SIGINT or
+    SIGTERM; one that dies is started again."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    level = settings.log_level
+    replicas = start_replicas(settings, host, port, count, level, jobs=True)
+    try:
+        while not stop.wait(1.0):
+            for n, replica in enumerate(replicas):
+                if not replica.is_alive():
+                    replicas[n] = start_replicas(settings, host, port, 1, level, jobs=True)[0]
+    finally:
+        stop_replicas(replicas)
+
+
 def _serve_replica(
-    settings: Settings, host: str, port: int, log_level: str, parent: int, serving: Any
+    settings: Settings,
+    host: str,
+    port: int,
+    log_level: str,
+    parent: int,
+    serving: Any,
+    jobs: bool,
 ) -> None:
     from sidewalk.app import create_operations_app
     from sidewalk.bootstrap import bootstrap
 
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
-    app = create_operations_app(bootstrap(settings, migrate=False), dispatch=False)
+    app = create_operations_app(
+        bootstrap(settings, migrate=False),
+        dispatch=jobs and settings.dispatch_in_server,
+        events=jobs and settings.bus_is_shared and settings.events_in_server,
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -117,4 +148,4 @@ def _end_with(parent: int) -> None:
     """A replica whose parent is gone (killed, say) stops too, gracefully."""
     while os.getppid() == parent:
         time.sleep(1.0)
-    os.kill(os.getpid(), 15)
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,5 +1,6 @@
-"""`serve all --ops-workers N`: N replica processes serve the ops API on its one port beside
-the main process, and none outlives it, even when it is killed."""
+"""`serve all --ops-workers N` and `serve operations --workers N`: N replica processes serve
+the ops API on its one port, and none outlives the process that started them, even when it
+is killed."""
 
 import signal
 import subprocess
@@ -38,13 +39,20 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_replicas_serve_the_ops_api_and_end_with_the_main_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("serve", ["all", "operations"])
+def test_replicas_serve_the_ops_api_and_end_with_the_main_process(
+    tmp_path: Path, serve: str
+) -> None:
     env = sidewalk_env(tmp_path, "", SIDEWALK_LOG_LEVEL="warning")
     token = created("robots", "add", "--serial", "SW-1", "--name", "Bolt", env=env, cwd=tmp_path)[
         "token"
     ]
     api, ops = free_port(), free_port()
-    command = ["serve", "all", "--port", str(api), "--ops-port", str(ops), "--ops-workers", "2"]
+    command = (
+        ["serve", "all", "--port", str(api), "--ops-port", str(ops), "--ops-workers", "2"]
+        if serve == "all"
+        else ["serve", "operations", "--port", str(ops), "--workers", "2"]
+    )
     server = subprocess.Popen(
         [sys.executable, "-m", "sidewalk", *command],
         env=env,
@@ -54,7 +62,7 @@ def test_replicas_serve_the_ops_api_and_end_with_the_main_process(tmp_path: Path
         text=True,
     )
     try:
-        wait_until_healthy(f"http://127.0.0.1:{api}", server)
+        wait_until_healthy(f"http://127.0.0.1:{api if serve == 'all' else ops}", server)
         replicas = _children(server.pid)
         assert len(replicas) == 2
         # Each reading on a new connection: the kernel spreads them over the replicas, and
