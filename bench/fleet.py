@@ -19,16 +19,21 @@ worker, from its log, which names every round over 1 s), the outbox lag (p99 of 
 of the oldest unpublished event's age), errors, the CPU of each process and of the load
 generators, and whether the run kept up: telemetry at ≥ 95 % of the rate asked, and neither
 the outbox lag nor the pending tasks growing from the first third of the run to the last.
+Before each run, the same connections at the same rate against the bare endpoint
+(bench/bare_app.py) show what the web stack itself holds on this machine. `--ops-workers`
+runs the ops API in that many processes (`serve all --ops-workers`, `serve operations
+--workers`); a list (`1,2`) runs each, side by side in one table.
 
 Prints Rich tables and rewrites the section `## Fleet (bench/fleet.py)` of BENCHMARKS.md.
 Run: `make bench`, or `.venv/bin/python bench/fleet.py [--robots 2000] [--hz 1]
 [--orders-per-s 5] [--duration 300] [--layouts embedded,production] [--output FILE]
-[--quick]`; `--quick` (200 robots, 20 s, embedded) writes nothing unless `--output` is given.
-`--sizes 500,1000,2000` runs each fleet size in turn (the largest that holds the goals is
-named)."""
+[--ops-workers 1,2] [--quick]`; `--quick` (200 robots, 20 s, embedded) writes nothing
+unless `--output` is given. `--sizes 500,1000,2000` runs each fleet size in turn (the
+largest that holds the goals is named)."""
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -54,7 +59,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api import DONE_LUA, process_ticks
-from layouts import Layout, embedded, nats_reachable, production
+from layouts import Layout, embedded, free_port, nats_reachable, production
 from load import problem_code
 from scratch_postgres import postgres_reachable
 from sections import code_version, machine, write_section
@@ -71,20 +76,40 @@ console = Console(stderr=True)
 if not console.is_terminal:
     console.width = 170
 
-# Each connection is one robot's: it sends the next robot's reading of its thread, waits a
-# period (spread at random around it), and so on; N connections at 1/period each.
+# Each connection sends the next reading of its thread's robots, waits a period (spread at
+# random around it), and so on: N connections at 1/period each, each robot's readings at its
+# rate. The bare endpoint takes the same load with a body of its own.
+BARE_S = 20  # seconds of the bare endpoint's run, after a warm-up of 5
+WRK_THREADS = 2  # one thread's timer lists cost it half a core at 2,000 connections
+BARE_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{{"reference": "reading", "value_cents": 1}}'
+function delay()
+  return math.random(math.floor({period_ms} / 2), math.floor({period_ms} * 3 / 2))
+end
+"""
 TELEMETRY_LUA = """
-local robots_file, period_ms = {robots_file}, {period_ms}
+local robots_file, period_ms, threads = {robots_file}, {period_ms}, {threads}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local serials, tokens, lats, lngs, count, sent = {{}}, {{}}, {{}}, {{}}, 0, 0
+local dealt = 0
+function setup(thread)
+  thread:set("index", dealt)
+  dealt = dealt + 1
+end
 function init(args)
-  math.randomseed(os.time())
+  math.randomseed(os.time() + index)
+  local line_no = 0
   for line in io.lines(robots_file) do
-    local serial, token, lat, lng = line:match("([^ ]+) ([^ ]+) ([^ ]+) ([^ ]+)")
-    count = count + 1
-    serials[count], tokens[count] = serial, "Bearer " .. token
-    lats[count], lngs[count] = tonumber(lat), tonumber(lng)
+    if line_no % threads == index then  -- each thread reports for its own share of the robots
+      local serial, token, lat, lng = line:match("([^ ]+) ([^ ]+) ([^ ]+) ([^ ]+)")
+      count = count + 1
+      serials[count], tokens[count] = serial, "Bearer " .. token
+      lats[count], lngs[count] = tonumber(lat), tonumber(lng)
+    end
+    line_no = line_no + 1
   end
 end
 function delay()
@@ -377,19 +402,63 @@ def start_wrk(
     period_ms = 1000 / hz
     script = folder / "telemetry.lua"
     script.write_text(
-        TELEMETRY_LUA.format(robots_file=json.dumps(str(robots_file)), period_ms=period_ms)
+        TELEMETRY_LUA.format(
+            robots_file=json.dumps(str(robots_file)), period_ms=period_ms, threads=WRK_THREADS
+        )
         + DONE_LUA
     )
+    return _wrk(connections, seconds, script, layout.ops)
+
+
+def _wrk(connections: int, seconds: float, script: Path, url: str) -> subprocess.Popen[str]:
     command = [
         "wrk",
-        "--threads=1",
+        f"--threads={WRK_THREADS}",
         f"--connections={connections}",
         f"--duration={seconds}s",
         "--timeout=10s",
         f"--script={script}",
-        layout.ops,
+        url,
     ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@dataclass(frozen=True)
+class Bare:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+
+
+def bare_reference(robots: int, hz: float, seconds: float, folder: Path) -> Bare:
+    """The same connections at the same rate against the bare endpoint (bench/bare_app.py,
+    one uvicorn process), alone on the machine: what the web stack itself holds here."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(ROOT / "bench"),
+         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        script = folder / "bare.lua"
+        script.write_text(BARE_LUA.format(period_ms=1000 / hz) + DONE_LUA)
+        wrk_summary(_wrk(robots, 5, script, f"{url}/v1/ping"))  # connections made, warmed up
+        summary = wrk_summary(_wrk(robots, seconds, script, f"{url}/v1/ping"))
+    finally:
+        server.terminate()
+        server.wait(10)
+    took = summary["duration_us"] / 1e6
+    return Bare(summary["requests"] / took, summary["p50_us"] / 1000, summary["p99_us"] / 1000)
 
 
 def wrk_summary(done: subprocess.Popen[str]) -> dict[str, Any]:
@@ -475,6 +544,8 @@ class Result:
     errors: dict[str, int]
     counts: dict[str, int]
     cpu: dict[str, float]
+    bare: Bare | None = None
+    ops_workers: int = 1
 
     @property
     def kept_up(self) -> bool:
@@ -530,6 +601,8 @@ def run_one(layout_name: str, opts: Options) -> Result:
         LAYOUTS[layout_name](Path(scratch), ops_workers=opts.ops_workers, **SETTINGS) as layout,
     ):
         folder = Path(scratch)
+        console.print(f"bare endpoint: {opts.robots} connections at {opts.hz:g} Hz…")
+        bare = bare_reference(opts.robots, opts.hz, BARE_S, folder)
         console.print(f"{layout_name}: preparing {opts.robots} robots, {opts.pilots} pilots…")
         prepared = prepare(layout, opts.robots, opts.pilots)
         layout.start()
@@ -603,6 +676,8 @@ def run_one(layout_name: str, opts: Options) -> Result:
             errors=dict(driver.tally.errors),
             counts=dict(driver.tally.counts),
             cpu=cpu,
+            bare=bare,
+            ops_workers=opts.ops_workers,
         )
 
 
@@ -616,6 +691,16 @@ def _histogram_max(buckets: dict[float, float]) -> float:
 
 
 # --- report ---------------------------------------------------------------------------------
+
+
+def _layout(r: Result) -> str:
+    return r.layout if r.ops_workers == 1 else f"{r.layout}, {r.ops_workers} ops processes"
+
+
+def _bare(r: Result) -> str:
+    if r.bare is None:
+        return "-"
+    return f"{r.bare.rate:,.0f}, {r.bare.p50_ms:.1f} / {r.bare.p99_ms:.1f}"
 
 
 def _round(r: Result) -> str:
@@ -635,6 +720,7 @@ def rich_table(results: list[Result]) -> Table:
         "telemetry/s",
         "p50",
         "p99",
+        "bare p99",
         "orders",
         "order p50",
         "order p99",
@@ -646,11 +732,12 @@ def rich_table(results: list[Result]) -> Table:
         table.add_column(name, justify="right" if name not in ("layout", "holds") else "left")
     for r in results:
         table.add_row(
-            r.layout,
+            _layout(r),
             str(r.robots),
             f"{r.telemetry_rate:,.0f}",
             f"{r.telemetry_p50_ms:.1f}",
             f"{r.telemetry_p99_ms:.1f}",
+            f"{r.bare.p99_ms:.1f}" if r.bare else "-",
             str(r.orders),
             f"{r.order_p50_ms:.0f}",
             f"{r.order_p99_ms:.0f}",
@@ -672,18 +759,23 @@ def markdown(results: list[Result], argv: list[str]) -> str:
         "wrk's; the slowest dispatch round is read from the server's histogram (an upper "
         "bound: a bucket's edge) or from the dispatcher's log, which names every round over "
         "1 s; the outbox lag is the age of the oldest event not yet published, read every "
-        "second from `/metrics`.",
+        "second from `/metrics`. The bare endpoint (bench/bare_app.py, one uvicorn process, "
+        "alone on the machine) took the same connections at the same rate from the same wrk "
+        f"just before each run ({BARE_S} s): what the web stack itself holds here. wrk ran "
+        f"{WRK_THREADS} threads.",
         "",
         "| layout | robots x Hz | orders/s | telemetry/s | telemetry p50 / p99 ms "
+        "| bare endpoint /s, p50 / p99 ms "
         "| orders made | order p50 / p99 ms | slowest round | outbox lag p99 s "
         "| lag, first → last third | pending tasks, first → last third | errors | holds |",
-        "| --- " + "| ---: " * 11 + "| --- |",
+        "| --- " + "| ---: " * 12 + "| --- |",
     ]
     for r in results:
         failing = [k for k, ok in r.verdicts().items() if not ok]
         lines.append(
-            f"| {r.layout} | {r.robots} x {r.hz:g} | {r.orders_per_s:g} | {r.telemetry_rate:,.0f} "
-            f"| {r.telemetry_p50_ms:.1f} / {r.telemetry_p99_ms:.1f} | {r.orders} "
+            f"| {_layout(r)} | {r.robots} x {r.hz:g} | {r.orders_per_s:g} "
+            f"| {r.telemetry_rate:,.0f} | {r.telemetry_p50_ms:.1f} / {r.telemetry_p99_ms:.1f} "
+            f"| {_bare(r)} | {r.orders} "
             f"| {r.order_p50_ms:.0f} / {r.order_p99_ms:.0f} | {_round(r)} "
             f"| {r.lag_p99_s:.2f} | {r.lag_trend[0]:.2f} → {r.lag_trend[1]:.2f} "
             f"| {r.pending_trend[0]:.0f} → {r.pending_trend[1]:.0f} "
@@ -693,19 +785,19 @@ def markdown(results: list[Result], argv: list[str]) -> str:
     lines += ["", "CPU of each process during the measured run, in cores (1.00 = one core):", ""]
     for r in results:
         parts = ", ".join(f"{name} {v:.2f}" for name, v in r.cpu.items())
-        lines.append(f"- {r.layout}, {r.robots} robots: {parts}.")
+        lines.append(f"- {_layout(r)}, {r.robots} robots: {parts}.")
     lines += ["", "What the runs did and what went wrong, if anything:", ""]
     for r in results:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items())) or "nothing"
         errors = ", ".join(f"{k} x{v}" for k, v in sorted(r.errors.items())) or "no errors"
         lines.append(
-            f"- {r.layout}, {r.robots} robots: {counts}; {errors}; telemetry errors "
+            f"- {_layout(r)}, {r.robots} robots: {counts}; {errors}; telemetry errors "
             f"{r.telemetry_errors}."
         )
-    held = {}
+    held: dict[str, int] = {}
     for r in results:
         if r.holds:
-            held[r.layout] = max(held.get(r.layout, 0), r.robots)
+            held[_layout(r)] = max(held.get(_layout(r), 0), r.robots)
     if held:
         lines += [
             "",
@@ -731,9 +823,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
         "--ops-workers",
-        type=int,
-        default=1,
-        help="processes serving the ops API (serve all --ops-workers, serve operations --workers)",
+        default="1",
+        help="processes serving the ops API (serve all --ops-workers, serve operations --workers);"
+        " a list (1,2) runs each",
     )
     parser.add_argument("--keep-logs", type=Path, default=None, help="copy the servers' logs here")
     args = parser.parse_args(argv)
@@ -747,22 +839,22 @@ def main(argv: list[str]) -> None:
         console.print("[yellow]PostgreSQL or NATS unreachable: production layout skipped")
         layouts.remove("production")
     results = []
-    for name in layouts:
-        for size in sizes:
-            opts = Options(
-                size,
-                args.hz,
-                args.orders_per_s,
-                args.duration,
-                args.warmup,
-                args.leg_s,
-                args.pilots,
-                args.keep_logs,
-                args.ops_workers,
-            )
-            results.append(run_one(name, opts))
-            console.print(rich_table(results[-1:]))
-            console.print(markdown(results[-1:], argv).split("\n", 3)[3])
+    ops_workers = [int(n) for n in str(args.ops_workers).split(",")]
+    for name, workers, size in itertools.product(layouts, ops_workers, sizes):
+        opts = Options(
+            size,
+            args.hz,
+            args.orders_per_s,
+            args.duration,
+            args.warmup,
+            args.leg_s,
+            args.pilots,
+            args.keep_logs,
+            workers,
+        )
+        results.append(run_one(name, opts))
+        console.print(rich_table(results[-1:]))
+        console.print(markdown(results[-1:], argv).split("\n", 3)[3])
     console.print(rich_table(results))
     if output is not None:
         write_section(output, SECTION, markdown(results, argv))
