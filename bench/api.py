@@ -615,15 +615,22 @@ def shown(path: str, load: Load) -> Load:
 
 
 @contextmanager
-def bare_endpoint(opts: Options, tmp: Path) -> Iterator[Callable[[], Load]]:
-    """The bare endpoint's server, up for the whole run, and a function that measures it:
-    each of our scenarios is compared with a bare run made just before it, since this
-    machine's speed drifts by tens of percent from minute to minute."""
+def bare_server(log: Path) -> Iterator[Server]:
+    """bench/bare_app.py served by uvicorn, one worker process, until the block ends."""
     port = free_port()
     command = [str(BIN / "python"), "-m", "uvicorn", "bare_app:app"]
     command += ["--app-dir", str(ROOT / "bench"), "--host", HOST, "--port", str(port)]
     command += ["--workers", "1", "--log-level", "info", "--no-access-log"]
-    with serving(command, clean_env(), port, tmp / "bare.log") as server:
+    with serving(command, clean_env(), port, log) as server:
+        yield server
+
+
+@contextmanager
+def bare_endpoint(opts: Options, tmp: Path) -> Iterator[Callable[[], Load]]:
+    """The bare endpoint's server, up for the whole run, and a function that measures it:
+    each of our scenarios is compared with a bare run made just before it, since this
+    machine's speed drifts by tens of percent from minute to minute."""
+    with bare_server(tmp / "bare.log") as server:
         console.print(f"[bold]bare endpoint[/bold] on {server.base_url}")
         post(server.base_url + "/v1/ping", PING_BODY, {})
         script = static_post_script(PING_BODY, {})

@@ -58,8 +58,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from api import DONE_LUA, process_ticks
-from layouts import Layout, embedded, free_port, nats_reachable, production
+from api import DONE_LUA, PING_BODY, bare_server, process_ticks, static_post_script
+from layouts import Layout, embedded, nats_reachable, production
 from load import problem_code
 from scratch_postgres import postgres_reachable
 from sections import code_version, machine, write_section
@@ -76,21 +76,19 @@ console = Console(stderr=True)
 if not console.is_terminal:
     console.width = 170
 
-# Each connection sends the next reading of its thread's robots, waits a period (spread at
-# random around it), and so on: N connections at 1/period each, each robot's readings at its
-# rate. The bare endpoint takes the same load with a body of its own.
 BARE_S = 20  # seconds of the bare endpoint's run, after a warm-up of 5
 WRK_THREADS = 2  # one thread's timer lists cost it half a core at 2,000 connections
-BARE_LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{{"reference": "reading", "value_cents": 1}}'
+# Each connection sends the next reading of its thread's robots, then waits a period spread
+# at random around the rate asked (so that the connections do not report in step), and so
+# on: N connections at 1/period each, each robot's readings at its rate. The bare endpoint
+# takes the same load with a body of its own.
+DELAY_LUA = """
 function delay()
   return math.random(math.floor({period_ms} / 2), math.floor({period_ms} * 3 / 2))
 end
 """
 TELEMETRY_LUA = """
-local robots_file, period_ms, threads = {robots_file}, {period_ms}, {threads}
+local robots_file, threads = {robots_file}, {threads}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local serials, tokens, lats, lngs, count, sent = {{}}, {{}}, {{}}, {{}}, 0, 0
@@ -111,9 +109,6 @@ function init(args)
     end
     line_no = line_no + 1
   end
-end
-function delay()
-  return math.random(math.floor(period_ms / 2), math.floor(period_ms * 3 / 2))
 end
 function request()
   sent = sent + 1
@@ -402,9 +397,8 @@ def start_wrk(
     period_ms = 1000 / hz
     script = folder / "telemetry.lua"
     script.write_text(
-        TELEMETRY_LUA.format(
-            robots_file=json.dumps(str(robots_file)), period_ms=period_ms, threads=WRK_THREADS
-        )
+        TELEMETRY_LUA.format(robots_file=json.dumps(str(robots_file)), threads=WRK_THREADS)
+        + DELAY_LUA.format(period_ms=period_ms)
         + DONE_LUA
     )
     return _wrk(connections, seconds, script, layout.ops)
@@ -433,30 +427,12 @@ class Bare:
 def bare_reference(robots: int, hz: float, seconds: float, folder: Path) -> Bare:
     """The same connections at the same rate against the bare endpoint (bench/bare_app.py,
     one uvicorn process), alone on the machine: what the web stack itself holds here."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(ROOT / "bench"),
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with bare_server(folder / "bare.log") as server:
+        url = f"{server.base_url}/v1/ping"
         script = folder / "bare.lua"
-        script.write_text(BARE_LUA.format(period_ms=1000 / hz) + DONE_LUA)
-        wrk_summary(_wrk(robots, 5, script, f"{url}/v1/ping"))  # connections made, warmed up
-        summary = wrk_summary(_wrk(robots, seconds, script, f"{url}/v1/ping"))
-    finally:
-        server.terminate()
-        server.wait(10)
+        script.write_text(DELAY_LUA.format(period_ms=1000 / hz) + static_post_script(PING_BODY, {}))
+        wrk_summary(_wrk(robots, 5, script, url))  # connections made, warmed up
+        summary = wrk_summary(_wrk(robots, seconds, script, url))
     took = summary["duration_us"] / 1e6
     return Bare(summary["requests"] / took, summary["p50_us"] / 1000, summary["p99_us"] / 1000)
 

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from sidewalk import __version__, migrations
-from sidewalk.bootstrap import Platform
+from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries import gauges as deliveries_gauges
 from sidewalk.deliveries.api import LEAN_ROUTES as DELIVERIES_LEAN_ROUTES
 from sidewalk.deliveries.api import router as deliveries_router
@@ -31,6 +31,7 @@ from sidewalk.kernel.http import BodySizeLimit, document_api, install_problem_ha
 from sidewalk.kernel.lean_routes import LeanFrontDoor
 from sidewalk.kernel.metrics import exposition, request_observer
 from sidewalk.kernel.schemas import Health
+from sidewalk.kernel.settings import Settings
 from sidewalk.operations import gauges as operations_gauges
 from sidewalk.operations.api import LEAN_ROUTES as OPERATIONS_LEAN_ROUTES
 from sidewalk.operations.api import router as operations_router
@@ -223,21 +224,17 @@ def _audit_requests(
     """Added last, so it wraps the other middleware and records (and counts) what they refuse
     too; the lean routes' front door, outside it, records and limits its requests alike."""
     observe = request_observer(service)
-
-    def audited(inner: ASGIApp) -> ASGIApp:
-        return RequestAudit(inner, audit=audit, clock=platform.clock, prefix=prefix,
-                            observe=observe)  # fmt: skip
-
     app.add_middleware(
         RequestAudit, audit=audit, clock=platform.clock, prefix=prefix, observe=observe
     )
     max_bytes = platform.settings.max_body_bytes
-    app.add_middleware(
-        LeanFrontDoor,
-        routes=lean,
-        wrap=lambda answer: audited(BodySizeLimit(answer, max_bytes)),
-        handlers=app.exception_handlers,
-    )
+
+    def wrap(answer: ASGIApp) -> ASGIApp:
+        limited = BodySizeLimit(answer, max_bytes)
+        return RequestAudit(limited, audit=audit, clock=platform.clock, prefix=prefix,
+                            observe=observe)  # fmt: skip
+
+    app.add_middleware(LeanFrontDoor, routes=lean, wrap=wrap, handlers=app.exception_handlers)
 
 
 def _add_metrics_route(app: FastAPI, snapshot: Callable[[], list[Metric]]) -> None:
@@ -287,22 +284,22 @@ class NotReady(SidewalkError):
 
 
 def operations_app_from_environment() -> FastAPI:
-    from sidewalk.bootstrap import bootstrap
-    from sidewalk.kernel.settings import Settings
+    """The factory uvicorn calls in a serving process: settings from the environment."""
+    return operations_app(Settings())
 
-    settings = Settings()
+
+def operations_app(settings: Settings, *, jobs: bool = True) -> FastAPI:
+    """The operations service of a serving process: with `jobs`, running those the settings
+    put in the server (the dispatcher, the events), else none."""
     return create_operations_app(
         bootstrap(settings, migrate=False),
-        dispatch=settings.dispatch_in_server,
-        events=settings.bus_is_shared and settings.events_in_server,
+        dispatch=jobs and settings.dispatch_in_server,
+        events=jobs and settings.bus_is_shared and settings.events_in_server,
     )
 
 
 def deliveries_app_from_environment() -> FastAPI:
     """The factory uvicorn calls in each worker process: settings from the environment."""
-    from sidewalk.bootstrap import bootstrap
-    from sidewalk.kernel.settings import Settings
-
     settings = Settings()
     return create_deliveries_app(
         bootstrap(settings, migrate=False),

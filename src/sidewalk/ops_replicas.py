@@ -30,16 +30,14 @@ from sidewalk.kernel.log_format import logging_config
 from sidewalk.kernel.settings import Settings
 
 
-def listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
-    """A bound TCP socket for uvicorn to listen on; `shared` lets other processes bind the
-    same address, each getting its share of the new connections."""
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket that other processes may bind too, each getting its share of the
+    new connections."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if shared:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)
     return sock
 
 
@@ -114,24 +112,18 @@ def _serve_replica(
     serving: Any,
     jobs: bool,
 ) -> None:
-    from sidewalk.app import create_operations_app
-    from sidewalk.bootstrap import bootstrap
+    from sidewalk.app import operations_app
 
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
-    app = create_operations_app(
-        bootstrap(settings, migrate=False),
-        dispatch=jobs and settings.dispatch_in_server,
-        events=jobs and settings.bus_is_shared and settings.events_in_server,
-    )
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
+            operations_app(settings, jobs=jobs),
             log_level=log_level,
             log_config=logging_config(settings.log_format, log_level),
             access_log=False,
         )
     )
-    sock = listening_socket(host, port, shared=True)
+    sock = _shared_socket(host, port)
 
     async def serve() -> None:
         served = asyncio.create_task(server.serve(sockets=[sock]))

@@ -13,7 +13,7 @@ import uvloop
 from sidewalk.app import create_deliveries_app, create_operations_app, service_events
 from sidewalk.bootstrap import Platform
 from sidewalk.kernel.log_format import logging_config
-from sidewalk.ops_replicas import listening_socket, start_replicas, stop_replicas
+from sidewalk.ops_replicas import start_replicas, stop_replicas
 from sidewalk.warehouse.job import sync_on_schedule
 
 
@@ -58,7 +58,7 @@ def serve_all(
     ]
     # With replicas, this process still runs the ops service's jobs but listens on no port.
     replicated = ops_workers > 1
-    ops_sockets = [] if replicated else [listening_socket(host, ops_port, shared=False)]
+    ops_sockets: list[socket.socket] | None = [] if replicated else None
     replicas = start_replicas(
         platform.settings, host, ops_port, ops_workers if replicated else 0, log_level
     )
@@ -79,7 +79,7 @@ def serve_all(
 
 
 async def _serve(
-    platform: Platform, servers: list[uvicorn.Server], ops_sockets: list[socket.socket]
+    platform: Platform, servers: list[uvicorn.Server], ops_sockets: list[socket.socket] | None
 ) -> None:
     stop_syncing = asyncio.Event()
     syncing = asyncio.create_task(sync_on_schedule(platform.settings, stop_syncing))

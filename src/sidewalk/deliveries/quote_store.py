@@ -9,7 +9,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.db import driver_time
 
 LOCATION_COLUMNS = ("id", "lat", "lng", "full_address", "created_at")
 QUOTE_COLUMNS = (
@@ -56,17 +57,11 @@ Rows = list[tuple[Any, ...]]
 
 
 def quote_rows(quotes: list[QuoteRead], *, naive_times: bool) -> tuple[Rows, Rows]:
-    """The rows of `locations` and of `quotes` that store `quotes`. Times are stored as
-    `UTCDateTime` stores them: on SQLite as naive UTC text with microseconds always written
-    (the driver's own adapter drops them on a whole second, and such a time would then
-    compare in SQL as earlier than itself), aware elsewhere."""
+    """The rows of `locations` and of `quotes` that store `quotes`, times as `UTCDateTime`
+    stores them (`driver_time`)."""
 
-    def when(at: datetime) -> datetime | str:
-        at = at.astimezone(UTC)
-        return at.replace(tzinfo=None).isoformat(" ", "microseconds") if naive_times else at
-
-    def maybe(at: datetime | None) -> datetime | str | None:
-        return None if at is None else when(at)
+    def when(at: datetime | None) -> datetime | str | None:
+        return driver_time(at, sqlite=naive_times)
 
     places = [
         (p.id, p.lat, p.lng, p.full_address, when(q.created_at))
@@ -91,9 +86,9 @@ def quote_rows(quotes: list[QuoteRead], *, naive_times: bool) -> tuple[Rows, Row
             when(q.expires_at),
             None,
             when(q.created_at),
-            maybe(q.pickup_ready_at),
-            maybe(q.dropoff_window.start_at if q.dropoff_window else None),
-            maybe(q.dropoff_window.end_at if q.dropoff_window else None),
+            when(q.pickup_ready_at),
+            when(q.dropoff_window.start_at if q.dropoff_window else None),
+            when(q.dropoff_window.end_at if q.dropoff_window else None),
         )
         for q in quotes
     ]

@@ -37,9 +37,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else stored_utc(value)
+
+
+def stored_utc(value: datetime | str) -> datetime:
+    """A time read past `UTCDateTime` (a driver statement's row) as it reads it: aware UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def driver_time(at: datetime | None, *, sqlite: bool) -> datetime | str | None:
+    """A time as `UTCDateTime` stores it, for a driver statement that bypasses it: on SQLite
+    naive UTC text with microseconds always written (the driver's own adapter drops them on a
+    whole second, and such a time would then compare in SQL as earlier than itself), aware
+    UTC elsewhere."""
+    if at is None:
+        return None
+    at = at.astimezone(UTC)
+    return at.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else at
 
 
 def text_enum(cls: type[Any], name: str) -> Enum:

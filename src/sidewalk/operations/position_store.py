@@ -6,14 +6,17 @@ form each driver takes as is."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Dialect, Table, bindparam, case, or_, update
 
+from sidewalk.kernel.db import driver_time, stored_utc
 from sidewalk.operations.domain import RobotState
 from sidewalk.operations.models import Robot
+
+if TYPE_CHECKING:  # a view is what this module writes; positions.py holds the views
+    from sidewalk.operations.positions import RobotView
 
 _robots = cast(Table, Robot.__table__)
 
@@ -61,25 +64,6 @@ REFRESHED = (
 )
 
 
-class HeldReading(Protocol):
-    """A robot's newest reading, as a process holds it (its view)."""
-
-    @property
-    def serial(self) -> str: ...
-    @property
-    def lat(self) -> float | None: ...
-    @property
-    def lng(self) -> float | None: ...
-    @property
-    def battery_pct(self) -> float | None: ...
-    @property
-    def area_id(self) -> str | None: ...
-    @property
-    def reading_at(self) -> datetime | None: ...
-    @property
-    def last_seen_at(self) -> datetime | None: ...
-
-
 @dataclass(frozen=True)
 class _Statements:
     write: str
@@ -102,34 +86,31 @@ def _statements(dialect: Dialect) -> _Statements:
     )
 
 
-def _stored_time(at: datetime | None, sqlite: bool) -> Any:
-    """A time as the table stores it: on SQLite naive UTC text with microseconds always
-    written (as `UTCDateTime` stores it), aware elsewhere."""
-    if at is None or not sqlite:
-        return at
-    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+# The parameters of `WRITE_READING`, in the order each row's values are built.
+_PARAMETERS = ("b_serial", "b_lat", "b_lng", "b_battery_pct", "b_area_id", "b_reading_at", "b_seen")
 
 
-def write_readings(connection: Connection, readings: Iterable[HeldReading]) -> None:
+def write_readings(connection: Connection, views: Iterable["RobotView"]) -> None:
     """Write each robot's reading unless a newer one is stored already."""
     s = _statements(connection.dialect)
-    rows = [
-        {
-            "b_serial": r.serial,
-            "b_lat": r.lat,
-            "b_lng": r.lng,
-            "b_battery_pct": r.battery_pct,
-            "b_area_id": r.area_id,
-            "b_reading_at": _stored_time(r.reading_at, s.sqlite),
-            "b_seen": _stored_time(r.last_seen_at, s.sqlite),
-        }
-        for r in readings
-    ]
+    rows = (
+        (
+            v.serial,
+            v.lat,
+            v.lng,
+            v.battery_pct,
+            v.area_id,
+            driver_time(v.reading_at, sqlite=s.sqlite),
+            driver_time(v.last_seen_at, sqlite=s.sqlite),
+        )
+        for v in views
+    )
     if s.order is None:
-        connection.exec_driver_sql(s.write, rows)
+        named = [dict(zip(_PARAMETERS, row, strict=True)) for row in rows]
+        connection.exec_driver_sql(s.write, named)
     else:
-        order = s.order
-        connection.exec_driver_sql(s.write, [tuple(row[name] for name in order) for row in rows])
+        at = [_PARAMETERS.index(name) for name in s.order]
+        connection.exec_driver_sql(s.write, [tuple(row[i] for i in at) for row in rows])
 
 
 StoredRow = tuple[Any, ...]  # serial, then REFRESHED, as the driver returned them
@@ -151,10 +132,5 @@ def refreshed(row: StoredRow) -> dict[str, Any]:
     """A stored row's `REFRESHED` values as a view holds them."""
     values = dict(zip(REFRESHED, row[1:], strict=True))
     values["state"] = RobotState(values["state"])
-    changed_at = values["state_changed_at"]
-    if isinstance(changed_at, str):
-        changed_at = datetime.fromisoformat(changed_at)
-    values["state_changed_at"] = (
-        changed_at.replace(tzinfo=UTC) if changed_at.tzinfo is None else changed_at.astimezone(UTC)
-    )
+    values["state_changed_at"] = stored_utc(values["state_changed_at"])
     return values
