@@ -24,12 +24,15 @@ from sidewalk.kernel.audit import AuditLog
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock, SystemClock
 from sidewalk.kernel.db import make_engine
+from sidewalk.kernel.flusher import Flusher
 from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
 from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 from sidewalk.kernel.uow import ReadUnitOfWork
+from sidewalk.operations import access
 from sidewalk.operations.context import OperationsContext
+from sidewalk.operations.domain import Principal
 from sidewalk.operations.models import API_REQUESTS as OPERATIONS_API_REQUESTS
 from sidewalk.operations.positions import LivePositions
 from sidewalk.operations.uow import Observer, OperationsUnitOfWork
@@ -160,6 +163,11 @@ def _operations(
         position_event_s=settings.robot_position_event_s,
     )
     observers.append(positions.observe)
+    principals: TtlCache[str, Principal] = TtlCache(settings.api_key_cache_s, 1_000_000)
+
+    def refresh_principals() -> None:
+        principals.refresh(lambda: access.every_principal(read))
+
     ctx = OperationsContext(
         settings=settings,
         clock=clock,
@@ -167,7 +175,10 @@ def _operations(
         uow=uow,
         read=read,
         positions=positions,
-        principals=TtlCache(settings.api_key_cache_s),
+        principals=principals,
+        principals_refresh=Flusher(
+            refresh_principals, max(settings.api_key_cache_s / 2, 1.0), name="principals"
+        ),
         rate_limit=RateLimiter(
             settings.rate_limit_operator_rps, settings.rate_limit_operator_burst
         ),

@@ -4,8 +4,9 @@ itself only, maintenance, and a state history where no change is ever lost."""
 from datetime import datetime, timedelta
 
 from sidewalk.kernel.clock import ManualClock
-from sidewalk.operations import robots
-from sidewalk.operations.domain import OperatorRole, RobotState
+from sidewalk.kernel.secrets import digest
+from sidewalk.operations import access, robots
+from sidewalk.operations.domain import OperatorPrincipal, OperatorRole, RobotPrincipal, RobotState
 from tests.fleet import HUB_SPOT, MAIN_ST, SUNSET, Fleet
 
 
@@ -229,3 +230,16 @@ def test_an_operator_replaces_their_own_token(fleet: Fleet) -> None:
     assert fleet.get(pilot.token, "/ops/v1/operators/me").status_code == 401
     assert fleet.get(new, "/ops/v1/operators/me").json()["id"] == pilot.id
     assert fleet.post(new, f"/ops/v1/operators/{other.id}/token").status_code == 403
+
+
+def test_every_valid_token_is_known_by_digest_and_a_replaced_one_is_not(fleet: Fleet) -> None:
+    """What the ops service's cache of tokens is refreshed with, in the background."""
+    boss = fleet.operator(OperatorRole.SUPERVISOR)
+    old = fleet.robot("SW-1")
+    known = access.every_principal(fleet.ctx.read)
+    assert known[digest(old)] == RobotPrincipal("SW-1")
+    assert known[digest(boss.token)] == OperatorPrincipal(boss.id, OperatorRole.SUPERVISOR)
+    new = fleet.post(boss.token, "/ops/v1/robots/SW-1/token").json()["token"]
+    known = access.every_principal(fleet.ctx.read)
+    assert digest(old) not in known
+    assert known[digest(new)] == RobotPrincipal("SW-1")

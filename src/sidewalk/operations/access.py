@@ -1,11 +1,16 @@
 """Who calls the ops API and what they may do: operators by role, robots only for themselves.
 Tokens are told apart by their prefix and looked up by digest; answers are cached for
-`api_key_cache_s` seconds, so a changed role or a revoked token may act that much longer."""
+`api_key_cache_s` seconds, so a changed role or a revoked token may act that much longer. The
+ops service holds every valid token, refreshed in the background (`every_principal`): a robot
+is not looked up on its requests' path."""
+
+from collections.abc import Callable
 
 from sqlalchemy import select
 
 from sidewalk.kernel.errors import Forbidden, Unauthorized
 from sidewalk.kernel.secrets import digest
+from sidewalk.kernel.uow import ReadUnitOfWork
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
     Action,
@@ -41,6 +46,18 @@ def authenticate(ctx: OperationsContext, authorization: str | None) -> Principal
 
 def remembered(ctx: OperationsContext, authorization: str | None) -> Principal | None:
     return ctx.principals.get(digest(_token(authorization)))
+
+
+def every_principal(read: Callable[[], ReadUnitOfWork]) -> dict[str, Principal]:
+    """Who each valid token belongs to, by digest: what the cache of tokens holds, refreshed
+    in the background, so that no robot of the fleet is looked up on its requests' path."""
+    with read() as uow:
+        robots = uow.session.execute(select(Robot.token_digest, Robot.serial))
+        found: dict[str, Principal] = {key: RobotPrincipal(serial) for key, serial in robots}
+        operators = uow.session.execute(select(Operator.token_digest, Operator.id, Operator.role))
+        for key, operator_id, role in operators:
+            found[key] = OperatorPrincipal(operator_id, OperatorRole(role))
+    return found
 
 
 def _principal(ctx: OperationsContext, token: str, key: str) -> Principal | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sidewalk.kernel.audit import AuditLog
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.flusher import Flusher
 from sidewalk.kernel.geo import ServiceAreas
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
@@ -26,6 +27,8 @@ class OperationsContext:
     # writer up. It commits nothing and records nothing.
     read: Callable[[], ReadUnitOfWork]
     principals: TtlCache[str, Principal]
+    # Refreshes `principals` with every valid token, at start and every half of their life
+    principals_refresh: Flusher
     audit: AuditLog
     rate_limit: RateLimiter  # per operator
     positions: LivePositions  # the robots' latest readings, written in batches
