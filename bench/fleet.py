@@ -200,7 +200,11 @@ class Tally:
 class Samples:
     lag_s: list[tuple[float, float]] = field(default_factory=list)  # (t, oldest event age)
     pending: list[tuple[float, float]] = field(default_factory=list)  # (t, pending tasks)
-    rounds: dict[float, float] = field(default_factory=dict)  # histogram bucket → count
+    # histogram bucket → count: at the first reading of the run, and at the last. The
+    # histogram counts from the server's start (the rounds of the preparing and the warm-up
+    # too); the run's own rounds are the difference.
+    rounds_first: dict[float, float] = field(default_factory=dict)
+    rounds: dict[float, float] = field(default_factory=dict)
 
 
 class Driver:
@@ -378,6 +382,8 @@ class Driver:
                 ):
                     bucket = math.inf if le == "+Inf" else float(le)
                     self.samples.rounds[bucket] = max(self.samples.rounds.get(bucket, 0), float(n))
+                if not self.samples.rounds_first:
+                    self.samples.rounds_first = dict(self.samples.rounds)
             if lags:
                 self.samples.lag_s.append((t, max(lags)))
             await asyncio.sleep(1)
@@ -626,8 +632,10 @@ def run_one(layout_name: str, opts: Options) -> Result:
             shutil.copytree(folder / "logs", opts.keep_logs / f"{layout_name}-{opts.robots}",
                             dirs_exist_ok=True)  # fmt: skip
         slow = _slow_rounds(folder)[slow_before:]
-        rounds = driver.samples.rounds
-        round_max = max([*slow, _histogram_max(rounds)])
+        first, last = driver.samples.rounds_first, driver.samples.rounds
+        round_max = max(
+            [*slow, _histogram_max({le: n - first.get(le, 0) for le, n in last.items()})]
+        )
         orders = driver.tally.latencies.get("POST /v1/deliveries", [])
         wrk_errors = sum(summary[k] for k in ("non-2xx", "connect", "read", "write", "timeout"))
         return Result(
