@@ -47,7 +47,9 @@ def start_replicas(
     """`count` replica processes serving the ops API on `host:port`, once they all serve;
     with `jobs`, each also runs what the settings put in the server (the dispatcher, events)."""
     spawn = multiprocessing.get_context("spawn")
-    ready = [spawn.Event() for _ in range(count)]
+    # A flag in shared memory, not an Event: setting an Event waits for its waiters to wake,
+    # and a parent killed while it waited would leave the replica stuck there for good.
+    ready = [spawn.RawValue("b", 0) for _ in range(count)]
     replicas: list[BaseProcess] = [
         spawn.Process(
             target=_serve_replica,
@@ -61,7 +63,8 @@ def start_replicas(
         replica.start()
     deadline = time.monotonic() + STARTUP_S
     for replica, serving in zip(replicas, ready, strict=True):
-        while not serving.wait(0.1):
+        while not serving.value:
+            time.sleep(0.05)
             if not replica.is_alive() or time.monotonic() > deadline:
                 stop_replicas(replicas)
                 raise RuntimeError(f"{replica.name} did not start serving on {host}:{port}")
@@ -129,7 +132,7 @@ def _serve_replica(
         served = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not served.done():
             await asyncio.sleep(0.05)
-        serving.set()
+        serving.value = 1
         await served
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

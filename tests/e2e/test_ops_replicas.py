@@ -5,6 +5,7 @@ is killed."""
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -81,6 +82,37 @@ def test_replicas_serve_the_ops_api_and_end_with_the_main_process(
                 ).json()["state"]
                 == "fault"
             )
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        eventually(lambda: not any(_alive(pid) for pid in replicas), "the replicas ended")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+
+
+def test_replicas_end_with_a_main_process_killed_while_they_start(tmp_path: Path) -> None:
+    """Killed before every replica said it serves (the moment differs from kill to kill): a
+    replica telling a dead parent that it serves must not wait for it forever."""
+    env = sidewalk_env(tmp_path, "", SIDEWALK_LOG_LEVEL="warning")
+    created("robots", "add", "--serial", "SW-1", "--name", "Bolt", env=env, cwd=tmp_path)
+    for after_s in (0.3, 1.2):
+        _kill_while_starting(env, tmp_path, after_s)
+
+
+def _kill_while_starting(env: dict[str, str], cwd: Path, after_s: float) -> None:
+    command = ["serve", "operations", "--port", str(free_port()), "--workers", "2"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sidewalk", *command],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        replicas = eventually(lambda: _children(server.pid), "the replicas started")
+        time.sleep(after_s)
+        replicas |= _children(server.pid)
         server.send_signal(signal.SIGKILL)
         server.wait(10)
         eventually(lambda: not any(_alive(pid) for pid in replicas), "the replicas ended")
