@@ -1,7 +1,6 @@
 """The composition root: the only place that builds engines, clocks and estimators. Tests, the
 CLI and the ASGI apps all come through `bootstrap`; nothing is built at import time."""
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +29,7 @@ from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 from sidewalk.kernel.uow import ReadUnitOfWork
+from sidewalk.kernel.write_lock import write_lock_for
 from sidewalk.operations import access
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import Principal
@@ -66,7 +66,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
     if migrate:
         migrations.upgrade("deliveries", engine)
     sessions = sessionmaker(engine, expire_on_commit=False, autobegin=False)
-    write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+    write_lock = write_lock_for(engine)
     # Quotes read the fleet's snapshots on the event loop: on SQLite through a reader's
     # connection, which never waits for (or takes) the write lock.
     reader = (
@@ -134,7 +134,7 @@ def _operations(
     if migrate:
         migrations.upgrade("operations", engine)
     sessions = sessionmaker(engine, expire_on_commit=False, autobegin=False)
-    write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+    write_lock = write_lock_for(engine)
     observers: list[Observer] = []
 
     def uow() -> OperationsUnitOfWork:

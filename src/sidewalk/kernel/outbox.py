@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from sidewalk.kernel.bus.base import Bus
 from sidewalk.kernel.db import UTCDateTime
 from sidewalk.kernel.events import Envelope
+from sidewalk.kernel.write_lock import write_lock_for
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class OutboxRelay:
     ) -> None:
         self._engine, self._outbox, self._bus, self._now = engine, outbox, bus, now
         self._batch, self._idle_wait_s = batch, idle_wait_s
+        self._write_lock = write_lock_for(engine) or contextlib.nullcontext()
 
     async def relay_once(self) -> int:
         """Publish one batch of unpublished events, oldest first; how many were published.
@@ -160,7 +162,7 @@ class OutboxRelay:
             await self._bus.publish(Envelope.from_json(envelope))
 
     def _in_transaction(self, work: Callable[[Connection], T]) -> T:
-        with self._engine.begin() as connection:
+        with self._write_lock, self._engine.begin() as connection:
             return work(connection)
 
     def _claim(self, connection: Connection) -> list[tuple[int, str]]:
