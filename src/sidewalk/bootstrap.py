@@ -177,7 +177,10 @@ def _operations(
         positions=positions,
         principals=principals,
         principals_refresh=Flusher(
-            refresh_principals, max(settings.api_key_cache_s / 2, 1.0), name="principals"
+            refresh_principals,
+            max(settings.api_key_cache_s / 2, 1.0),
+            name="principals",
+            flush_on_stop=False,
         ),
         rate_limit=RateLimiter(
             settings.rate_limit_operator_rps, settings.rate_limit_operator_burst

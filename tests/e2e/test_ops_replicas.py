@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -54,15 +56,7 @@ def test_replicas_serve_the_ops_api_and_end_with_the_main_process(
         if serve == "all"
         else ["serve", "operations", "--port", str(ops), "--workers", "2"]
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sidewalk", *command],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
+    with _parent(command, env, tmp_path) as server:
         wait_until_healthy(f"http://127.0.0.1:{api if serve == 'all' else ops}", server)
         replicas = _children(server.pid)
         assert len(replicas) == 2
@@ -82,13 +76,7 @@ def test_replicas_serve_the_ops_api_and_end_with_the_main_process(
                 ).json()["state"]
                 == "fault"
             )
-        server.send_signal(signal.SIGKILL)
-        server.wait(10)
-        eventually(lambda: not any(_alive(pid) for pid in replicas), "the replicas ended")
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(10)
+        _kill_and_see_replicas_end(server, replicas)
 
 
 def test_replicas_end_with_a_main_process_killed_while_they_start(tmp_path: Path) -> None:
@@ -102,21 +90,32 @@ def test_replicas_end_with_a_main_process_killed_while_they_start(tmp_path: Path
 
 def _kill_while_starting(env: dict[str, str], cwd: Path, after_s: float) -> None:
     command = ["serve", "operations", "--port", str(free_port()), "--workers", "2"]
+    with _parent(command, env, cwd) as server:
+        replicas = eventually(lambda: _children(server.pid), "the replicas started")
+        time.sleep(after_s)
+        _kill_and_see_replicas_end(server, replicas | _children(server.pid))
+
+
+@contextmanager
+def _parent(command: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """`sidewalk <command>` running, killed at the end if it still runs."""
     server = subprocess.Popen(
         [sys.executable, "-m", "sidewalk", *command],
         env=env,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
-        replicas = eventually(lambda: _children(server.pid), "the replicas started")
-        time.sleep(after_s)
-        replicas |= _children(server.pid)
-        server.send_signal(signal.SIGKILL)
-        server.wait(10)
-        eventually(lambda: not any(_alive(pid) for pid in replicas), "the replicas ended")
+        yield server
     finally:
         if server.poll() is None:
             server.kill()
             server.wait(10)
+
+
+def _kill_and_see_replicas_end(server: subprocess.Popen[str], replicas: set[int]) -> None:
+    server.send_signal(signal.SIGKILL)
+    server.wait(10)
+    eventually(lambda: not any(_alive(pid) for pid in replicas), "the replicas ended")

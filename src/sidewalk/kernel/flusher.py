@@ -1,13 +1,22 @@
 """The thread behind a batch writer: it calls `flush` every interval (or sooner, when woken)
-while any of the apps serving the process runs, and the last one's stop flushes once more."""
+while any of the apps serving the process runs, and the last one's stop flushes once more
+(unless `flush_on_stop` is off: a refresher has nothing to save when it stops)."""
 
 import threading
 from collections.abc import Callable
 
 
 class Flusher:
-    def __init__(self, flush: Callable[[], object], interval_s: float, *, name: str) -> None:
+    def __init__(
+        self,
+        flush: Callable[[], object],
+        interval_s: float,
+        *,
+        name: str,
+        flush_on_stop: bool = True,
+    ) -> None:
         self._flush, self._interval, self._name = flush, interval_s, name
+        self._flush_on_stop = flush_on_stop
         self._lock = threading.Lock()
         self._wake = threading.Event()  # `wake()` sets it: flush now, not at the interval
         self._stop = threading.Event()
@@ -33,7 +42,8 @@ class Flusher:
             self._thread.start()
 
     def stop(self) -> None:
-        """Flush what is held; the last user's stop also ends the thread."""
+        """Flush what is held (with `flush_on_stop`); the last user's stop also ends the
+        thread."""
         with self._lock:
             self._users = max(0, self._users - 1)
             thread = self._thread if self._users == 0 else None
@@ -43,7 +53,8 @@ class Flusher:
                 self._wake.set()
         if thread is not None:
             thread.join()
-        self._flush()
+        if self._flush_on_stop:
+            self._flush()
 
     def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():
