@@ -253,7 +253,27 @@ def test_a_pilot_has_no_cancel_control_and_the_api_refuses_one(page: Page, demo:
 
 def test_the_tracking_page_follows_a_delivery_to_delivered(page: Page, demo: Demo) -> None:
     page.set_viewport_size(PHONE)
-    delivery = demo.order()
+    # The demo's city has faults and blocked paths (a few percent of trips): a delivery the
+    # world failed is followed to that end, then another is ordered.
+    for _ in range(TRIES):
+        seen = _follow(page, demo.order())
+        if "delivered" in seen:
+            break
+        assert seen & UNDELIVERED, seen
+    else:
+        pytest.fail(f"none of {TRIES} deliveries was delivered")
+    expect(page.locator("#status")).to_have_text("Delivered")
+    assert {"enroute_to_dropoff", "delivered"} <= seen or "at_dropoff" in seen, seen
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=_artifact("tracking-delivered.png"))
+
+
+TRIES = 3
+UNDELIVERED = {"failed", "returned", "cancelled"}
+
+
+def _follow(page: Page, delivery: dict[str, Any]) -> set[str]:
+    """Every status the tracking page showed for `delivery` until it ended (or 240 s)."""
     page.goto(delivery["tracking_url"])
     status = page.locator("#status")
     expect(status).not_to_have_text("Loading…")
@@ -269,17 +289,14 @@ def test_the_tracking_page_follows_a_delivery_to_delivered(page: Page, demo: Dem
     )
     shot = False
     deadline = time.monotonic() + 240
-    while status.get_attribute("data-status") != "delivered" and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if status.get_attribute("data-status") in UNDELIVERED | {"delivered"}:
+            break
         if not shot and page.locator("circle.vehicle").count():
             page.screenshot(path=_artifact("tracking.png"))
             shot = True
         page.wait_for_timeout(250)
-    seen = set(page.evaluate("window.seenStatuses"))
-    assert "delivered" in seen, seen
-    expect(status).to_have_text("Delivered")
-    assert {"enroute_to_dropoff", "delivered"} <= seen or "at_dropoff" in seen, seen
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    page.screenshot(path=_artifact("tracking-delivered.png"))
+    return set(page.evaluate("window.seenStatuses"))
 
 
 def test_the_dashboard_fits_a_phone(page: Page, demo: Demo) -> None:
