@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck imports browser unit bench clean
+.PHONY: setup demo test lint typecheck imports browser wrk unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,17 +27,20 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-# The browser tests drive Debian's Chromium (Playwright is told where it is; it downloads none).
+# The browser tests drive Debian's Chromium (Playwright is told where it is; it downloads none);
+# the load benchmark's short form in the suite drives wrk.
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+wrk:
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
 # Each test file runs whole on one worker (its module fixtures are built once), the slow ones
 # first (tests/conftest.py orders them), so that no long test is left running alone at the end.
-test: lint typecheck imports browser
+test: lint typecheck imports browser wrk
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
-bench: $(STAMP)
-	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+bench: $(STAMP) wrk
 	$(BIN)/python bench/machine.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/telemetry.py

@@ -59,8 +59,15 @@ from rich.console import Console
 from rich.table import Table
 
 from api import DONE_LUA, PING_BODY, bare_server, process_ticks, static_post_script
-from layouts import Layout, embedded, nats_reachable, production
-from load import problem_code
+from layouts import (
+    Layout,
+    embedded,
+    nats_reachable,
+    postgres_ticks,
+    postgres_ticks_since,
+    production,
+    tree_ticks,
+)
 from scratch_postgres import postgres_reachable
 from sections import code_version, machine, write_section
 
@@ -392,6 +399,13 @@ class Driver:
 # --- telemetry from wrk ---------------------------------------------------------------------
 
 
+def problem_code(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json().get("code", ""))
+    except ValueError:
+        return ""
+
+
 def start_wrk(
     prepared: Prepared, layout: Layout, hz: float, seconds: float, folder: Path
 ) -> subprocess.Popen[str]:
@@ -453,34 +467,6 @@ def wrk_summary(done: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 # --- CPU ------------------------------------------------------------------------------------
-
-
-def _postgres_ticks() -> int:
-    total = 0
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
-                total += process_ticks(int(entry.name))
-        except OSError:
-            continue
-    return total
-
-
-def _tree_ticks(pid: int) -> int:
-    """CPU of a process and of its live descendants (a server's worker processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-    total, todo = 0, [pid]
-    while todo:
-        found = todo.pop()
-        total += process_ticks(found)
-        todo += children.get(found, [])
-    return total
 
 
 def _own_cpu_s() -> float:
@@ -595,8 +581,8 @@ def run_one(layout_name: str, opts: Options) -> Result:
         wrk_summary(warm)
         driver.tally = Tally()
         pids = {p.name: p.popen.pid for p in layout.procs if p.popen is not None}
-        before = {name: _tree_ticks(pid) for name, pid in pids.items()}
-        pg_before, own_before = _postgres_ticks(), _own_cpu_s()
+        before = {name: tree_ticks(pid) for name, pid in pids.items()}
+        pg_before, own_before = postgres_ticks(), _own_cpu_s()
         slow_before = len(_slow_rounds(folder))
         console.print(
             f"{layout_name}: {opts.robots} robots at {opts.hz:g} Hz, "
@@ -622,10 +608,10 @@ def run_one(layout_name: str, opts: Options) -> Result:
         seconds = time.monotonic() - began
         tick = os.sysconf("SC_CLK_TCK")
         cpu = {
-            name: (_tree_ticks(pid) - before[name]) / tick / seconds for name, pid in pids.items()
+            name: (tree_ticks(pid) - before[name]) / tick / seconds for name, pid in pids.items()
         }
         if layout_name == "production":
-            cpu["PostgreSQL"] = (_postgres_ticks() - pg_before) / tick / seconds
+            cpu["PostgreSQL"] = postgres_ticks_since(pg_before) / tick / seconds
         cpu["wrk (robots' telemetry)"] = wrk_cpu_s / (summary["duration_us"] / 1e6)
         cpu["this script (merchants, trips, dashboard)"] = (_own_cpu_s() - own_before) / seconds
         if opts.keep_logs is not None:

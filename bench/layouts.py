@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import httpx
 
+from api import process_ticks
 from scratch_postgres import postgres_database
 
 NATS_URL = os.environ.get("SIDEWALK_TEST_NATS", "nats://127.0.0.1:4222")
@@ -257,3 +258,38 @@ def nats_reachable() -> bool:
     except OSError:
         return False
     return True
+
+
+def postgres_ticks() -> dict[int, int]:
+    """CPU so far of every PostgreSQL process on the machine, in clock ticks, by process."""
+    found: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
+                found[int(entry.name)] = process_ticks(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def postgres_ticks_since(before: dict[int, int]) -> int:
+    """PostgreSQL's CPU since `before`: of the processes alive now (one started meanwhile
+    counts whole; one that ended meanwhile is lost, so this never goes below zero)."""
+    return sum(ticks - before.get(pid, 0) for pid, ticks in postgres_ticks().items())
+
+
+def tree_ticks(pid: int) -> int:
+    """CPU so far of a process and of its live descendants (a server's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        found = todo.pop()
+        total += process_ticks(found)
+        todo += children.get(found, [])
+    return total

@@ -4,9 +4,9 @@ customer). Both are "newest wins" facts, so applying an event twice, or an old o
 changes nothing: no inbox entry is needed."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, Table, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,30 @@ def fleet_states(engine: Engine) -> dict[str, FleetState]:
         }
 
 
+_DELIVERIES = cast(Table, Delivery.__table__)
+# Built once (a statement object remembers its cache key): the position, stored if newer than
+# the one kept and the delivery still under way (with that attempt, when the event names one).
+_STORE_POSITION = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == bindparam("delivery_id"),
+        _DELIVERIES.c.status.not_in([s.value for s in TERMINAL_DELIVERY]),
+        or_(
+            _DELIVERIES.c.courier_seen_at.is_(None),
+            _DELIVERIES.c.courier_seen_at < bindparam("taken"),
+        ),
+    )
+    .values(
+        courier_lat=bindparam("lat"),
+        courier_lng=bindparam("lng"),
+        courier_seen_at=bindparam("taken"),
+    )
+)
+_STORE_POSITION_OF_ATTEMPT = _STORE_POSITION.where(
+    _DELIVERIES.c.latest_attempt_id == bindparam("attempt_id")
+)
+
+
 def store_position(ctx: DeliveriesContext, event: Envelope) -> None:
     """The robot's position on the delivery it carries out (or brings back), if newer than
     the one kept and the delivery is still under way with that attempt."""
@@ -62,21 +86,15 @@ def store_position(ctx: DeliveriesContext, event: Envelope) -> None:
     if not (-90 <= lat <= 90 and -180 <= lng <= 180):
         raise ValueError("a position outside the globe")
     taken = datetime.fromisoformat(str(p["taken_at"]))
-    conditions = [
-        Delivery.id == delivery_id,
-        Delivery.status.not_in([s.value for s in TERMINAL_DELIVERY]),
-        or_(Delivery.courier_seen_at.is_(None), Delivery.courier_seen_at < taken),
-    ]
     attempt_id = event.subject.get("attempt_id")
-    if attempt_id is not None:
-        conditions.append(Delivery.latest_attempt_id == attempt_id)
+    params = {"delivery_id": delivery_id, "taken": taken, "lat": lat, "lng": lng}
     with ctx.uow() as uow:
-        stored = uow.session.execute(
-            update(Delivery)
-            .where(*conditions)
-            .values(courier_lat=lat, courier_lng=lng, courier_seen_at=taken)
-            .execution_options(synchronize_session=False)
-        )
+        if attempt_id is None:
+            stored = uow.session.execute(_STORE_POSITION, params)
+        else:
+            stored = uow.session.execute(
+                _STORE_POSITION_OF_ATTEMPT, {**params, "attempt_id": attempt_id}
+            )
         if stored.rowcount == 1:  # type: ignore[attr-defined]
             interval = ctx.settings.webhook_location_interval_s
             tell_location(uow, delivery_id, taken, interval_s=interval)

@@ -5,12 +5,27 @@ network every 20 s or so). The stamp is taken by one conditional UPDATE, so two 
 storing positions of one delivery at once send one webhook, not two."""
 
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import Table, bindparam, or_, update
 
 from sidewalk.deliveries.models import Delivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.webhook_domain import LOCATION_EVENT
+
+_DELIVERIES = cast(Table, Delivery.__table__)
+# Built once (a statement object remembers its cache key): the stamp, taken unless it is fresh.
+_STAMP = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == bindparam("delivery_id"),
+        or_(
+            _DELIVERIES.c.location_told_at.is_(None),
+            _DELIVERIES.c.location_told_at <= bindparam("due"),
+        ),
+    )
+    .values(location_told_at=bindparam("at"))
+)
 
 
 def tell_location(
@@ -19,15 +34,7 @@ def tell_location(
     """Queue the location webhooks of a position just stored, unless merchants were told of
     this delivery's less than `interval_s` ago; whether they were queued."""
     due = at - timedelta(seconds=interval_s)
-    taken = uow.session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            or_(Delivery.location_told_at.is_(None), Delivery.location_told_at <= due),
-        )
-        .values(location_told_at=at)
-        .execution_options(synchronize_session=False)
-    )
+    taken = uow.session.execute(_STAMP, {"delivery_id": delivery_id, "due": due, "at": at})
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return False
     uow.notify(delivery_id, LOCATION_EVENT, at)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -100,14 +101,23 @@ def delivery_for_update(
     no merchant. Without its quote (and places) when the caller only moves statuses."""
     if not storable(delivery_id):
         return None
-    select_delivery = select(Delivery)
-    if with_quote:
-        query = _with_everything(select_delivery).where(Delivery.id == delivery_id)
-    else:
-        query = select_delivery.options(
-            joinedload(Delivery.attempt_links).joinedload(DeliveryAttempt.attempt)
-        ).where(Delivery.id == delivery_id)
-    return session.scalars(query.with_for_update(of=Delivery)).unique().one_or_none()
+    query = _DELIVERY_FOR_UPDATE if with_quote else _DELIVERY_AND_ATTEMPTS_FOR_UPDATE
+    found = session.scalars(query, {"delivery_id": delivery_id})
+    return found.unique().one_or_none()
+
+
+# The event handlers' reads, built once (a statement object remembers its cache key).
+_DELIVERY_FOR_UPDATE = (
+    _with_everything(select(Delivery))
+    .where(Delivery.id == bindparam("delivery_id"))
+    .with_for_update(of=Delivery)
+)
+_DELIVERY_AND_ATTEMPTS_FOR_UPDATE = (
+    select(Delivery)
+    .options(joinedload(Delivery.attempt_links).joinedload(DeliveryAttempt.attempt))
+    .where(Delivery.id == bindparam("delivery_id"))
+    .with_for_update(of=Delivery)
+)
 
 
 def deliveries_as_stored(session: Session, delivery_ids: set[str]) -> list[Delivery]:

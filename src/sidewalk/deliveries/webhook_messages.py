@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
@@ -29,6 +29,19 @@ class StatusChange:
     occurred_at: datetime
 
 
+# Built once (a statement object remembers its cache key): the enabled endpoints of some
+# merchants, or of the merchants of some deliveries (with each delivery's merchant).
+_ENABLED = WebhookEndpoint.status == EndpointStatus.ENABLED.value
+_ENDPOINTS_OF_MERCHANTS = select(WebhookEndpoint).where(
+    WebhookEndpoint.merchant_id.in_(bindparam("merchants", expanding=True)), _ENABLED
+)
+_ENDPOINTS_OF_DELIVERIES = (
+    select(Delivery.id, Delivery.merchant_id, WebhookEndpoint)
+    .outerjoin(WebhookEndpoint, (WebhookEndpoint.merchant_id == Delivery.merchant_id) & _ENABLED)
+    .where(Delivery.id.in_(bindparam("deliveries", expanding=True)))
+)
+
+
 def queue_webhooks(
     session: Session,
     changes: list[StatusChange],
@@ -40,27 +53,28 @@ def queue_webhooks(
     case; `rendered` are deliveries the use case rendered so already). Costs one indexed query
     when the merchant has no endpoint. Returns how many."""
     known = dict(rendered or {})
-    # The deliveries' merchants: the use case holds the deliveries, or rendered them.
+    # The deliveries' merchants: the use case rendered some; the others are read with their
+    # endpoints, in the same query.
     merchant_of = {
-        c.delivery_id: known[c.delivery_id].merchant_id
-        if c.delivery_id in known
-        else session.get_one(Delivery, c.delivery_id).merchant_id
-        for c in changes
+        c.delivery_id: known[c.delivery_id].merchant_id for c in changes if c.delivery_id in known
     }
-    endpoints = list(
-        session.scalars(
-            select(WebhookEndpoint)
-            .where(
-                WebhookEndpoint.merchant_id.in_(set(merchant_of.values())),
-                WebhookEndpoint.status == EndpointStatus.ENABLED.value,
-            )
-            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        )
-    )
+    unknown = {c.delivery_id for c in changes} - merchant_of.keys()
+    endpoints: dict[str, WebhookEndpoint] = {}
+    if merchant_of:
+        merchants = {"merchants": list(set(merchant_of.values()))}
+        for endpoint in session.scalars(_ENDPOINTS_OF_MERCHANTS, merchants):
+            endpoints[endpoint.id] = endpoint
+    if unknown:
+        found = session.execute(_ENDPOINTS_OF_DELIVERIES, {"deliveries": list(unknown)})
+        for delivery_id, merchant_id, endpoint in found:
+            merchant_of[delivery_id] = merchant_id
+            if endpoint is not None:
+                endpoints[endpoint.id] = endpoint
+    ordered = sorted(endpoints.values(), key=lambda e: (e.created_at, e.id))
     wanted = [
         (change, endpoint)
         for change in changes
-        for endpoint in endpoints
+        for endpoint in ordered
         if endpoint.merchant_id == merchant_of[change.delivery_id]
         and change.event_type in endpoint.events
     ]

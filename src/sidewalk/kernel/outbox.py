@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -33,6 +33,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.bus.base import Bus
@@ -100,15 +102,21 @@ def add_to_outbox(session: Session, outbox: Table, envelopes: Sequence[Envelope]
 
 def first_time(session: Session, inbox: Table, consumer: str, event_id: str, at: datetime) -> bool:
     """Record that `consumer` handles `event_id` in this transaction; False when it already
-    did (a redelivery), and the handler then changes nothing. Two deliveries racing both get
-    True, but only one can commit: the other fails on the key and is delivered again."""
-    seen = session.execute(
-        select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
-    ).first()
-    if seen is not None:
-        return False
-    session.execute(insert(inbox).values(consumer=consumer, event_id=event_id, handled_at=at))
-    return True
+    did (a redelivery), and the handler then changes nothing. One statement: the row is
+    inserted unless it exists. Of two deliveries racing, the second waits on the first's row
+    (PostgreSQL) or for the write lock (SQLite), and is told False once the first commits."""
+    dialect = session.get_bind().dialect.name
+    statement = _INBOX_INSERTS.get((inbox, dialect))
+    if statement is None:
+        insert_new = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert_new(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        _INBOX_INSERTS[(inbox, dialect)] = statement
+    row = {"consumer": consumer, "event_id": event_id, "handled_at": at}
+    return session.execute(statement, row).first() is not None
+
+
+# Built once per inbox and dialect: a statement object remembers its cache key.
+_INBOX_INSERTS: dict[tuple[Table, str], Any] = {}
 
 
 class OutboxRelay:

@@ -2,7 +2,7 @@
 for every change. Callers hold the robot's row lock (`robot_for_update`), so two changes to
 one robot never interleave."""
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.errors import NotFound
@@ -16,18 +16,21 @@ def robot_not_found(serial: str) -> NotFound:
     return NotFound(f"No robot {serial!r}", code="robot_not_found")
 
 
+# Hot paths' statements are built once: a statement object remembers its cache key.
+_ROBOT_FOR_UPDATE = (
+    select(Robot)
+    .where(Robot.serial == bindparam("serial"))
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
+)
+
+
 def robot_for_update(session: Session, serial: str) -> Robot:
     """The robot, locked until the end of the transaction and read afresh. The lock is FOR NO
     KEY UPDATE, which does not conflict with the key-share locks that foreign-key checks take:
     inserting a row that refers to the robot (a pilot assignment) never waits on it. (On
     SQLite the transaction already holds the database's only write lock.)"""
-    query = (
-        select(Robot)
-        .where(Robot.serial == serial)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    )
-    robot = session.scalars(query).one_or_none()
+    robot = session.scalars(_ROBOT_FOR_UPDATE, {"serial": serial}).one_or_none()
     if robot is None:
         raise robot_not_found(serial)
     return robot

@@ -5,7 +5,7 @@ pilot roster) so that concurrent ones queue rather than deadlock."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -302,7 +302,7 @@ def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | N
         trip = session.get(Trip, report.trip_id)
         if trip is None:
             raise trip_not_found(report.trip_id)
-        serial = session.scalar(select(Task.robot_serial).where(Task.id == trip.task_id))
+        serial = session.scalar(_ROBOT_OF_TASK, {"task_id": trip.task_id})
         if by_robot is not None and serial != by_robot:
             raise Forbidden("This trip is not the reporting robot's", code="forbidden")
         if serial is None:
@@ -487,11 +487,15 @@ def _end_by_id(
 # --- reading --------------------------------------------------------------------------------
 
 
+# Hot paths' statements are built once: a statement object remembers its cache key.
+_ROBOT_OF_TASK = select(Task.robot_serial).where(Task.id == bindparam("task_id"))
+_TASK = select(Task).where(Task.id == bindparam("task_id"))
+_TASK_FOR_UPDATE = _TASK.with_for_update(key_share=True).execution_options(populate_existing=True)
+
+
 def find_task(session: Session, task_id: str, *, lock: bool = False) -> Task:
-    query = select(Task).where(Task.id == task_id)
-    if lock:
-        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
-    task = session.scalars(query).one_or_none()
+    query = _TASK_FOR_UPDATE if lock else _TASK
+    task = session.scalars(query, {"task_id": task_id}).one_or_none()
     if task is None:
         raise task_not_found(task_id)
     return task

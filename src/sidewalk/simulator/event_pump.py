@@ -3,16 +3,18 @@ consumers that want each event (the same handlers and inboxes the event runtime 
 the simulation's own thread. Nothing runs concurrently, so a seeded run is repeatable."""
 
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Table, event, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, event, select, update
 
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import handlers as deliveries_handlers
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
 from sidewalk.deliveries.providers import courier_handlers
+from sidewalk.kernel.db import make_engine
 from sidewalk.kernel.events import Envelope
 from sidewalk.operations import handlers as operations_handlers
 from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
@@ -54,6 +56,20 @@ class EventPump:
             (platform.deliveries_engine, DELIVERIES_OUTBOX),
             (platform.operations_engine, OPERATIONS_OUTBOX),
         ]
+        # On SQLite the outboxes are read through a reader's connection (a deferred
+        # transaction), not the writer's BEGIN IMMEDIATE: a look takes no write lock.
+        self._readers = {id(engine): _reader(engine) for engine, _ in self._outboxes}
+        for engine, _ in self._outboxes:
+            if self._readers[id(engine)] is not engine:
+                weakref.finalize(self, self._readers[id(engine)].dispose)
+        # The reads, built once: the unpublished events, then those past the last carried.
+        self._queries = {
+            id(engine): (
+                select(o.c.seq, o.c.envelope).where(o.c.published_at.is_(None)).order_by(o.c.seq),
+                select(o.c.seq, o.c.envelope).where(o.c.seq > bindparam("after")).order_by(o.c.seq),
+            )
+            for engine, o in self._outboxes
+        }
         self._consumers, self._listener = consumers, listener
         # An outbox is read again only after a transaction committed on its database.
         self._dirty = {id(engine): True for engine, _ in self._outboxes}
@@ -91,13 +107,10 @@ class EventPump:
 
     def _take(self, engine: Engine, outbox: Table) -> list[Envelope]:
         after = self._carried_to[id(engine)]
-        query = select(outbox.c.seq, outbox.c.envelope).order_by(outbox.c.seq)
-        if after is None:
-            query = query.where(outbox.c.published_at.is_(None))
-        else:
-            query = query.where(outbox.c.seq > after)
-        with engine.connect() as connection:  # read only: it ends without a commit
-            rows = connection.execute(query).all()
+        first, following = self._queries[id(engine)]
+        query, params = (first, {}) if after is None else (following, {"after": after})
+        with self._readers[id(engine)].connect() as connection:  # ends without a commit
+            rows = connection.execute(query, params).all()
         if rows:
             self._carried_to[id(engine)] = int(rows[-1][0])
         return [Envelope.from_json(envelope) for _, envelope in rows]
@@ -125,3 +138,9 @@ class EventPump:
                     log.exception("%s failed on %s", consumer.name, envelope.type)
                     self.errors.append(f"{consumer.name} on {envelope.type} {envelope.id}: {e!r}")
         self._listener(envelope)
+
+
+def _reader(engine: Engine) -> Engine:
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    return make_engine(engine.url.render_as_string(hide_password=False), writer=False)
