@@ -46,6 +46,10 @@ class Platform:
     deliveries: DeliveriesContext
     operations_engine: Engine
     operations: OperationsContext
+    # What reads without writing goes through: on SQLite engines whose transactions take no
+    # write lock (a deferred BEGIN on a WAL snapshot); elsewhere the engines themselves.
+    deliveries_reader: Engine
+    operations_reader: Engine
     # Told of what happened in operations after each commit (the events issue relays them).
     operations_observers: list[Observer] = field(default_factory=list)
     # The courier network that carries courier attempts out (`courier_provider` setting).
@@ -53,8 +57,13 @@ class Platform:
 
     def close(self) -> None:
         self.operations.positions.close()
-        self.deliveries_engine.dispose()
-        self.operations_engine.dispose()
+        for engine in {
+            self.deliveries_engine,
+            self.operations_engine,
+            self.deliveries_reader,
+            self.operations_reader,
+        }:
+            engine.dispose()
 
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Platform:
@@ -69,11 +78,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
     write_lock = write_lock_for(engine)
     # Quotes read the fleet's snapshots on the event loop: on SQLite through a reader's
     # connection, which never waits for (or takes) the write lock.
-    reader = (
-        make_engine(settings.deliveries_url, pool_size=settings.db_pool_size, writer=False)
-        if write_lock is not None
-        else engine
-    )
+    reader = _reader(engine, settings.deliveries_url, settings)
     areas = ServiceAreas.from_file(settings.service_areas_file or DEFAULT_SERVICE_AREAS_FILE)
     eta = FleetEta(
         DistanceEta(
@@ -111,25 +116,37 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
             write_lock=write_lock,
         ),
     )
-    operations_engine, operations, observers = _operations(settings, clock, areas, migrate)
+    operations_engine, operations_reader, operations, observers = _operations(
+        settings, clock, areas, migrate
+    )
     couriers = courier_provider(
         settings, uow=uow, clock=clock, sink=lambda u: apply_courier_update(deliveries, u)
     )
     return Platform(
         settings,
         clock,
-        engine,
-        deliveries,
-        operations_engine,
-        operations,
-        observers,
+        deliveries_engine=engine,
+        deliveries=deliveries,
+        operations_engine=operations_engine,
+        operations=operations,
+        deliveries_reader=reader,
+        operations_reader=operations_reader,
+        operations_observers=observers,
         couriers=couriers,
     )
 
 
+def _reader(engine: Engine, url: str, settings: Settings) -> Engine:
+    """The engine that reads without writing: on SQLite a second one, whose transactions are
+    deferred (they neither take nor wait for the write lock); elsewhere `engine` itself."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return make_engine(url, pool_size=settings.db_pool_size, writer=False)
+
+
 def _operations(
     settings: Settings, clock: Clock, areas: ServiceAreas, migrate: bool
-) -> tuple[Engine, OperationsContext, list[Observer]]:
+) -> tuple[Engine, Engine, OperationsContext, list[Observer]]:
     engine = make_engine(settings.operations_url, pool_size=settings.db_pool_size)
     if migrate:
         migrations.upgrade("operations", engine)
@@ -142,12 +159,7 @@ def _operations(
             sessions, clock, settings, observers=observers, write_lock=write_lock
         )
 
-    sqlite = engine.dialect.name == "sqlite"
-    reader = (
-        make_engine(settings.operations_url, pool_size=settings.db_pool_size, writer=False)
-        if sqlite
-        else engine
-    )
+    reader = _reader(engine, settings.operations_url, settings)
     reads = sessionmaker(reader, expire_on_commit=False, autobegin=False)
 
     def read() -> ReadUnitOfWork:
@@ -192,7 +204,7 @@ def _operations(
             write_lock=write_lock,
         ),
     )
-    return engine, ctx, observers
+    return engine, reader, ctx, observers
 
 
 def _quote_writer(

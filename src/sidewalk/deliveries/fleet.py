@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries.context import DeliveriesContext
@@ -15,6 +14,7 @@ from sidewalk.deliveries.domain import TERMINAL_DELIVERY
 from sidewalk.deliveries.eta import FleetState
 from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.models import Delivery, FleetSnapshot
+from sidewalk.kernel.db import conflict_insert
 from sidewalk.kernel.events import Envelope
 
 
@@ -29,8 +29,7 @@ def store_snapshot(ctx: DeliveriesContext, event: Envelope) -> None:
     }
     with ctx.uow() as uow:
         row["received_at"] = uow.clock.now()
-        dialect = uow.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = conflict_insert(uow.session.get_bind().dialect.name)
         statement = insert(FleetSnapshot).values(row)
         uow.session.execute(
             statement.on_conflict_do_update(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeDecorator
 
@@ -68,6 +69,12 @@ def text_enum(cls: type[Any], name: str) -> Enum:
         length=32,
         values_callable=lambda e: [m.value for m in e],
     )
+
+
+def conflict_insert(dialect: str) -> Any:
+    """The INSERT construct of `dialect` that knows `ON CONFLICT` (SQLite and PostgreSQL spell
+    it alike; the generic one does not have it)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def make_engine(url: str, *, pool_size: int = 10, writer: bool = True, **kwargs: Any) -> Engine:

@@ -33,12 +33,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.bus.base import Bus
-from sidewalk.kernel.db import UTCDateTime
+from sidewalk.kernel.db import UTCDateTime, conflict_insert
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.write_lock import write_lock_for
 
@@ -108,8 +106,8 @@ def first_time(session: Session, inbox: Table, consumer: str, event_id: str, at:
     dialect = session.get_bind().dialect.name
     statement = _INBOX_INSERTS.get((inbox, dialect))
     if statement is None:
-        insert_new = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert_new(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        insert_new = conflict_insert(dialect)(inbox)
+        statement = insert_new.on_conflict_do_nothing().returning(inbox.c.event_id)
         _INBOX_INSERTS[(inbox, dialect)] = statement
     row = {"consumer": consumer, "event_id": event_id, "handled_at": at}
     return session.execute(statement, row).first() is not None

@@ -3,7 +3,6 @@ consumers that want each event (the same handlers and inboxes the event runtime 
 the simulation's own thread. Nothing runs concurrently, so a seeded run is repeatable."""
 
 import logging
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +13,6 @@ from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import handlers as deliveries_handlers
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
 from sidewalk.deliveries.providers import courier_handlers
-from sidewalk.kernel.db import make_engine
 from sidewalk.kernel.events import Envelope
 from sidewalk.operations import handlers as operations_handlers
 from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
@@ -56,12 +54,11 @@ class EventPump:
             (platform.deliveries_engine, DELIVERIES_OUTBOX),
             (platform.operations_engine, OPERATIONS_OUTBOX),
         ]
-        # On SQLite the outboxes are read through a reader's connection (a deferred
-        # transaction), not the writer's BEGIN IMMEDIATE: a look takes no write lock.
-        self._readers = {id(engine): _reader(engine) for engine, _ in self._outboxes}
-        for engine, _ in self._outboxes:
-            if self._readers[id(engine)] is not engine:
-                weakref.finalize(self, self._readers[id(engine)].dispose)
+        # The outboxes are read through the readers (on SQLite no write lock is taken to look).
+        self._readers = {
+            id(platform.deliveries_engine): platform.deliveries_reader,
+            id(platform.operations_engine): platform.operations_reader,
+        }
         # The reads, built once: the unpublished events, then those past the last carried.
         self._queries = {
             id(engine): (
@@ -138,9 +135,3 @@ class EventPump:
                     log.exception("%s failed on %s", consumer.name, envelope.type)
                     self.errors.append(f"{consumer.name} on {envelope.type} {envelope.id}: {e!r}")
         self._listener(envelope)
-
-
-def _reader(engine: Engine) -> Engine:
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return engine
-    return make_engine(engine.url.render_as_string(hide_password=False), writer=False)
