@@ -67,13 +67,31 @@ def test_a_delivery_without_customer_or_instructions_says_so(merchant: MerchantC
     assert delivery["dropoff_instructions"] is None
 
 
-def test_a_delivery_reads_back_as_it_was_created(merchant: MerchantClient) -> None:
-    delivery = merchant.delivery(customer=CUSTOMER, dropoff_instructions=INSTRUCTIONS)
+def test_a_delivery_reads_back_as_it_was_created(
+    merchant: MerchantClient, clock: ManualClock
+) -> None:
+    """The order's answer is rendered from the records being written, a read from the rows
+    stored: both say the same, whatever the order carries."""
+    plain = merchant.delivery()
 
-    response = merchant.get(f"/v1/deliveries/{delivery['id']}")
+    def later(hours: float) -> str:
+        return (clock.now() + timedelta(hours=hours)).isoformat()
 
-    assert response.status_code == 200
-    assert response.json() == delivery
+    window = {"start_at": later(5), "end_at": later(5.5)}
+    scheduled = merchant.quote(pickup_ready_at=later(3), dropoff_window=window)
+    full = merchant.delivery(
+        quote_id=scheduled["id"],
+        customer=CUSTOMER,
+        dropoff_instructions=INSTRUCTIONS,
+        undeliverable_action="leave_at_door",
+    )
+
+    for delivery in (plain, full):
+        response = merchant.get(f"/v1/deliveries/{delivery['id']}")
+        assert response.status_code == 200
+        assert response.json() == delivery
+    assert full["dropoff_window"] is not None
+    assert full["undeliverable_action"] == "leave_at_door"
 
 
 def test_an_ordered_quote_names_its_delivery(merchant: MerchantClient) -> None:

@@ -5,10 +5,10 @@ quotes claimed in one UPDATE, and the rows the orders make (idempotency records,
 attempts and their links, timeline, outbox, webhooks) inserted in one statement per table.
 Each order still gets its own answer: a bad quote fails only its own request."""
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,20 +19,21 @@ from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     AttemptProvider,
-    DeliveryStatus,
     MerchantPrincipal,
     check_quote_usable,
     not_found,
 )
-from sidewalk.deliveries.models import Delivery, DeliveryAttempt, Quote
+from sidewalk.deliveries.order_records import NewAttempt, NewLink, NewOrder, QuoteToOrder
 from sidewalk.deliveries.schemas import DeliveryCreate, DeliveryRead
-from sidewalk.deliveries.service import new_attempt, request_attempt
+from sidewalk.deliveries.service import request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read
+from sidewalk.kernel.db import JsonText
 from sidewalk.kernel.errors import SidewalkError, Unprocessable
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.secrets import new_pin, new_token
 from sidewalk.kernel.settings import Settings
+from sidewalk.kernel.write_lock import write_soon
 
 CREATED = "delivery.created"
 REQUESTED = "attempt.requested"
@@ -40,24 +41,25 @@ REQUESTED = "attempt.requested"
 
 @dataclass(frozen=True)
 class Ordered:
-    """The answer to an order: the delivery as data (kept for replays) and as JSON."""
+    """The answer to an order: the delivery as JSON (kept as it is for replays), and its id."""
 
-    delivery: dict[str, Any]
-    replayed: bool
+    id: str
     text: str
+    replayed: bool
 
     @classmethod
     def made(cls, read: DeliveryRead) -> "Ordered":
-        text = read.model_dump_json()  # in pydantic's serialiser; the data read back from it
-        return cls(json.loads(text), replayed=False, text=text)
+        return cls(read.id, read.model_dump_json(), replayed=False)  # in pydantic's serialiser
 
     @classmethod
     def replay(cls, delivery: dict[str, Any]) -> "Ordered":
-        return cls(
-            delivery,
-            replayed=True,
-            text=json.dumps(delivery, ensure_ascii=False, separators=(",", ":")),
-        )
+        text = json.dumps(delivery, ensure_ascii=False, separators=(",", ":"))
+        return cls(str(delivery["id"]), text, replayed=True)
+
+    @property
+    def delivery(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(self.text)
+        return body
 
 
 class _Again:
@@ -152,12 +154,15 @@ def write_orders(uow: Units, settings: Settings, requests: list[OrderRequest]) -
         unit.commit()
 
 
-def order_writer(uow: Units, settings: Settings) -> Callable[[list[OrderRequest]], Awaitable[None]]:
-    """The group commit's batch write, on a thread: the unit of work waits for the database
-    (and on SQLite for the service's write lock), and the event loop must not."""
+def order_writer(
+    uow: Units, settings: Settings, write_lock: AbstractContextManager[object] | None
+) -> Callable[[list[OrderRequest]], Awaitable[None]]:
+    """The group commit's batch write: on the event loop when SQLite's write lock is free at
+    once, else on a thread, which waits for the lock (or for PostgreSQL) so the loop does not
+    (`write_soon`)."""
 
     async def write(requests: list[OrderRequest]) -> None:
-        await asyncio.to_thread(write_orders, uow, settings, requests)
+        await write_soon(write_lock, lambda: write_orders(uow, settings, requests))
 
     return write
 
@@ -177,7 +182,7 @@ def order_deliveries(
     to_order = _replay_known_keys(uow, _one_per_key(requests), now)
     quotes = repository.quotes_to_order(session, {r.cmd.quote_id for r in to_order})
     claimed: dict[str, str] = {}
-    orders: list[tuple[OrderRequest, Delivery, Ordered]] = []
+    orders: list[tuple[OrderRequest, NewOrder, Ordered]] = []
     for request in to_order:
         try:
             delivery = _new_order(request, quotes.get(request.cmd.quote_id), claimed, now)
@@ -188,8 +193,7 @@ def order_deliveries(
         read = delivery_read(delivery, public_base_url)
         uow.rendered(read)
         orders.append((request, delivery, Ordered.made(read)))
-        attempt = delivery.latest_attempt
-        assert attempt is not None
+        attempt = delivery.attempt
         uow.record(delivery.id, CREATED, status=delivery.status, quote_id=delivery.quote_id)
         uow.record(
             delivery.id,
@@ -211,7 +215,7 @@ def order_deliveries(
                 "key": request.key,
                 "request_hash": request.fingerprint,
                 "status_code": 201,
-                "response_body": ordered.delivery,
+                "response_body": JsonText(ordered.text),
                 "created_at": now,
                 "expires_at": now + keep_keys_for,
             }
@@ -223,7 +227,7 @@ def order_deliveries(
         request.outcome = ordered
 
 
-def _by_key(order: tuple[OrderRequest, Delivery, Ordered]) -> tuple[str, str]:
+def _by_key(order: tuple[OrderRequest, NewOrder, Ordered]) -> tuple[str, str]:
     """Keys are taken in one order by every batch, so that two batches never wait on each
     other's keys in a circle."""
     return order[0].merchant.id, order[0].key or ""
@@ -271,8 +275,8 @@ def _replay_known_keys(
 
 
 def _new_order(
-    request: OrderRequest, quote: Quote | None, claimed: dict[str, str], now: datetime
-) -> Delivery:
+    request: OrderRequest, quote: QuoteToOrder | None, claimed: dict[str, str], now: datetime
+) -> NewOrder:
     """The delivery, its first attempt and their link, for a quote of the merchant's still
     unused (by the store or by an earlier order of the batch) and unexpired."""
     merchant, cmd = request.merchant, request.cmd
@@ -284,16 +288,12 @@ def _new_order(
         used_by=claimed.get(quote.id, quote.used_by_delivery_id),
         now=now,
     )
-    attempt = new_attempt(AttemptProvider(quote.provider), now)
-    delivery = Delivery(
+    attempt = NewAttempt(new_id("att"), AttemptProvider(quote.provider), now)
+    return NewOrder(
         id=new_id("dlv"),
-        quote_id=quote.id,
-        latest_attempt_id=attempt.id,
-        partner_id=merchant.partner_id,
-        status=DeliveryStatus.PENDING.value,
+        quote=quote,
         merchant_id=merchant.id,
-        external_reference_id=quote.external_reference_id,
-        status_times={DeliveryStatus.PENDING.value: now.isoformat()},
+        partner_id=merchant.partner_id,
         customer_name=cmd.customer.name if cmd.customer else None,
         customer_phone=cmd.customer.phone if cmd.customer else None,
         dropoff_instructions=cmd.dropoff_instructions,
@@ -301,9 +301,5 @@ def _new_order(
         unlock_pin=new_pin(),
         undeliverable_action=cmd.undeliverable_action.value,
         created_at=now,
-        updated_at=now,
+        attempt_links=[NewLink(attempt)],
     )
-    link = DeliveryAttempt(delivery_id=delivery.id, attempt_id=attempt.id, sequence=1)
-    link.attempt = attempt
-    delivery.quote, delivery.latest_attempt, delivery.attempt_links = quote, attempt, [link]
-    return delivery

@@ -1,14 +1,15 @@
 """Writing quotes, the hottest write of the service. Concurrent quotes are committed together
 (see `kernel.group_commit`) in multi-row INSERT statements sent straight to the driver:
 SQLAlchemy's per-value processing cost more than the database itself. On SQLite the batch is
-written on a thread (it waits for the service's write lock); on PostgreSQL by an async
-connection, so the loop never waits on the network and no thread fights it for the
-interpreter lock."""
+written on the event loop when the service's write lock is free (else on a thread, which
+waits for it); on PostgreSQL by an async connection, so the loop never waits on the network
+and no thread fights it for the interpreter lock."""
 
 import asyncio
 import json
 import weakref
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.db import driver_time
+from sidewalk.kernel.write_lock import write_soon
 
 LOCATION_COLUMNS = ("id", "lat", "lng", "full_address", "created_at")
 QUOTE_COLUMNS = (
@@ -132,11 +134,11 @@ def _iso(value: object) -> str:
 
 
 def sqlite_quote_writer(
-    uow: Callable[[], DeliveriesUnitOfWork],
+    uow: Callable[[], DeliveriesUnitOfWork], write_lock: AbstractContextManager[object] | None
 ) -> Callable[[list[QuoteRead]], Awaitable[None]]:
-    """Writes a batch in one unit of work on a thread: the unit of work waits for the
-    service's SQLite write lock, which another use case may hold for a while, and the event
-    loop (every request of the process) must not wait with it."""
+    """Writes a batch in one unit of work, on the event loop when the service's SQLite write
+    lock is free at once, else on a thread that waits for it (another use case may hold it
+    for a while, and the loop, every request of the process, must not wait with it)."""
 
     def write_now(quotes: list[QuoteRead]) -> None:
         with uow() as unit:
@@ -144,7 +146,7 @@ def sqlite_quote_writer(
             unit.commit()
 
     async def write(quotes: list[QuoteRead]) -> None:
-        await asyncio.to_thread(write_now, quotes)
+        await write_soon(write_lock, lambda: write_now(quotes))
 
     return write
 

@@ -1,40 +1,39 @@
 """Every query of the deliveries service. A merchant's reads are always scoped to the
 merchant, so another merchant's id finds nothing, exactly like an unknown id."""
 
-from collections.abc import Sequence
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
     Select,
     Table,
     and_,
     bindparam,
-    case,
     delete,
-    func,
-    insert,
     or_,
     select,
-    update,
 )
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from sidewalk.deliveries.models import (
     ApiKey,
     Attempt,
-    Base,
     Delivery,
     DeliveryAttempt,
     DeliveryEvent,
     IdempotencyRecord,
+    Location,
     Merchant,
     Quote,
 )
+from sidewalk.deliveries.order_records import NewOrder, Place, QuoteToOrder
 from sidewalk.kernel.cursor import decode_cursor, storable
+from sidewalk.kernel.db import driver_insert
 from sidewalk.kernel.errors import Conflict
+
+PLACE_COLUMNS = ("id", "lat", "lng", "full_address")
 
 
 def merchant_by_key_digest(session: Session, key_digest: str) -> Merchant | None:
@@ -174,23 +173,51 @@ def delivery_events(session: Session, delivery_id: str) -> list[DeliveryEvent]:
     )
 
 
-# Ordering, a batch at a time (`ordering`): one statement per table, in SQLAlchemy Core, as
-# the ORM's unit of work costs more than the database for rows written once and not changed.
+# Ordering, a batch at a time (`ordering`): one statement per table, with plain records and
+# driver statements, as the ORM's unit of work costs more than the database for rows written
+# once and not changed.
+
+_QUOTES = cast(Table, Quote.__table__)
+_PICKUP = cast(Table, Location.__table__).alias("pickup")
+_DROPOFF = cast(Table, Location.__table__).alias("dropoff")
+_QUOTES_TO_ORDER = (
+    select(
+        _QUOTES.c.id,
+        _QUOTES.c.merchant_id,
+        _QUOTES.c.provider,
+        _QUOTES.c.external_reference_id,
+        _QUOTES.c.fee_cents,
+        _QUOTES.c.currency,
+        _QUOTES.c.order_value_cents,
+        _QUOTES.c.pickup_ready_at,
+        _QUOTES.c.dropoff_after,
+        _QUOTES.c.dropoff_before,
+        _QUOTES.c.pickup_eta,
+        _QUOTES.c.dropoff_eta,
+        _QUOTES.c.expires_at,
+        _QUOTES.c.used_by_delivery_id,
+        *(place.c[name] for place in (_PICKUP, _DROPOFF) for name in PLACE_COLUMNS),
+    )
+    .join_from(_QUOTES, _PICKUP, _PICKUP.c.id == _QUOTES.c.pickup_location_id)
+    .join(_DROPOFF, _DROPOFF.c.id == _QUOTES.c.dropoff_location_id)
+    .where(_QUOTES.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_QUOTES.c.id)  # locked in one order by every batch: never in a circle
+    .with_for_update(of=_QUOTES)
+)
 
 
-def quotes_to_order(session: Session, quote_ids: set[str]) -> dict[str, Quote]:
+def quotes_to_order(session: Session, quote_ids: set[str]) -> dict[str, QuoteToOrder]:
     """The quotes by id, with their places, locked until the orders commit (a concurrent
     order for one of them waits, then sees it used). Whose they are, the order checks."""
-    ids = {quote_id for quote_id in quote_ids if storable(quote_id)}
+    ids = [quote_id for quote_id in quote_ids if storable(quote_id)]
     if not ids:
         return {}
-    query = (
-        select(Quote)
-        .options(joinedload(Quote.pickup), joinedload(Quote.dropoff))
-        .where(Quote.id.in_(ids))
-        .with_for_update(of=Quote)
-    )
-    return {q.id: q for q in session.scalars(query)}
+    quotes: dict[str, QuoteToOrder] = {}
+    for row in session.connection().execute(_QUOTES_TO_ORDER, {"ids": ids}):
+        fields: tuple[Any, ...] = tuple(row)  # the quote's, then the pickup's and the dropoff's
+        quote = QuoteToOrder(Place(*fields[-8:-4]), Place(*fields[-4:]), *fields[:-8])
+        quotes[quote.id] = quote
+    return quotes
 
 
 def claim_quotes(session: Session, claims: dict[str, str]) -> None:
@@ -199,58 +226,73 @@ def claim_quotes(session: Session, claims: dict[str, str]) -> None:
     batch is refused and its orders are written again one by one."""
     if not claims:
         return
-    used_by = case(claims, value=Quote.id)
-    claimed = session.execute(
-        update(Quote)
-        # Spelled so that no database looks the quotes up by their (mostly empty) claim.
-        .where(Quote.id.in_(claims), func.coalesce(Quote.used_by_delivery_id, "") == "")
-        .values(used_by_delivery_id=used_by)
-        .execution_options(synchronize_session=False)
+    connection = session.connection()
+    marker = "?" if connection.dialect.name == "sqlite" else "%s"
+    cases = " ".join([f"WHEN {marker} THEN {marker}"] * len(claims))
+    ids = ", ".join([marker] * len(claims))
+    # Spelled so that no database looks the quotes up by their (mostly empty) claim.
+    sql = (
+        f"UPDATE quotes SET used_by_delivery_id = CASE id {cases} END"
+        f" WHERE id IN ({ids}) AND COALESCE(used_by_delivery_id, '') = ''"
     )
-    if claimed.rowcount != len(claims):  # type: ignore[attr-defined]
+    params = (*(v for pair in claims.items() for v in pair), *claims)
+    claimed = connection.exec_driver_sql(sql, params)
+    if claimed.rowcount != len(claims):
         raise Conflict("A quote of the batch was already used", code="quote_already_used")
 
 
-def insert_orders(session: Session, deliveries: list[Delivery]) -> None:
-    """New deliveries, each with its one attempt and their link, built but not added to the
-    session (their rows are taken from them)."""
-    links = [link for d in deliveries for link in d.attempt_links]
-    _insert_built(session, Attempt, [link.attempt for link in links])
-    _insert_built(session, Delivery, deliveries)
-    _insert_built(session, DeliveryAttempt, links)
+def insert_orders(session: Session, orders: list[NewOrder]) -> None:
+    """New deliveries, each with its first attempt and their link."""
+    connection = session.connection()
+    driver_insert(connection, cast(Table, Attempt.__table__), [o.attempt.row() for o in orders])
+    driver_insert(connection, cast(Table, Delivery.__table__), [o.row() for o in orders])
+    driver_insert(
+        connection, cast(Table, DeliveryAttempt.__table__), [o.link_row() for o in orders]
+    )
 
 
-def _insert_built(session: Session, model: type[Base], objects: Sequence[Base]) -> None:
-    """Insert objects built in memory, one statement per shape of row. A JSON column left
-    empty is left out, so that it is stored as SQL NULL (as the ORM does), not as JSON null."""
-    table = cast(Table, model.__table__)
-    columns = [(c.key, isinstance(c.type, JSON)) for c in table.columns]
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for obj in objects:
-        row = {
-            key: value
-            for key, is_json in columns
-            if (value := getattr(obj, key)) is not None or not is_json
-        }
-        shapes.setdefault(tuple(row), []).append(row)
-    for rows in shapes.values():
-        session.execute(insert(table), rows)
+_KEYS = cast(Table, IdempotencyRecord.__table__)
+# Both columns by IN, which every database answers from the primary key (a row-value IN is
+# not, on SQLite); the pairs asked are picked from what comes back.
+_IDEMPOTENCY_RECORDS = (
+    select(
+        _KEYS.c.merchant_id,
+        _KEYS.c.key,
+        _KEYS.c.request_hash,
+        _KEYS.c.response_body,
+        _KEYS.c.expires_at,
+    )
+    .where(
+        _KEYS.c.merchant_id.in_(bindparam("merchants", expanding=True)),
+        _KEYS.c.key.in_(bindparam("keys", expanding=True)),
+    )
+    .with_for_update()
+)
 
 
-def idempotency_records(
-    session: Session, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], IdempotencyRecord]:
-    """The stored answers of (merchant, key) pairs, locked where the database can."""
+_LOCK_KEYS = "SELECT pg_advisory_xact_lock(key) FROM unnest(%s::bigint[]) AS key ORDER BY key"
+
+
+def _key_lock(merchant_id: str, key: str) -> int:
+    """A key's advisory lock: 64 bits of a digest (two keys sharing one merely wait)."""
+    digest = hashlib.blake2b(f"{merchant_id}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def idempotency_records(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The stored answers of (merchant, key) pairs (rows with `request_hash`,
+    `response_body` and `expires_at`), locked where the database can."""
     keys = {(merchant_id, key) for merchant_id, key in keys if storable(key)}
     if not keys:
         return {}
-    r = IdempotencyRecord
-    # Both columns by IN, which every database answers from the primary key (a row-value IN
-    # is not, on SQLite); the pairs asked are picked from what comes back.
-    query = select(r).where(
-        r.merchant_id.in_({m for m, _ in keys}), r.key.in_({k for _, k in keys})
-    )
-    found = session.scalars(query.with_for_update())
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # A key not stored yet has no row to lock: another transaction ordering with it
+        # would not be waited for, and would be seen only as the quote it claimed. Each key
+        # is locked by name instead, in one order, until the transaction ends.
+        connection.exec_driver_sql(_LOCK_KEYS, (sorted(_key_lock(m, k) for m, k in keys),))
+    params = {"merchants": list({m for m, _ in keys}), "keys": list({k for _, k in keys})}
+    found = connection.execute(_IDEMPOTENCY_RECORDS, params)
     return {(r.merchant_id, r.key): r for r in found if (r.merchant_id, r.key) in keys}
 
 
@@ -268,5 +310,4 @@ def delete_idempotency_records(session: Session, keys: list[tuple[str, str]]) ->
 def insert_idempotency_records(session: Session, records: list[dict[str, Any]]) -> None:
     """The answers to keep for the keys of the batch. A key another transaction stored
     meanwhile fails the batch on its primary key; the batch is then written again."""
-    if records:
-        session.execute(insert(cast(Table, IdempotencyRecord.__table__)), records)
+    driver_insert(session.connection(), _KEYS, records)

@@ -28,8 +28,6 @@ from sidewalk.deliveries.eta import Eta
 from sidewalk.deliveries.models import (
     Attempt,
     Delivery,
-    Location,
-    Quote,
 )
 from sidewalk.deliveries.quote_store import insert_quotes
 from sidewalk.deliveries.schemas import (
@@ -47,6 +45,7 @@ from sidewalk.deliveries.schemas import (
     ServiceabilityRead,
     WindowRead,
 )
+from sidewalk.deliveries.shapes import AttemptFields, DeliveryFields, PlaceFields, QuoteFields
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read, event_read, quote_read
 from sidewalk.kernel.cursor import encode_cursor
@@ -156,7 +155,12 @@ def new_attempt(provider: AttemptProvider, now: datetime) -> Attempt:
 
 
 def request_attempt(
-    uow: DeliveriesUnitOfWork, delivery: Delivery, quote: Quote, attempt: Attempt, *, sequence: int
+    uow: DeliveriesUnitOfWork,
+    delivery: DeliveryFields,
+    quote: QuoteFields,
+    attempt: AttemptFields,
+    *,
+    sequence: int,
 ) -> None:
     """Tell operations (and any provider listening) that the attempt wants carrying out, with
     what a courier network asks for too (whom to hand the goods to, their value, our order)."""
@@ -167,7 +171,9 @@ def request_attempt(
     )
 
 
-def attempt_payload(delivery: Delivery, quote: Quote, attempt: Attempt) -> dict[str, Any]:
+def attempt_payload(
+    delivery: DeliveryFields, quote: QuoteFields, attempt: AttemptFields
+) -> dict[str, Any]:
     """What an attempt's provider is to carry out, as it stands."""
     customer = None
     if delivery.customer_name is not None:
@@ -188,7 +194,7 @@ def attempt_payload(delivery: Delivery, quote: Quote, attempt: Attempt) -> dict[
     }
 
 
-def schedule_payload(quote: Quote) -> dict[str, Any]:
+def schedule_payload(quote: QuoteFields) -> dict[str, Any]:
     """When a scheduled attempt is wanted at the pickup (None: now) and by when the goods must
     be at the door (None: no deadline)."""
     scheduled = quote.pickup_ready_at is not None or quote.dropoff_after is not None
@@ -198,7 +204,7 @@ def schedule_payload(quote: Quote) -> dict[str, Any]:
     }
 
 
-def place(location: Location) -> dict[str, Any]:
+def place(location: PlaceFields) -> dict[str, Any]:
     return {"lat": location.lat, "lng": location.lng, "full_address": location.full_address}
 
 

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Self, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk.deliveries.models import OUTBOX, DeliveryEvent
@@ -15,10 +15,13 @@ from sidewalk.deliveries.schemas import DeliveryRead
 from sidewalk.deliveries.webhook_domain import WEBHOOK_EVENT_TYPES
 from sidewalk.deliveries.webhook_messages import StatusChange, queue_webhooks
 from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.db import driver_insert
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.outbox import add_to_outbox
 from sidewalk.kernel.uow import UnitOfWork
+
+_TIMELINE = cast(Table, DeliveryEvent.__table__)
 
 
 class DeliveriesUnitOfWork(UnitOfWork):
@@ -86,7 +89,7 @@ class DeliveriesUnitOfWork(UnitOfWork):
         rendered, self._rendered = self._rendered, {}
         if timeline:
             self.session.flush()  # the deliveries the entries point at
-            self.session.execute(insert(cast(Table, DeliveryEvent.__table__)), timeline)
+            driver_insert(self.session.connection(), _TIMELINE, timeline)
         add_to_outbox(self.session, OUTBOX, envelopes)
         if changes:
             queue_webhooks(self.session, changes, self._public_base_url, rendered)

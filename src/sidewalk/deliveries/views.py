@@ -1,8 +1,9 @@
-"""How the service's records look to a merchant: ORM rows into API read models."""
+"""How the service's records look to a merchant: ORM rows (or an order's plain records, of
+the same shapes) into API read models."""
 
 from datetime import datetime
 
-from sidewalk.deliveries.models import Delivery, DeliveryEvent, Location, Quote
+from sidewalk.deliveries.models import DeliveryEvent, Quote
 from sidewalk.deliveries.schemas import (
     AttemptRead,
     Customer,
@@ -16,19 +17,20 @@ from sidewalk.deliveries.schemas import (
     UndeliverableRead,
     WindowRead,
 )
+from sidewalk.deliveries.shapes import DeliveryFields, PlaceFields, QuoteFields
 
 
 def _times(status_times: dict[str, str]) -> dict[str, datetime]:
     return {status: datetime.fromisoformat(at) for status, at in status_times.items()}
 
 
-def location_read(location: Location) -> LocationRead:
+def location_read(location: PlaceFields) -> LocationRead:
     return LocationRead(
         id=location.id, lat=location.lat, lng=location.lng, full_address=location.full_address
     )
 
 
-def window_read(quote: Quote) -> WindowRead | None:
+def window_read(quote: QuoteFields) -> WindowRead | None:
     if quote.dropoff_after is None and quote.dropoff_before is None:
         return None
     return WindowRead(start_at=quote.dropoff_after, end_at=quote.dropoff_before)
@@ -56,7 +58,7 @@ def quote_read(quote: Quote) -> QuoteRead:
     )
 
 
-def delivery_read(delivery: Delivery, public_base_url: str) -> DeliveryRead:
+def delivery_read(delivery: DeliveryFields, public_base_url: str) -> DeliveryRead:
     quote = delivery.quote
     attempts = [
         AttemptRead(

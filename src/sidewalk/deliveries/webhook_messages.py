@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
@@ -19,6 +19,7 @@ from sidewalk.deliveries.webhook_domain import (
     check_message_move,
 )
 from sidewalk.deliveries.webhook_schemas import WebhookPayload
+from sidewalk.kernel.db import driver_insert
 from sidewalk.kernel.ids import new_id
 
 
@@ -105,7 +106,7 @@ def queue_webhooks(
         }
         for change, endpoint in wanted
     ]
-    session.execute(insert(cast(Table, WebhookMessage.__table__)), messages)
+    driver_insert(session.connection(), cast(Table, WebhookMessage.__table__), messages)
     return len(wanted)
 
 

@@ -5,7 +5,7 @@ can be rewritten, replayed or inspected with ordinary tools."""
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Self, cast, get_args
 
@@ -44,6 +44,8 @@ class Envelope:
     payload: dict[str, Any]
     # The API request the event comes of (its X-Request-ID), when it comes of one.
     correlation_id: str | None = None
+    # Its JSON, made once (an envelope is not changed once made).
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -97,6 +99,8 @@ class Envelope:
 
     def to_json(self) -> bytes:
         """Compact UTF-8 JSON; times as RFC 3339 in UTC with a `Z`."""
+        if self._json is not None:
+            return self._json
         document = {
             "id": self.id,
             "type": self.type,
@@ -112,7 +116,9 @@ class Envelope:
             text = json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ValueError(f"event {self.type} {self.id} is not JSON-serialisable: {e}") from e
-        return text.encode()
+        encoded = text.encode()
+        object.__setattr__(self, "_json", encoded)
+        return encoded
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Self:

@@ -8,7 +8,7 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -22,7 +22,9 @@ class _Batch(Generic[T]):
 @dataclass
 class _LoopState(Generic[T]):
     filling: _Batch[T] = field(default_factory=_Batch)
-    writer: "asyncio.Task[None] | None" = None
+    writers: "set[asyncio.Task[None]]" = field(default_factory=set)
+    # The writer started and yet to take its first batch: no other is started meanwhile.
+    starting: "asyncio.Task[None] | None" = None
 
 
 class GroupCommit(Generic[T]):
@@ -32,10 +34,14 @@ class GroupCommit(Generic[T]):
         *,
         close: Callable[[], Awaitable[None]] | None = None,
         max_batch: int = 256,
+        writers: int = 1,
     ) -> None:
         """`write(items)` must write all the items in one transaction, or none of them;
-        `close()` releases what the writer holds for the running event loop."""
+        `close()` releases what the writer holds for the running event loop. With `writers`
+        above one, that many batches may be written at once (a database whose transactions
+        wait on the network rather than on one lock: each batch then waits in parallel)."""
         self._write, self._close, self._max_batch = write, close, max_batch
+        self._max_writers = writers
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState[T]] = (
             weakref.WeakKeyDictionary()
         )
@@ -47,22 +53,26 @@ class GroupCommit(Generic[T]):
         done: asyncio.Future[None] = loop.create_future()
         state.filling.items.append(item)
         state.filling.waiters.append(done)
-        if state.writer is None:
-            state.writer = loop.create_task(self._drain(state))
+        if state.starting is None and len(state.writers) < self._max_writers:
+            state.starting = loop.create_task(self._drain(state))
+            state.writers.add(state.starting)
         await done
 
     async def aclose(self) -> None:
         """Wait for the batch being written on this loop, then release the writer's hold."""
         state = self._loops.get(asyncio.get_running_loop())
-        if state is not None and state.writer is not None:
-            await state.writer
+        if state is not None and state.writers:
+            await asyncio.gather(*state.writers)
         if self._close is not None:
             await self._close()
 
     async def _drain(self, state: _LoopState[T]) -> None:
-        """Write batch after batch until none is left; what arrives meanwhile joins the next."""
+        """Write batch after batch until none is left; what arrives meanwhile joins the next
+        (or is taken by another writer, when more than one may write)."""
+        me = cast("asyncio.Task[None]", asyncio.current_task())
         try:
             await asyncio.sleep(0)  # one turn of the loop: the requests already read join
+            state.starting = None
             while state.filling.items:
                 batch, state.filling = state.filling, _Batch()
                 if len(batch.items) > self._max_batch:
@@ -79,7 +89,10 @@ class GroupCommit(Generic[T]):
                     else:
                         waiter.set_exception(error)
         finally:
-            state.writer = None
+            # At once, not in a done callback: an item submitted from now on starts a writer.
+            state.writers.discard(me)
+            if state.starting is me:
+                state.starting = None
 
     async def _write_all(self, items: list[T]) -> list[BaseException | None]:
         """One transaction for all; if it fails, each on its own, so that one bad item does

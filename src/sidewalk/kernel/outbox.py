@@ -28,7 +28,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    insert,
     select,
     text,
     update,
@@ -36,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.bus.base import Bus
-from sidewalk.kernel.db import UTCDateTime, conflict_insert
+from sidewalk.kernel.db import UTCDateTime, conflict_insert, driver_insert
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.write_lock import write_lock_for
 
@@ -84,8 +83,9 @@ def inbox_table(metadata: MetaData, owner: str) -> Table:
 def add_to_outbox(session: Session, outbox: Table, envelopes: Sequence[Envelope]) -> None:
     """Write events in the session's transaction: published only if it commits."""
     if envelopes:
-        session.execute(
-            insert(outbox),
+        driver_insert(
+            session.connection(),
+            outbox,
             [
                 {
                     "event_id": e.id,

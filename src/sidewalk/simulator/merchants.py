@@ -121,7 +121,7 @@ class MerchantAgent:
         except SidewalkError:
             world.tally.refused += 1
             return
-        delivery_id = str(ordered.delivery["id"])
+        delivery_id = ordered.id
         world.tally.ordered += 1
         self._orders.append(Order(delivery_id, self.merchant.place.name))
         if self._rng.random() < world.params.cancel_rate:
