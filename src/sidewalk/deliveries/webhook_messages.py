@@ -30,16 +30,36 @@ class StatusChange:
     occurred_at: datetime
 
 
-# Built once (a statement object remembers its cache key): the enabled endpoints of some
-# merchants, or of the merchants of some deliveries (with each delivery's merchant).
-_ENABLED = WebhookEndpoint.status == EndpointStatus.ENABLED.value
-_ENDPOINTS_OF_MERCHANTS = select(WebhookEndpoint).where(
-    WebhookEndpoint.merchant_id.in_(bindparam("merchants", expanding=True)), _ENABLED
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    """What a status change needs of an endpoint, to queue it a message."""
+
+    id: str
+    merchant_id: str
+    events: list[str]
+    created_at: datetime
+
+
+# Built once (a statement object remembers its cache key), as Core rows (a row per endpoint,
+# not an ORM object): the enabled endpoints of some merchants, or of the merchants of some
+# deliveries (with each delivery's merchant).
+_ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
+_ENDPOINT_FIELDS = (
+    _ENDPOINTS.c.id,
+    _ENDPOINTS.c.merchant_id,
+    _ENDPOINTS.c.events,
+    _ENDPOINTS.c.created_at,
 )
+_ENABLED = _ENDPOINTS.c.status == EndpointStatus.ENABLED.value
+_ENDPOINTS_OF_MERCHANTS = select(*_ENDPOINT_FIELDS).where(
+    _ENDPOINTS.c.merchant_id.in_(bindparam("merchants", expanding=True)), _ENABLED
+)
+_DELIVERIES = cast(Table, Delivery.__table__)
 _ENDPOINTS_OF_DELIVERIES = (
-    select(Delivery.id, Delivery.merchant_id, WebhookEndpoint)
-    .outerjoin(WebhookEndpoint, (WebhookEndpoint.merchant_id == Delivery.merchant_id) & _ENABLED)
-    .where(Delivery.id.in_(bindparam("deliveries", expanding=True)))
+    select(_DELIVERIES.c.id, _DELIVERIES.c.merchant_id, *_ENDPOINT_FIELDS)
+    .select_from(_DELIVERIES)
+    .outerjoin(_ENDPOINTS, (_ENDPOINTS.c.merchant_id == _DELIVERIES.c.merchant_id) & _ENABLED)
+    .where(_DELIVERIES.c.id.in_(bindparam("deliveries", expanding=True)))
 )
 
 
@@ -60,17 +80,18 @@ def queue_webhooks(
         c.delivery_id: known[c.delivery_id].merchant_id for c in changes if c.delivery_id in known
     }
     unknown = {c.delivery_id for c in changes} - merchant_of.keys()
-    endpoints: dict[str, WebhookEndpoint] = {}
+    endpoints: dict[str, _Endpoint] = {}
+    connection = session.connection()
     if merchant_of:
         merchants = {"merchants": list(set(merchant_of.values()))}
-        for endpoint in session.scalars(_ENDPOINTS_OF_MERCHANTS, merchants):
-            endpoints[endpoint.id] = endpoint
+        for row in connection.execute(_ENDPOINTS_OF_MERCHANTS, merchants):
+            endpoints[row.id] = _Endpoint(*row)
     if unknown:
-        found = session.execute(_ENDPOINTS_OF_DELIVERIES, {"deliveries": list(unknown)})
-        for delivery_id, merchant_id, endpoint in found:
+        found = connection.execute(_ENDPOINTS_OF_DELIVERIES, {"deliveries": list(unknown)})
+        for delivery_id, merchant_id, *endpoint in found:
             merchant_of[delivery_id] = merchant_id
-            if endpoint is not None:
-                endpoints[endpoint.id] = endpoint
+            if endpoint[0] is not None:
+                endpoints[endpoint[0]] = _Endpoint(*endpoint)
     ordered = sorted(endpoints.values(), key=lambda e: (e.created_at, e.id))
     wanted = [
         (change, endpoint)

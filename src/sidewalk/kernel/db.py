@@ -71,7 +71,8 @@ def driver_time(at: datetime | None, *, sqlite: bool) -> datetime | str | None:
     UTC elsewhere."""
     if at is None:
         return None
-    at = at.astimezone(UTC)
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
     return at.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else at
 
 
