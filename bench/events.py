@@ -63,7 +63,7 @@ from sidewalk.deliveries.quote_store import insert_quotes
 from sidewalk.deliveries.schemas import DeliveryCreate, LocationIn, QuoteCreate
 from sidewalk.kernel.bus import Bus, MemoryBus
 from sidewalk.kernel.bus.nats import NatsBus
-from sidewalk.kernel.db import make_engine
+from sidewalk.kernel.db import Inserts, make_engine
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import OutboxRelay, add_to_outbox
 from sidewalk.kernel.settings import Settings
@@ -330,7 +330,9 @@ def envelopes(n: int) -> list[Envelope]:
 def fill_outbox(engine: Engine, events: list[Envelope]) -> None:
     for start in range(0, len(events), FILL_BATCH):
         with Session(engine) as session, session.begin():
-            add_to_outbox(session, OUTBOX, events[start : start + FILL_BATCH])
+            inserts = Inserts()
+            add_to_outbox(inserts, OUTBOX, events[start : start + FILL_BATCH])
+            inserts.write(session.connection())
 
 
 async def drain_outbox(engine: Engine, bus: Bus, warm: Envelope) -> float:

@@ -1,6 +1,7 @@
 """Fixtures: a platform on SQLite or PostgreSQL (tests taking `platform` run on both), a
 manual clock, and HTTP clients in-process or over a real socket."""
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings
 
 from sidewalk.app import create_deliveries_app, create_operations_app
 from sidewalk.bootstrap import Platform, bootstrap
@@ -20,6 +22,13 @@ from tests.fleet import Fleet
 from tests.serving import free_port, serving
 
 __all__ = ["free_port"]  # imported from here by many tests
+
+# In CI the property tests draw the same examples on every run, so that a red build is the
+# change's and can be run again; elsewhere they explore anew each time (and what they find
+# is printed as a reproducible blob).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

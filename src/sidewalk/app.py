@@ -108,6 +108,7 @@ def create_deliveries_app(
         ):
             yield
         await platform.deliveries.quote_writer.aclose()
+        await platform.deliveries.order_writer.aclose()
         await run_in_threadpool(platform.deliveries.audit.stop)
         if own_lifecycle:
             platform.close()

@@ -6,14 +6,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk import migrations
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.eta import DistanceEta, FleetEta
 from sidewalk.deliveries.fleet import fleet_states
 from sidewalk.deliveries.models import API_REQUESTS as DELIVERIES_API_REQUESTS
-from sidewalk.deliveries.ordering import OrderRequest, order_writer
+from sidewalk.deliveries.ordering import OrderRequest, loop_order_writer, order_writer
 from sidewalk.deliveries.providers.courier import CourierProvider
 from sidewalk.deliveries.providers.courier_updates import apply_courier_update
 from sidewalk.deliveries.providers.registry import courier_provider
@@ -27,6 +27,7 @@ from sidewalk.kernel.db import make_engine
 from sidewalk.kernel.flusher import Flusher
 from sidewalk.kernel.geo import DEFAULT_SERVICE_AREAS_FILE, ServiceAreas
 from sidewalk.kernel.group_commit import GroupCommit
+from sidewalk.kernel.loop_sessions import LoopSessions
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 from sidewalk.kernel.uow import ReadUnitOfWork
@@ -216,12 +217,17 @@ def _order_writer(
 ) -> GroupCommit[OrderRequest]:
     """Orders are committed in batches. On SQLite one batch at a time (one write lock), of
     at most 64 orders, as a batch written on the event loop holds it for about a third of a
-    millisecond an order. On PostgreSQL a batch's time is mostly round trips, each waiting
-    for the interpreter lock on its way back: three batches are written at once."""
-    write = order_writer(uow, settings, write_lock)
+    millisecond an order. On PostgreSQL a batch's time is mostly its eight or so round trips,
+    which wait on the loop (`LoopSessions`): eight batches may be on their way at once."""
     if engine.dialect.name == "postgresql":
-        return GroupCommit(write, writers=3)
-    return GroupCommit(write, max_batch=64)
+        sessions = LoopSessions(engine, pool_size=8)
+
+        def uow_in(session: Session) -> DeliveriesUnitOfWork:
+            return uow().over(session)
+
+        write = loop_order_writer(sessions, uow_in, settings)
+        return GroupCommit(write, writers=8, close=sessions.aclose)
+    return GroupCommit(order_writer(uow, settings, write_lock), max_batch=64)
 
 
 def _quote_writer(

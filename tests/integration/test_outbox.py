@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.bus.base import Bus
-from sidewalk.kernel.db import make_engine
+from sidewalk.kernel.db import Inserts, make_engine
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import (
     OutboxRelay,
@@ -60,7 +60,9 @@ def now() -> datetime:
 
 def write(engine: Engine, events: list[Envelope], *, commit: bool) -> None:
     with Session(engine) as session, session.begin():
-        add_to_outbox(session, OUTBOX, events)
+        inserts = Inserts()
+        add_to_outbox(inserts, OUTBOX, events)
+        inserts.write(session.connection())
         if not commit:
             session.rollback()
 

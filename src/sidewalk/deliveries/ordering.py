@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
@@ -31,6 +32,7 @@ from sidewalk.deliveries.views import delivery_read
 from sidewalk.kernel.db import JsonText
 from sidewalk.kernel.errors import SidewalkError, Unprocessable
 from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.loop_sessions import LoopSessions
 from sidewalk.kernel.secrets import new_pin, new_token
 from sidewalk.kernel.settings import Settings
 from sidewalk.kernel.write_lock import write_soon
@@ -167,6 +169,21 @@ def order_writer(
     return write
 
 
+def loop_order_writer(
+    sessions: LoopSessions, uow_in: Callable[[Session], DeliveriesUnitOfWork], settings: Settings
+) -> Callable[[list[OrderRequest]], Awaitable[None]]:
+    """The batch write on PostgreSQL: the same unit of work, its statements waiting on the
+    event loop (`LoopSessions`) rather than on a thread."""
+
+    async def write(requests: list[OrderRequest]) -> None:
+        def in_session(session: Session) -> None:
+            write_orders(lambda: uow_in(session), settings, requests)
+
+        await sessions.run(in_session)
+
+    return write
+
+
 def order_deliveries(
     uow: DeliveriesUnitOfWork,
     requests: list[OrderRequest],
@@ -206,9 +223,9 @@ def order_deliveries(
     if not orders:
         return
     repository.claim_quotes(session, claimed)
-    repository.insert_orders(session, [delivery for _, delivery, _ in orders])
+    repository.insert_orders(uow.inserts, [delivery for _, delivery, _ in orders])
     repository.insert_idempotency_records(
-        session,
+        uow.inserts,
         [
             {
                 "merchant_id": request.merchant.id,

@@ -30,7 +30,7 @@ from sidewalk.deliveries.models import (
 )
 from sidewalk.deliveries.order_records import NewOrder, Place, QuoteToOrder
 from sidewalk.kernel.cursor import decode_cursor, storable
-from sidewalk.kernel.db import driver_insert
+from sidewalk.kernel.db import Inserts
 from sidewalk.kernel.errors import Conflict
 
 PLACE_COLUMNS = ("id", "lat", "lng", "full_address")
@@ -241,14 +241,12 @@ def claim_quotes(session: Session, claims: dict[str, str]) -> None:
         raise Conflict("A quote of the batch was already used", code="quote_already_used")
 
 
-def insert_orders(session: Session, orders: list[NewOrder]) -> None:
-    """New deliveries, each with its first attempt and their link."""
-    connection = session.connection()
-    driver_insert(connection, cast(Table, Attempt.__table__), [o.attempt.row() for o in orders])
-    driver_insert(connection, cast(Table, Delivery.__table__), [o.row() for o in orders])
-    driver_insert(
-        connection, cast(Table, DeliveryAttempt.__table__), [o.link_row() for o in orders]
-    )
+def insert_orders(inserts: Inserts, orders: list[NewOrder]) -> None:
+    """New deliveries, each with its first attempt and their link, written as the
+    transaction commits."""
+    inserts.add(cast(Table, Attempt.__table__), [o.attempt.row() for o in orders])
+    inserts.add(cast(Table, Delivery.__table__), [o.row() for o in orders])
+    inserts.add(cast(Table, DeliveryAttempt.__table__), [o.link_row() for o in orders])
 
 
 _KEYS = cast(Table, IdempotencyRecord.__table__)
@@ -307,7 +305,7 @@ def delete_idempotency_records(session: Session, keys: list[tuple[str, str]]) ->
         )
 
 
-def insert_idempotency_records(session: Session, records: list[dict[str, Any]]) -> None:
+def insert_idempotency_records(inserts: Inserts, records: list[dict[str, Any]]) -> None:
     """The answers to keep for the keys of the batch. A key another transaction stored
     meanwhile fails the batch on its primary key; the batch is then written again."""
-    driver_insert(session.connection(), _KEYS, records)
+    inserts.add(_KEYS, records)

@@ -15,7 +15,6 @@ from sidewalk.deliveries.schemas import DeliveryRead
 from sidewalk.deliveries.webhook_domain import WEBHOOK_EVENT_TYPES
 from sidewalk.deliveries.webhook_messages import StatusChange, queue_webhooks
 from sidewalk.kernel.clock import Clock
-from sidewalk.kernel.db import driver_insert
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.outbox import add_to_outbox
@@ -87,10 +86,8 @@ class DeliveriesUnitOfWork(UnitOfWork):
         envelopes, self._envelopes = self._envelopes, []
         changes, self._status_changes = self._status_changes, []
         rendered, self._rendered = self._rendered, {}
-        if timeline:
-            self.session.flush()  # the deliveries the entries point at
-            driver_insert(self.session.connection(), _TIMELINE, timeline)
-        add_to_outbox(self.session, OUTBOX, envelopes)
+        self.inserts.add(_TIMELINE, timeline)
+        add_to_outbox(self.inserts, OUTBOX, envelopes)
         if changes:
-            queue_webhooks(self.session, changes, self._public_base_url, rendered)
+            queue_webhooks(self.session, self.inserts, changes, self._public_base_url, rendered)
         super().commit()

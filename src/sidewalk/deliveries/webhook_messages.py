@@ -19,7 +19,7 @@ from sidewalk.deliveries.webhook_domain import (
     check_message_move,
 )
 from sidewalk.deliveries.webhook_schemas import WebhookPayload
-from sidewalk.kernel.db import driver_insert
+from sidewalk.kernel.db import Inserts
 from sidewalk.kernel.ids import new_id
 
 
@@ -65,6 +65,7 @@ _ENDPOINTS_OF_DELIVERIES = (
 
 def queue_webhooks(
     session: Session,
+    inserts: Inserts,
     changes: list[StatusChange],
     public_base_url: str,
     rendered: Mapping[str, DeliveryRead] | None = None,
@@ -87,6 +88,7 @@ def queue_webhooks(
         for row in connection.execute(_ENDPOINTS_OF_MERCHANTS, merchants):
             endpoints[row.id] = _Endpoint(*row)
     if unknown:
+        session.flush()  # the deliveries the use case changed, as they now are
         found = connection.execute(_ENDPOINTS_OF_DELIVERIES, {"deliveries": list(unknown)})
         for delivery_id, merchant_id, *endpoint in found:
             merchant_of[delivery_id] = merchant_id
@@ -127,7 +129,7 @@ def queue_webhooks(
         }
         for change, endpoint in wanted
     ]
-    driver_insert(session.connection(), cast(Table, WebhookMessage.__table__), messages)
+    inserts.add(cast(Table, WebhookMessage.__table__), messages)
     return len(wanted)
 
 

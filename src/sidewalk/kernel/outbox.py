@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.bus.base import Bus
-from sidewalk.kernel.db import UTCDateTime, conflict_insert, driver_insert
+from sidewalk.kernel.db import Inserts, UTCDateTime, conflict_insert
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.write_lock import write_lock_for
 
@@ -80,22 +80,20 @@ def inbox_table(metadata: MetaData, owner: str) -> Table:
     )
 
 
-def add_to_outbox(session: Session, outbox: Table, envelopes: Sequence[Envelope]) -> None:
-    """Write events in the session's transaction: published only if it commits."""
-    if envelopes:
-        driver_insert(
-            session.connection(),
-            outbox,
-            [
-                {
-                    "event_id": e.id,
-                    "type": e.type,
-                    "occurred_at": e.occurred_at,
-                    "envelope": e.to_json().decode(),
-                }
-                for e in envelopes
-            ],
-        )
+def add_to_outbox(inserts: Inserts, outbox: Table, envelopes: Sequence[Envelope]) -> None:
+    """Write events in the transaction of `inserts`: published only if it commits."""
+    inserts.add(
+        outbox,
+        [
+            {
+                "event_id": e.id,
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+                "envelope": e.to_json().decode(),
+            }
+            for e in envelopes
+        ],
+    )
 
 
 def first_time(session: Session, inbox: Table, consumer: str, event_id: str, at: datetime) -> bool:

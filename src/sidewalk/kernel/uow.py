@@ -2,19 +2,21 @@
 called `commit()`. Services subclass it to record what their use cases produce (the
 timeline, the outbox) in that same transaction."""
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.db import Inserts
 
 
 class UnitOfWork:
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
+        session_factory: Callable[[], Session],
         clock: Clock,
         *,
         write_lock: AbstractContextManager[object] | None = None,
@@ -26,6 +28,14 @@ class UnitOfWork:
         self.clock = clock
         self._lock = write_lock or nullcontext()
         self._session: Session | None = None
+        # What the transaction inserts at its end (a timeline, an outbox, new records).
+        self.inserts = Inserts()
+
+    def over(self, session: Session) -> Self:
+        """This unit of work run in `session` (one whose statements wait on the event loop,
+        say), and without the write lock, which only SQLite needs."""
+        self._session_factory, self._lock = (lambda: session), nullcontext()
+        return self
 
     @property
     def session(self) -> Session:
@@ -37,6 +47,7 @@ class UnitOfWork:
         self._lock.__enter__()
         self._session = self._session_factory()
         self._session.begin()
+        self.inserts.clear()
         return self
 
     # Whether a use case that ends without error hands back what it loaded as plain detached
@@ -59,6 +70,10 @@ class UnitOfWork:
             self._lock.__exit__(None, None, None)
 
     def commit(self) -> None:
+        """Write what the ORM holds, then the rows kept in `inserts` (which may point at it),
+        and commit."""
+        self.session.flush()
+        self.inserts.write(self.session.connection())
         self.session.commit()
 
     def rollback(self) -> None:

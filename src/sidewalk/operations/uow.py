@@ -58,7 +58,7 @@ class OperationsUnitOfWork(UnitOfWork):
 
     def commit(self) -> None:
         """Commit the change with its events in the outbox, then tell the observers."""
-        add_to_outbox(self.session, OUTBOX, [_envelope(e) for e in self.events])
+        add_to_outbox(self.inserts, OUTBOX, [_envelope(e) for e in self.events])
         super().commit()
         events, self.events = self.events, []
         for observe in self._observers if events else ():
