@@ -89,3 +89,35 @@ def test_a_lone_item_is_written_without_waiting_for_company(count: int) -> None:
         await asyncio.wait_for(asyncio.gather(*(commit.submit(i) for i in range(count))), 1)
 
     asyncio.run(main())
+
+
+def test_with_several_writers_batches_are_written_at_once_and_none_is_left_behind() -> None:
+    in_flight, most, written = 0, 0, []
+
+    async def write(items: list[int]) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        written.extend(items)
+
+    async def main() -> None:
+        commit = GroupCommit(write, writers=3)
+        for wave in range(5):  # items arriving while batches are being written
+            await asyncio.gather(
+                *(commit.submit(wave * 100 + i) for i in range(20)),
+                *(_later(commit, wave * 100 + 50 + i, 0.003 * i) for i in range(10)),
+            )
+        await commit.aclose()
+
+    asyncio.run(main())
+    assert sorted(written) == sorted(
+        w * 100 + i for w in range(5) for i in [*range(20), *range(50, 60)]
+    )
+    assert 1 < most <= 3
+
+
+async def _later(commit: GroupCommit[int], item: int, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await commit.submit(item)

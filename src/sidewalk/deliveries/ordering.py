@@ -2,8 +2,10 @@
 together (`kernel.group_commit`): one transaction and a handful of statements for a whole
 batch, whatever its size. Its idempotency keys and its quotes are read in one query each, the
 quotes claimed in one UPDATE, and the rows the orders make (idempotency records, deliveries,
-attempts and their links, timeline, outbox, webhooks) inserted in one statement per table.
-Each order still gets its own answer: a bad quote fails only its own request."""
+attempts and their links, timeline, outbox, webhooks) built as plain records
+(`order_records`) and inserted as the transaction commits (`kernel.db.Inserts`: one
+statement per table, or one for all of them on PostgreSQL). Each order still gets its own
+answer: a bad quote fails only its own request."""
 
 import hashlib
 import json
