@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
-from sidewalk.kernel.db import driver_time
+from sidewalk.kernel.db import driver_time, json_time
 from sidewalk.kernel.write_lock import write_soon
 
 LOCATION_COLUMNS = ("id", "lat", "lng", "full_address", "created_at")
@@ -124,13 +124,7 @@ _POSTGRES_BATCH = (
 
 
 def _json_rows(columns: tuple[str, ...], rows: Rows) -> str:
-    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=_iso)
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=json_time)
 
 
 def sqlite_quote_writer(

@@ -215,7 +215,9 @@ def quotes_to_order(session: Session, quote_ids: set[str]) -> dict[str, QuoteToO
     quotes: dict[str, QuoteToOrder] = {}
     for row in session.connection().execute(_QUOTES_TO_ORDER, {"ids": ids}):
         fields: tuple[Any, ...] = tuple(row)  # the quote's, then the pickup's and the dropoff's
-        quote = QuoteToOrder(Place(*fields[-8:-4]), Place(*fields[-4:]), *fields[:-8])
+        places = len(PLACE_COLUMNS)
+        pickup, dropoff = Place(*fields[-2 * places : -places]), Place(*fields[-places:])
+        quote = QuoteToOrder(pickup, dropoff, *fields[: -2 * places])
         quotes[quote.id] = quote
     return quotes
 

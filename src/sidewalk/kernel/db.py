@@ -102,7 +102,7 @@ def driver_insert(connection: Connection, table: Table, rows: Sequence[Mapping[s
         return
     plan = _plan(connection.dialect, table, tuple(rows[0]))
     if connection.dialect.name != "sqlite":
-        connection.exec_driver_sql(plan.sql, (_document(table, rows),))
+        connection.exec_driver_sql(plan.sql, (_document(plan, rows),))
         return
     params: list[tuple[Any, ...]] = []
     for row in rows:
@@ -136,16 +136,16 @@ class Inserts:
 
     def write(self, connection: Connection) -> None:
         pending, self._pending = self._pending, []
-        if connection.dialect.name == "sqlite" or len(pending) == 1:
+        if connection.dialect.name == "sqlite" or len(pending) <= 1:
             for table, rows in pending:
                 driver_insert(connection, table, rows)
             return
-        if not pending:
-            return
-        steps = [_plan(connection.dialect, table, tuple(rows[0])).sql for table, rows in pending]
-        sql = "WITH " + ", ".join(f"step_{i} AS ({step})" for i, step in enumerate(steps[:-1]))
-        params = tuple(_document(table, rows) for table, rows in pending)
-        connection.exec_driver_sql(f"{sql} {steps[-1]}", params)
+        plans = [_plan(connection.dialect, table, tuple(rows[0])) for table, rows in pending]
+        steps = ", ".join(f"step_{i} AS ({plan.sql})" for i, plan in enumerate(plans[:-1]))
+        params = tuple(
+            _document(plan, rows) for plan, (_, rows) in zip(plans, pending, strict=True)
+        )
+        connection.exec_driver_sql(f"WITH {steps} {plans[-1].sql}", params)
 
 
 def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> "_InsertPlan":
@@ -156,20 +156,21 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> "_InsertP
     return plan
 
 
-def _document(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
+def _document(plan: "_InsertPlan", rows: Sequence[Mapping[str, Any]]) -> str:
     """The rows as one JSON array, for `json_populate_recordset`."""
-    texts = [name for name in rows[0] if isinstance(table.c[name].type, JSON)]
-    return json.dumps([_with_documents(row, texts) for row in rows], default=_iso)
+    rows = [_with_documents(row, plan.json_columns) for row in rows]
+    return json.dumps(rows, default=json_time)
 
 
-def _with_documents(row: Mapping[str, Any], json_columns: list[str]) -> Mapping[str, Any]:
+def _with_documents(row: Mapping[str, Any], json_columns: tuple[str, ...]) -> Mapping[str, Any]:
     """The row with its JSON texts as the values they spell, to be embedded in a document."""
     if not any(isinstance(row[name], JsonText) for name in json_columns):
         return row
     return {k: json.loads(v) if isinstance(v, JsonText) else v for k, v in row.items()}
 
 
-def _iso(value: object) -> str:
+def json_time(value: object) -> str:
+    """`json.dumps`'s `default` for documents of rows: a time as ISO 8601 with its zone."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime given; times must be timezone-aware")
@@ -183,11 +184,13 @@ _Convert = Callable[[Any], Any]
 @dataclass(frozen=True)
 class _InsertPlan:
     """A table's driver INSERT for some columns: the statement, a function picking a row's
-    values in the columns' order, and the conversions of the columns that need one."""
+    values in the columns' order, the conversions of the columns that need one (SQLite), and
+    the JSON columns (whose texts a PostgreSQL document embeds)."""
 
     sql: str
     pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     converters: list[tuple[int, _Convert]]
+    json_columns: tuple[str, ...]
 
 
 _DRIVER_INSERTS: dict[tuple[Table, tuple[str, ...], bool], _InsertPlan] = {}
@@ -221,7 +224,8 @@ def _driver_insert_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]
 
     converters = [(at, convert) for at, name in enumerate(columns)
                   if (convert := converter(table.c[name].type)) is not None]  # fmt: skip
-    return _InsertPlan(sql, pick, converters)
+    json_columns = tuple(name for name in columns if isinstance(table.c[name].type, JSON))
+    return _InsertPlan(sql, pick, converters, json_columns)
 
 
 def text_enum(cls: type[Any], name: str) -> Enum:

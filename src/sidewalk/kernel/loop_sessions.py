@@ -8,10 +8,15 @@ requests being served."""
 import asyncio
 import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -23,24 +28,26 @@ class LoopSessions:
 
     def __init__(self, engine: Engine, *, pool_size: int = 4) -> None:
         self._url, self._pool_size = engine.url, pool_size
-        self._engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._sessions: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]
+        ] = weakref.WeakKeyDictionary()
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """`work(session)` with a fresh session whose statements wait on this loop; `work`
         opens and ends its transaction itself."""
         loop = asyncio.get_running_loop()
-        engine = self._engines.get(loop)
-        if engine is None:
-            engine = self._engines[loop] = create_async_engine(
+        sessions = self._sessions.get(loop)
+        if sessions is None:
+            engine = create_async_engine(
                 self._url, pool_size=self._pool_size, max_overflow=0, pool_pre_ping=True
             )
-        sessions = async_sessionmaker(engine, expire_on_commit=False, autobegin=False)
+            sessions = self._sessions[loop] = async_sessionmaker(
+                engine, expire_on_commit=False, autobegin=False
+            )
         async with sessions() as session:
             return await session.run_sync(work)
 
     async def aclose(self) -> None:
-        engine = self._engines.pop(asyncio.get_running_loop(), None)
-        if engine is not None:
-            await engine.dispose()
+        sessions = self._sessions.pop(asyncio.get_running_loop(), None)
+        if sessions is not None:
+            await cast(AsyncEngine, sessions.kw["bind"]).dispose()

@@ -43,13 +43,14 @@ class SqliteWriteLock:
         self._fd: int | None = None
         self._pid = 0
 
-    def acquire_now(self) -> bool:
-        """Take the lock if nobody holds it, without waiting; True if taken."""
-        if not self._thread.acquire(blocking=False):
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock, waiting for it unless told not to (as a thread lock does); True if
+        taken."""
+        if not self._thread.acquire(blocking=blocking):
             return False
         try:
             if self._depth == 0:
-                fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(self._file(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
             self._thread.release()
             return False
@@ -63,14 +64,7 @@ class SqliteWriteLock:
         self.__exit__(None, None, None)
 
     def __enter__(self) -> "SqliteWriteLock":
-        self._thread.acquire()
-        try:
-            if self._depth == 0:
-                fcntl.flock(self._file(), fcntl.LOCK_EX)
-        except BaseException:
-            self._thread.release()
-            raise
-        self._depth += 1
+        self.acquire()
         return self
 
     def __exit__(
@@ -119,12 +113,9 @@ async def write_soon(lock: AbstractContextManager[object] | None, write: Callabl
     statements and, while the loop is busy, waits about a millisecond to get it back each
     time: a group commit of a dozen statements spent more time waiting than writing. Without
     a lock to take (PostgreSQL, whose statements wait on the network) always on a thread."""
-    taken = False
-    if isinstance(lock, SqliteWriteLock):
-        taken = lock.acquire_now()
-    elif lock is not None and hasattr(lock, "acquire"):
-        taken = lock.acquire(blocking=False)
-    if not taken:
+    # A file's lock and an in-memory database's thread lock take and give alike.
+    acquire = getattr(lock, "acquire", None)
+    if acquire is None or not acquire(blocking=False):
         return await asyncio.to_thread(write)
     try:
         return write()
