@@ -11,6 +11,7 @@ from sqlalchemy import Engine, Table, select
 
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import handlers as deliveries_handlers
+from sidewalk.deliveries.models import INBOX
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
 from sidewalk.kernel.clock import ManualClock
 from sidewalk.kernel.events import Envelope
@@ -170,6 +171,52 @@ def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier(
     ]
     assert [e.payload["provider"] for e in courier_asked] == ["courier"]
     assert len(all_fleet_tasks(fleet)) == 1  # operations leaves courier attempts alone
+
+
+def test_late_news_of_the_robot_changes_nothing_once_a_courier_took_over(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    delivery = merchant.order(key="order-1").json()
+    pump()
+    fleet.dispatch()
+    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    fault = {"lat": 34.0890, "lng": -118.3650, "battery_pct": 70, "state": "fault"}
+    assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", fault).status_code == 200
+    pump()
+    before = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    robot_attempt = before["attempts"][0]["id"]
+    late = Envelope.new(
+        "trip.in_progress",
+        "operations",
+        occurred_at=platform.clock.now(),
+        subject={"task_id": task["id"], "delivery_id": delivery["id"], "attempt_id": robot_attempt},
+        payload={"task_type": "delivery", "trip_type": "to_pickup"},
+    )
+    deliveries_handlers.handle(platform.deliveries, late)
+    after = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert (after["status"], after["attempts"], after["status_times"]) == (
+        before["status"],
+        before["attempts"],
+        before["status_times"],
+    )
+    events = merchant.get(f"/v1/deliveries/{delivery['id']}/events").json()["data"]
+    assert "attempt.in_progress" not in [e["type"] for e in events]
+    # An event naming a delivery this service never had is remembered as handled.
+    unknown = Envelope.new(
+        "task.assigned",
+        "operations",
+        occurred_at=platform.clock.now(),
+        subject={"task_id": task["id"], "delivery_id": "dlv_unknown", "attempt_id": "att_x"},
+        payload={"task_type": "delivery"},
+    )
+    deliveries_handlers.handle(platform.deliveries, unknown)
+    with platform.deliveries_engine.connect() as connection:
+        handled = connection.execute(
+            select(INBOX.c.event_id).where(INBOX.c.event_id == unknown.id)
+        ).all()
+    assert len(handled) == 1
 
 
 def test_without_couriers_a_delivery_no_robot_takes_fails(

@@ -49,31 +49,33 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
     with ctx.uow() as uow:
         if not first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
             return
-        delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
+        delivery = repository.delivery_in_progress(uow.session, delivery_id)
         if delivery is None:
             log.error("event %s names an unknown delivery %s", event.id, delivery_id)
             uow.commit()  # remembered as handled: it will never become readable
             return
         now = uow.clock.now()
         attempt_id = event.subject.get("attempt_id")
-        attempt = next(
-            (link.attempt for link in delivery.attempt_links if link.attempt.id == attempt_id),
-            None,
-        )
-        if attempt is not None and attempt.id == delivery.latest_attempt_id:
+        attempt = delivery.latest if attempt_id is not None else None
+        changed_attempt = None
+        if attempt is not None and attempt.id == attempt_id:
             if event.type == "task.assigned" and "task_id" in event.subject:
                 attempt.provider_id = event.subject["task_id"]
+                changed_attempt = attempt
             current = AttemptStatus(attempt.status)
             if attempt_target is not None and attempt_target in ATTEMPT_TRANSITIONS[current]:
                 move_attempt(attempt, attempt_target, at=now)
                 attempt.updated_at = now
+                changed_attempt = attempt
                 uow.record(delivery.id, f"attempt.{attempt_target.value}", attempt_id=attempt.id)
         elif attempt_id is not None:
             delivery_target = None  # an older attempt's news: the delivery has moved on
+        changed_delivery = None
         status = DeliveryStatus(delivery.status)
         if delivery_target is not None and delivery_target in DELIVERY_TRANSITIONS[status]:
             previous = move_delivery(delivery, delivery_target, at=now)
             delivery.updated_at = now
+            changed_delivery = delivery
             if delivery_target is DeliveryStatus.DELIVERED and delivery.handover is None:
                 # Completed without the compartment opened here: no proof to show.
                 delivery.handover = handover(
@@ -85,6 +87,7 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
                 previous=previous.value,
                 source_event=event.id,
             )
+        repository.save_progress(uow.session, changed_delivery, changed_attempt)
         uow.commit()
 
 

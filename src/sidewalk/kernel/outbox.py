@@ -108,7 +108,7 @@ def first_time(session: Session, inbox: Table, consumer: str, event_id: str, at:
         statement = insert_new.on_conflict_do_nothing().returning(inbox.c.event_id)
         _INBOX_INSERTS[(inbox, dialect)] = statement
     row = {"consumer": consumer, "event_id": event_id, "handled_at": at}
-    return session.execute(statement, row).first() is not None
+    return session.connection().execute(statement, row).first() is not None
 
 
 # Built once per inbox and dialect: a statement object remembers its cache key.
