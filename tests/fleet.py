@@ -95,9 +95,11 @@ class Fleet:
         return dispatcher.run_round(self.ctx)
 
     def report(self, trip_id: str, event: str, reason: str | None = None) -> Task:
-        return tasks.report_trip(
+        """The task as the report left it."""
+        task_id = tasks.report_trip(
             self.ctx, TripReport(trip_id, TripEvent(event), reason), by_robot=None
         )
+        return self.task(task_id)
 
     def task(self, task_id: str) -> Task:
         return tasks.get_task(self.ctx, task_id)

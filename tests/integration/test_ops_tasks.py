@@ -118,6 +118,18 @@ def test_another_robot_cannot_report_on_the_trip(fleet: Fleet) -> None:
     assert answer.status_code == 403
 
 
+def test_a_report_on_an_unknown_trip_or_a_task_without_robot_is_refused(fleet: Fleet) -> None:
+    boss = fleet.operator(OperatorRole.SUPERVISOR)
+    unknown = fleet.post(boss.token, "/ops/v1/trips/trp_unknown/events", {"event": "started"})
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "trip_not_found")
+    task = fleet.delivery_task()  # no robot registered: it stays pending
+    waiting = fleet.post(
+        boss.token, f"/ops/v1/trips/{task.trips[0].id}/events", {"event": "started"}
+    )
+    assert (waiting.status_code, waiting.json()["code"]) == (409, "task_not_assigned")
+    assert fleet.task(task.id).trips[0].status == "pending"
+
+
 def test_cancelling_frees_the_robot_and_cancels_the_open_trips(fleet: Fleet) -> None:
     boss = fleet.operator(OperatorRole.SUPERVISOR)
     fleet.robot("SW-1")

@@ -441,8 +441,8 @@ def trip_event(trip_id: IdPath, body: TripEventIn, caller: CallerDep) -> TaskRea
     if robot is None:
         caller.operator(Action.TRIPS_REPORT)
     report = tasks.TripReport(trip_id, body.event, body.reason)
-    task = tasks.report_trip(caller.ctx, report, by_robot=robot)
-    return reads.task_view(caller.ctx, None, task.id)
+    task_id = tasks.report_trip(caller.ctx, report, by_robot=robot)
+    return reads.task_view(caller.ctx, None, task_id)
 
 
 # --- operators and pilots ---------------------------------------------------------------------

@@ -15,7 +15,14 @@ from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import TaskStatus, TaskType, TripStatus
 from sidewalk.operations.models import Robot, Task
 from sidewalk.operations.robot_state import robot_for_update
-from sidewalk.operations.tasks import active_task_of, find_task, finish, move_trip, task_event
+from sidewalk.operations.tasks import (
+    active_task_of,
+    end_with_trip,
+    find_task,
+    finish,
+    move_trip,
+    task_event,
+)
 from sidewalk.operations.uow import OperationsUnitOfWork
 
 MAX_WRONG_PINS = 5
@@ -142,7 +149,9 @@ def undeliverable(
         )
         if action == "leave_at_door":
             task.unlocked_at, task.unlocked_by = now, "left_at_door"
-            move_trip(uow, task, dropoff, robot, TripStatus.COMPLETED, None)
+            ending = move_trip(uow, task, dropoff, TripStatus.COMPLETED, None)
+            if ending is not None:
+                end_with_trip(uow, task, robot, ending, None)
         else:
             finish(
                 uow,

@@ -14,7 +14,7 @@ from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.outbox import first_time
 from sidewalk.kernel.statemachine import transition
-from sidewalk.operations import pilots
+from sidewalk.operations import pilots, repository
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
     ACTIVE_TASK,
@@ -33,7 +33,8 @@ from sidewalk.operations.domain import (
     robot_busy,
 )
 from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
-from sidewalk.operations.robot_state import change_state, robot_for_update
+from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
+from sidewalk.operations.shapes import TaskFields, TripFields
 from sidewalk.operations.uow import OperationsUnitOfWork
 
 # The name this service's event handlers go by in its inbox (and on the bus).
@@ -48,7 +49,7 @@ def trip_not_found(trip_id: str) -> NotFound:
     return NotFound(f"No trip {trip_id!r}", code="trip_not_found")
 
 
-def task_event(uow: OperationsUnitOfWork, type_: str, task: Task, **data: object) -> None:
+def task_event(uow: OperationsUnitOfWork, type_: str, task: TaskFields, **data: object) -> None:
     uow.record(
         type_,
         task_id=task.id,
@@ -293,40 +294,52 @@ class TripReport:
     reason: str | None = None
 
 
-def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | None) -> Task:
-    """Move a trip by what its robot reports, and its task with it. `by_robot`, when given, is
-    the robot that reports, which must be the task's. Repeating the last report changes
-    nothing (robots retry on a lost answer)."""
+def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | None) -> str:
+    """Move a trip by what its robot reports, and its task with it; the task's id. `by_robot`,
+    when given, is the robot that reports, which must be the task's. Repeating the last report
+    changes nothing (robots retry on a lost answer). The task and its trips are read and
+    written as plain records (`repository`); a report that ends the task ends it as every
+    ending does, through `finish` on the rows as stored."""
     with ctx.uow() as uow:
         session = uow.session
-        trip = session.get(Trip, report.trip_id)
-        if trip is None:
+        found = repository.task_and_robot_of_trip(session, report.trip_id)
+        if found is None:
             raise trip_not_found(report.trip_id)
-        serial = session.scalar(_ROBOT_OF_TASK, {"task_id": trip.task_id})
+        task_id, serial = found
         if by_robot is not None and serial != by_robot:
             raise Forbidden("This trip is not the reporting robot's", code="forbidden")
         if serial is None:
             raise Conflict("The task has no robot yet", code="task_not_assigned")
-        robot = robot_for_update(session, serial)
-        task = find_task(session, trip.task_id, lock=True)
+        if not repository.lock_robot(session, serial):
+            raise robot_not_found(serial)
+        task = repository.task_for_update(session, task_id)
+        if task is None:
+            raise task_not_found(task_id)
         if task.robot_serial != serial:
             raise Conflict("The task changed robot meanwhile", code="concurrent_change")
+        trip = next(t for t in task.trips if t.id == report.trip_id)
         target = TRIP_EVENT_STATUS[report.event]
         if trip.status == target:
-            return task
-        move_trip(uow, task, trip, robot, target, report.reason)
+            return task.id
+        ending = move_trip(uow, task, trip, target, report.reason)
+        repository.save_task(session, task)
+        if ending is not None:
+            stored = find_task(session, task.id, lock=True)
+            end_with_trip(uow, stored, robot_for_update(session, serial), ending, report.reason)
         uow.commit()
-        return task
+        return task.id
 
 
 def move_trip(
     uow: OperationsUnitOfWork,
-    task: Task,
-    trip: Trip,
-    robot: Robot,
+    task: TaskFields,
+    trip: TripFields,
     target: TripStatus,
     reason: str | None,
-) -> None:
+) -> TaskStatus | None:
+    """Move the trip, and the task with it when its first trip starts (its robot then gets a
+    pilot). Returns how the task ends with this trip, if it does (completed, or failed): the
+    caller ends it with `end_with_trip`."""
     now = uow.clock.now()
     earlier = [t for t in task.trips if t.sequence < trip.sequence]
     if target is not TripStatus.FAILED and any(t.status != TripStatus.COMPLETED for t in earlier):
@@ -344,12 +357,29 @@ def move_trip(
         transition("task", TASK_TRANSITIONS, task, TaskStatus.IN_PROGRESS, at=now)
         task.updated_at = now
         task_event(uow, "task.in_progress", task)
-        if not pilots.assign_pilot(uow, task.id, robot.serial):
+        if task.robot_serial is not None and not pilots.assign_pilot(
+            uow, task.id, task.robot_serial
+        ):
             task_event(uow, "task.awaiting_pilot", task)
     elif target is TripStatus.FAILED:
-        finish(uow, task, robot, TaskStatus.FAILED, reason=reason or "trip_failed")
+        return TaskStatus.FAILED
     elif target is TripStatus.COMPLETED and trip.sequence == len(task.trips):
-        finish(uow, task, robot, TaskStatus.COMPLETED)
+        return TaskStatus.COMPLETED
+    return None
+
+
+def end_with_trip(
+    uow: OperationsUnitOfWork,
+    task: Task,
+    robot: Robot,
+    ending: TaskStatus,
+    reason: str | None,
+) -> None:
+    """End the task as its last trip (completed) or a failed trip left it."""
+    if ending is TaskStatus.FAILED:
+        finish(uow, task, robot, ending, reason=reason or "trip_failed")
+    else:
+        finish(uow, task, robot, ending)
 
 
 def finish(

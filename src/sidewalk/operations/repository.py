@@ -1,0 +1,133 @@
+"""The operations service's fast paths, as SQLAlchemy Core statements built once: where
+loading and flushing ORM objects costs several times the statements themselves. A robot's trip
+report, the most frequent change of a task, reads its task and trips as plain records
+(`task_records`) and writes back only the rows it moved."""
+
+from typing import cast
+
+from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from sidewalk.operations.models import Robot, Task, Trip
+from sidewalk.operations.task_records import TaskRecord, TripRecord
+
+_ROBOTS = cast(Table, Robot.__table__)
+_TASKS = cast(Table, Task.__table__)
+_TRIPS = cast(Table, Trip.__table__)
+
+_TASK_AND_ROBOT_OF_TRIP = (
+    select(_TRIPS.c.task_id, _TASKS.c.robot_serial)
+    .join_from(_TRIPS, _TASKS, _TASKS.c.id == _TRIPS.c.task_id)
+    .where(_TRIPS.c.id == bindparam("trip_id"))
+)
+# FOR NO KEY UPDATE, as `robot_state.robot_for_update` locks it.
+_LOCK_ROBOT = (
+    select(_ROBOTS.c.serial)
+    .where(_ROBOTS.c.serial == bindparam("serial"))
+    .with_for_update(key_share=True)
+)
+_TASK_FOR_UPDATE = (
+    select(
+        _TASKS.c.id,
+        _TASKS.c.type,
+        _TASKS.c.status,
+        _TASKS.c.status_times,
+        _TASKS.c.robot_serial,
+        _TASKS.c.delivery_id,
+        _TASKS.c.attempt_id,
+        _TASKS.c.updated_at,
+    )
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .with_for_update(key_share=True)
+)
+_TRIPS_OF_TASK = (
+    select(
+        _TRIPS.c.id,
+        _TRIPS.c.sequence,
+        _TRIPS.c.type,
+        _TRIPS.c.status,
+        _TRIPS.c.status_times,
+        _TRIPS.c.failure_reason,
+        _TRIPS.c.updated_at,
+    )
+    .where(_TRIPS.c.task_id == bindparam("task_id"))
+    .order_by(_TRIPS.c.sequence)
+)
+_SAVE_TASK = (
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("to_status"),
+        status_times=bindparam("to_status_times"),
+        updated_at=bindparam("to_updated_at"),
+    )
+)
+_SAVE_TRIP = (
+    update(_TRIPS)
+    .where(_TRIPS.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("to_status"),
+        status_times=bindparam("to_status_times"),
+        failure_reason=bindparam("to_failure_reason"),
+        updated_at=bindparam("to_updated_at"),
+    )
+)
+
+
+def task_and_robot_of_trip(session: Session, trip_id: str) -> tuple[str, str | None] | None:
+    """The trip's task and that task's robot, if the trip exists (not locked)."""
+    row = session.connection().execute(_TASK_AND_ROBOT_OF_TRIP, {"trip_id": trip_id}).first()
+    return None if row is None else (row[0], row[1])
+
+
+def lock_robot(session: Session, serial: str) -> bool:
+    """Lock the robot's row until the transaction ends; False when there is no such robot."""
+    found = session.connection().execute(_LOCK_ROBOT, {"serial": serial}).first()
+    return found is not None
+
+
+def task_for_update(session: Session, task_id: str) -> TaskRecord | None:
+    """The task, locked, with its trips in order."""
+    connection = session.connection()
+    row = connection.execute(_TASK_FOR_UPDATE, {"task_id": task_id}).first()
+    if row is None:
+        return None
+    trips = [TripRecord(*trip) for trip in connection.execute(_TRIPS_OF_TASK, {"task_id": task_id})]
+    return TaskRecord(*row, trips=trips)
+
+
+def save_task(session: Session, task: TaskRecord) -> None:
+    """Write back the task and those of its trips whose status moved since they were read."""
+    connection = session.connection()
+    _save_trips(connection, [t for t in task.trips if t.status != t.stored_status])
+    if task.status != task.stored_status:
+        connection.execute(
+            _SAVE_TASK,
+            {
+                "row_id": task.id,
+                "to_status": task.status,
+                "to_status_times": task.status_times,
+                "to_updated_at": task.updated_at,
+            },
+        )
+        task.stored_status = task.status
+    for trip in task.trips:
+        trip.stored_status = trip.status
+
+
+def _save_trips(connection: Connection, trips: list[TripRecord]) -> None:
+    if not trips:
+        return
+    connection.execute(
+        _SAVE_TRIP,
+        [
+            {
+                "row_id": trip.id,
+                "to_status": trip.status,
+                "to_status_times": trip.status_times,
+                "to_failure_reason": trip.failure_reason,
+                "to_updated_at": trip.updated_at,
+            }
+            for trip in trips
+        ],
+    )

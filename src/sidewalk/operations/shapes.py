@@ -1,0 +1,33 @@
+"""The fields moving a trip reads and writes, as protocols: the ORM rows have them, and so do
+the plain records a robot's trip report reads (`task_records`), which go through the same
+rules (`tasks.move_trip`) without the cost of building ORM objects."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sidewalk.operations.domain import TaskType, TripType
+
+
+class TripFields(Protocol):
+    id: str
+    sequence: int
+    type: TripType
+    status: str
+    status_times: dict[str, Any]
+    failure_reason: str | None
+    updated_at: datetime
+
+
+class TaskFields(Protocol):
+    id: str
+    type: TaskType
+    status: str
+    status_times: dict[str, Any]
+    robot_serial: str | None
+    delivery_id: str | None
+    attempt_id: str | None
+    updated_at: datetime
+
+    @property
+    def trips(self) -> Sequence[TripFields]: ...
