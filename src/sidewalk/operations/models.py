@@ -166,6 +166,7 @@ class Task(Base):
             postgresql_where=ACTIVE_TASK_SQL,
         ),
         Index("ix_tasks_status_area", "status", "area_id", "created_at"),
+        Index("ix_tasks_robot_status", "robot_serial", "status"),
         Index("ix_tasks_created", "created_at", "id"),
         Index("ix_tasks_changed", "updated_at", "id"),
     )
@@ -231,6 +232,7 @@ class PilotAssignment(Base):
             postgresql_where=OPEN_ASSIGNMENT_SQL,
         ),
         Index("ix_pilot_assignments_pilot_open", "pilot_id", "released_at"),
+        Index("ix_pilot_assignments_task", "task_id", "released_at"),
     )
 
 
