@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, text
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.geo import LatLng
@@ -83,7 +83,7 @@ def _lead(session: Session, area_id: str | None) -> bool:
     return bool(taken)
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """Pending tasks robots may take now: not scheduled, or their time to go has come."""
     return and_(
         Task.status == TaskStatus.PENDING,
@@ -94,22 +94,29 @@ def _due(now: datetime) -> ColumnElement[bool]:
 def _areas_with_work(ctx: OperationsContext) -> list[str | None]:
     """Areas with tasks due or idle robots low on battery."""
     with ctx.uow() as uow:
-        pending = uow.session.scalars(select(Task.area_id).where(_due(uow.clock.now())).distinct())
-        low = uow.session.scalars(
-            select(Robot.area_id)
-            .where(Robot.state == RobotState.IDLE, Robot.battery_pct < Robot.battery_low_pct)
-            .distinct()
-        )
+        connection = uow.session.connection()
+        pending = connection.execute(_AREAS_WITH_TASKS_DUE, {"now": uow.clock.now()}).scalars()
+        low = connection.execute(_AREAS_WITH_ROBOTS_LOW).scalars()
         return sorted({*pending, *low}, key=lambda a: a or "")
+
+
+_AREAS_WITH_TASKS_DUE = (
+    select(Task.area_id).where(_due(bindparam("now", type_=Task.not_before.type))).distinct()
+)
+_AREAS_WITH_ROBOTS_LOW = (
+    select(Robot.area_id)
+    .where(Robot.state == RobotState.IDLE, Robot.battery_pct < Robot.battery_low_pct)
+    .distinct()
+)
 
 
 def _staff_pilots(ctx: OperationsContext, report: RoundReport) -> None:
     with ctx.uow() as uow:
-        report.got_pilot = pilots.staff_waiting_tasks(uow)
+        staffing = pilots.staff_waiting_tasks(uow)
         uow.commit()
-    with ctx.uow() as uow:
-        late = pilots.waited_too_long(uow)
-    for waiting in late:
+    report.got_pilot = staffing.staffed
+    limit = ctx.clock.now() - timedelta(seconds=ctx.settings.pilot_wait_limit_s)
+    for waiting in staffing.waited_since(limit):
         with ctx.uow() as uow:
             robot = robot_for_update(uow.session, waiting.robot_serial)
             task = uow.session.get_one(

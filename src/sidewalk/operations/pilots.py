@@ -11,9 +11,9 @@ waited on a task row while holding the roster would deadlock with them. Whether 
 for a pilot is therefore derived: started, and no open assignment."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import Subquery, func, select, text
+from sqlalchemy import Subquery, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.ids import new_id
@@ -47,21 +47,24 @@ def supervising_counts() -> Subquery:
 
 def pilot_loads(session: Session) -> list[PilotLoad]:
     """Every available pilot and how many robots they supervise now."""
-    open_count = supervising_counts()
-    rows = session.execute(
-        select(Operator.id, func.coalesce(open_count.c.robots, 0))
-        .outerjoin(open_count, open_count.c.pilot_id == Operator.id)
-        .where(Operator.role == OperatorRole.PILOT, Operator.status == OperatorStatus.AVAILABLE)
-    ).all()
+    rows = session.connection().execute(_PILOT_LOADS).all()
     return [PilotLoad(pilot_id, int(active)) for pilot_id, active in rows]
 
 
 def open_assignment(session: Session, task_id: str) -> PilotAssignment | None:
-    return session.scalars(
-        select(PilotAssignment).where(
-            PilotAssignment.task_id == task_id, PilotAssignment.released_at.is_(None)
-        )
-    ).one_or_none()
+    return session.scalars(_OPEN_ASSIGNMENT, {"task_id": task_id}).one_or_none()
+
+
+# Built once: every dispatch round and every robot setting off asks them.
+_OPEN_COUNT = supervising_counts()
+_PILOT_LOADS = (
+    select(Operator.id, func.coalesce(_OPEN_COUNT.c.robots, 0))
+    .outerjoin(_OPEN_COUNT, _OPEN_COUNT.c.pilot_id == Operator.id)
+    .where(Operator.role == OperatorRole.PILOT, Operator.status == OperatorStatus.AVAILABLE)
+)
+_OPEN_ASSIGNMENT = select(PilotAssignment).where(
+    PilotAssignment.task_id == bindparam("task_id"), PilotAssignment.released_at.is_(None)
+)
 
 
 def assign_pilot(
@@ -166,17 +169,24 @@ def waiting_for_pilot(session: Session) -> list[Waiting]:
     return sorted(waiting, key=lambda w: (w.since, w.task_id))
 
 
-def staff_waiting_tasks(uow: OperationsUnitOfWork) -> int:
-    """Give pilots to started tasks waiting for one, longest waiting first; how many got one."""
+@dataclass(frozen=True)
+class Staffing:
+    """What staffing the waiting tasks did: how many got a pilot, and those still waiting,
+    longest waiting first."""
+
+    staffed: int
+    waiting: list[Waiting]
+
+    def waited_since(self, limit: datetime) -> list[Waiting]:
+        """The tasks still waiting that have waited since `limit` or longer."""
+        return [w for w in self.waiting if w.since <= limit]
+
+
+def staff_waiting_tasks(uow: OperationsUnitOfWork) -> Staffing:
+    """Give pilots to started tasks waiting for one, longest waiting first."""
     lock_roster(uow.session)
-    staffed = 0
-    for waiting in waiting_for_pilot(uow.session):
-        if not assign_pilot(uow, waiting.task_id, waiting.robot_serial):
-            break  # no pilot has room: the tasks after this one wait too
-        staffed += 1
-    return staffed
-
-
-def waited_too_long(uow: OperationsUnitOfWork) -> list[Waiting]:
-    limit = uow.clock.now() - timedelta(seconds=uow.settings.pilot_wait_limit_s)
-    return [w for w in waiting_for_pilot(uow.session) if w.since <= limit]
+    waiting = waiting_for_pilot(uow.session)
+    for staffed, task in enumerate(waiting):
+        if not assign_pilot(uow, task.task_id, task.robot_serial):
+            return Staffing(staffed, waiting[staffed:])  # no pilot has room: the rest wait too
+    return Staffing(len(waiting), [])
