@@ -56,7 +56,7 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
             return
         now = uow.clock.now()
         attempt_id = event.subject.get("attempt_id")
-        attempt = delivery.latest if attempt_id is not None else None
+        attempt = delivery.attempt if attempt_id is not None else None
         changed_attempt = None
         if attempt is not None and attempt.id == attempt_id:
             if event.type == "task.assigned" and "task_id" in event.subject:

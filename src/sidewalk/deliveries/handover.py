@@ -11,6 +11,7 @@ from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import UNDELIVERABLE_TAKEN, AttemptProvider, UndeliverableAction
 from sidewalk.deliveries.models import INBOX, Delivery
+from sidewalk.deliveries.shapes import MovingDelivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import first_time
@@ -106,7 +107,7 @@ def robot_undeliverable(ctx: DeliveriesContext, event: Envelope, consumer: str) 
 
 
 def note_undeliverable(
-    delivery: Delivery, action: UndeliverableAction, reason: str, *, at: datetime
+    delivery: MovingDelivery, action: UndeliverableAction, reason: str, *, at: datetime
 ) -> None:
     """Keep on the delivery what was done with goods nobody took, and why."""
     delivery.undeliverable = {

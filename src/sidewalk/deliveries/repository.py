@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Result,
     Select,
     Table,
     and_,
@@ -121,29 +122,49 @@ _DELIVERY_AND_ATTEMPTS_FOR_UPDATE = (
 )
 
 
-# A robot's progress, the most frequent change of a delivery: its few fields as plain records,
-# read locked in one statement and written back in one per row, as the ORM's loading and
-# flushing cost several times the statements themselves.
+# The progress of a robot or a courier, the most frequent changes of a delivery: its few fields
+# and its attempt's as plain records, read locked in one statement and written back in one
+# per row, as the ORM's loading and flushing cost several times the statements themselves.
 
 _DELIVERIES = cast(Table, Delivery.__table__)
 _ATTEMPTS = cast(Table, Attempt.__table__)
+_LINKS = cast(Table, DeliveryAttempt.__table__)
+_PROGRESS_COLUMNS = (
+    _DELIVERIES.c.id,
+    _DELIVERIES.c.status,
+    _DELIVERIES.c.status_times,
+    _DELIVERIES.c.latest_attempt_id,
+    _DELIVERIES.c.handover,
+    _DELIVERIES.c.undeliverable,
+    _DELIVERIES.c.cancel_reason,
+    _DELIVERIES.c.failure_reason,
+    _DELIVERIES.c.courier_lat,
+    _DELIVERIES.c.courier_lng,
+    _DELIVERIES.c.courier_seen_at,
+    _DELIVERIES.c.updated_at,
+    _ATTEMPTS.c.id,
+    _ATTEMPTS.c.provider,
+    _ATTEMPTS.c.status,
+    _ATTEMPTS.c.status_times,
+    _ATTEMPTS.c.provider_id,
+    _ATTEMPTS.c.failure_reason,
+    _ATTEMPTS.c.updated_at,
+)
+# A delivery by id with its latest attempt.
 _IN_PROGRESS = (
-    select(
-        _DELIVERIES.c.id,
-        _DELIVERIES.c.status,
-        _DELIVERIES.c.status_times,
-        _DELIVERIES.c.handover,
-        _DELIVERIES.c.updated_at,
-        _ATTEMPTS.c.id,
-        _ATTEMPTS.c.status,
-        _ATTEMPTS.c.status_times,
-        _ATTEMPTS.c.provider_id,
-        _ATTEMPTS.c.updated_at,
-    )
+    select(*_PROGRESS_COLUMNS)
     .join_from(
         _DELIVERIES, _ATTEMPTS, _ATTEMPTS.c.id == _DELIVERIES.c.latest_attempt_id, isouter=True
     )
     .where(_DELIVERIES.c.id == bindparam("delivery_id"))
+    .with_for_update(of=_DELIVERIES)
+)
+# The delivery of an attempt, with that attempt.
+_OF_ATTEMPT = (
+    select(*_PROGRESS_COLUMNS)
+    .join_from(_LINKS, _DELIVERIES, _DELIVERIES.c.id == _LINKS.c.delivery_id)
+    .join(_ATTEMPTS, _ATTEMPTS.c.id == _LINKS.c.attempt_id)
+    .where(_LINKS.c.attempt_id == bindparam("attempt_id"))
     .with_for_update(of=_DELIVERIES)
 )
 _SAVE_DELIVERY = (
@@ -153,6 +174,11 @@ _SAVE_DELIVERY = (
         status=bindparam("to_status"),
         status_times=bindparam("to_status_times"),
         handover=bindparam("to_handover"),
+        undeliverable=bindparam("to_undeliverable"),
+        failure_reason=bindparam("to_failure_reason"),
+        courier_lat=bindparam("to_courier_lat"),
+        courier_lng=bindparam("to_courier_lng"),
+        courier_seen_at=bindparam("to_courier_seen_at"),
         updated_at=bindparam("to_updated_at"),
     )
 )
@@ -163,6 +189,7 @@ _SAVE_ATTEMPT = (
         status=bindparam("to_status"),
         status_times=bindparam("to_status_times"),
         provider_id=bindparam("to_provider_id"),
+        failure_reason=bindparam("to_failure_reason"),
         updated_at=bindparam("to_updated_at"),
     )
 )
@@ -172,20 +199,34 @@ def delivery_in_progress(session: Session, delivery_id: str) -> DeliveryInProgre
     """A delivery by id alone with its latest attempt, locked (as `delivery_for_update`)."""
     if not storable(delivery_id):
         return None
-    row = session.connection().execute(_IN_PROGRESS, {"delivery_id": delivery_id}).first()
+    return _in_progress(session.connection().execute(_IN_PROGRESS, {"delivery_id": delivery_id}))
+
+
+def courier_attempt_in_progress(session: Session, attempt_id: str) -> DeliveryInProgress | None:
+    """The delivery of an attempt (locked), with that attempt, if the attempt exists."""
+    if not storable(attempt_id):
+        return None
+    return _in_progress(session.connection().execute(_OF_ATTEMPT, {"attempt_id": attempt_id}))
+
+
+def _in_progress(result: Result[Any]) -> DeliveryInProgress | None:
+    row = result.first()
     if row is None:
         return None
-    d_id, d_status, d_times, handover, d_updated, a_id, a_status, a_times, provider, a_updated = row
-    latest = (
-        None if a_id is None else AttemptInProgress(a_id, a_status, a_times, provider, a_updated)
-    )
-    return DeliveryInProgress(d_id, d_status, d_times, handover, d_updated, latest)
+    fields: tuple[Any, ...] = tuple(row)
+    d_id, status, times, latest_id, handover, undeliverable, cancel, failure, *rest = fields
+    lat, lng, seen, updated, *attempt = rest
+    found = None if attempt[0] is None else AttemptInProgress(*attempt)
+    return DeliveryInProgress(
+        d_id, status, times, latest_id, handover, undeliverable, cancel, failure,
+        lat, lng, seen, updated, found,
+    )  # fmt: skip
 
 
 def save_progress(
     session: Session, delivery: DeliveryInProgress | None, attempt: AttemptInProgress | None
 ) -> None:
-    """Write back the records a progress event changed (None: unchanged)."""
+    """Write back the records an event changed (None: unchanged)."""
     connection = session.connection()
     if attempt is not None:
         connection.execute(
@@ -195,6 +236,7 @@ def save_progress(
                 "to_status": attempt.status,
                 "to_status_times": attempt.status_times,
                 "to_provider_id": attempt.provider_id,
+                "to_failure_reason": attempt.failure_reason,
                 "to_updated_at": attempt.updated_at,
             },
         )
@@ -206,6 +248,11 @@ def save_progress(
                 "to_status": delivery.status,
                 "to_status_times": delivery.status_times,
                 "to_handover": delivery.handover,
+                "to_undeliverable": delivery.undeliverable,
+                "to_failure_reason": delivery.failure_reason,
+                "to_courier_lat": delivery.courier_lat,
+                "to_courier_lng": delivery.courier_lng,
+                "to_courier_seen_at": delivery.courier_seen_at,
                 "to_updated_at": delivery.updated_at,
             },
         )

@@ -80,3 +80,27 @@ class DeliveryFields(Protocol):
 
     @property
     def attempt_links(self) -> Sequence[AttemptLinkFields]: ...
+
+
+class MovingAttempt(Protocol):
+    """What following a provider's progress reads and writes of an attempt (the ORM row, or
+    `progress_records.AttemptInProgress`)."""
+
+    id: str
+    status: str
+    status_times: dict[str, Any]
+    provider_id: str | None
+    failure_reason: str | None
+    updated_at: datetime
+
+
+class MovingDelivery(Protocol):
+    """What following a provider's progress reads and writes of a delivery."""
+
+    id: str
+    status: str
+    status_times: dict[str, Any]
+    cancel_reason: str | None
+    failure_reason: str | None
+    undeliverable: dict[str, Any] | None
+    updated_at: datetime

@@ -28,6 +28,7 @@ from sidewalk.deliveries.handover import handover, note_undeliverable
 from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.models import INBOX, Attempt, Delivery, DeliveryAttempt
 from sidewalk.deliveries.providers.courier import CourierUpdate
+from sidewalk.deliveries.shapes import MovingAttempt, MovingDelivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.cursor import storable
 from sidewalk.kernel.outbox import first_time
@@ -74,18 +75,19 @@ def is_live(delivery: Delivery, attempt: Attempt) -> bool:
 
 
 def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
-    """Apply one update pushed by a courier network (its sink)."""
+    """Apply one update pushed by a courier network (its sink). The delivery and the attempt
+    are read and written back as plain records (`repository.courier_attempt_in_progress`)."""
     with ctx.uow() as uow:
         now = uow.clock.now()
         consumer, key = inbox_consumer(update.provider), inbox_key(update.event_id)
         if not first_time(uow.session, INBOX, consumer, key, now):
             return
-        found = courier_attempt(uow.session, update.external_id)
-        if found is None:
+        delivery = repository.courier_attempt_in_progress(uow.session, update.external_id)
+        attempt = delivery.attempt if delivery is not None else None
+        if delivery is None or attempt is None:
             log.warning("courier update %s names no attempt of ours", update.event_id)
             uow.commit()  # remembered as handled: it will never name one
             return
-        delivery, attempt = found
         if attempt.id != delivery.latest_attempt_id or attempt.provider != AttemptProvider.COURIER:
             uow.commit()  # an older attempt's news: the delivery has moved on
             return
@@ -126,21 +128,23 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
                 proof=update.proof or "none",
                 url=update.proof_url,
             )
-        if update.lat is not None and update.lng is not None and not was_over:
-            seen = delivery.courier_seen_at
-            if seen is None or seen < update.occurred_at:
-                delivery.courier_lat, delivery.courier_lng = update.lat, update.lng
-                delivery.courier_seen_at = update.occurred_at
-                uow.session.flush()
-                interval = ctx.settings.webhook_location_interval_s
-                tell_location(uow, delivery.id, update.occurred_at, interval_s=interval)
+        moved = update.lat is not None and update.lng is not None and not was_over
+        seen = delivery.courier_seen_at
+        moved = moved and (seen is None or seen < update.occurred_at)
+        if moved:
+            delivery.courier_lat, delivery.courier_lng = update.lat, update.lng
+            delivery.courier_seen_at = update.occurred_at
+        repository.save_progress(uow.session, delivery, attempt)
+        if moved:
+            interval = ctx.settings.webhook_location_interval_s
+            tell_location(uow, delivery.id, update.occurred_at, interval_s=interval)
         uow.commit()
 
 
 def follow(
     uow: DeliveriesUnitOfWork,
-    delivery: Delivery,
-    attempt: Attempt,
+    delivery: MovingDelivery,
+    attempt: MovingAttempt,
     status: CourierStatus,
     reason: str | None,
     *,
@@ -175,7 +179,11 @@ def follow(
 
 
 def _attempt_moved(
-    uow: DeliveriesUnitOfWork, delivery: Delivery, attempt: Attempt, move: Moved, why: str | None
+    uow: DeliveriesUnitOfWork,
+    delivery: MovingDelivery,
+    attempt: MovingAttempt,
+    move: Moved,
+    why: str | None,
 ) -> None:
     """Record an attempt's step; one that ends it says why (the merchant's reason for a
     cancel, the network's for a failure)."""
