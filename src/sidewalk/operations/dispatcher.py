@@ -12,8 +12,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_, select, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.geo import LatLng
@@ -195,24 +207,41 @@ def _send_to_charge(uow: OperationsUnitOfWork, area_id: str | None, report: Roun
         report.sent_to_charge += 1
 
 
-def _pending_since(task: Task) -> datetime:
-    """When the task began to wait for a robot: made pending, or due, whichever is later."""
-    stamp = task.status_times.get(TaskStatus.PENDING.value)
-    since = datetime.fromisoformat(stamp) if stamp else task.created_at
-    return max(since, task.not_before) if task.not_before is not None else since
+def _pending_since(waiting: Row[Any]) -> datetime:
+    """When a task began to wait for a robot: made pending, or due, whichever is later."""
+    stamp = waiting.status_times.get(TaskStatus.PENDING.value)
+    since = datetime.fromisoformat(stamp) if stamp else waiting.created_at
+    return max(since, waiting.not_before) if waiting.not_before is not None else since
+
+
+def _pending(area_filter: ColumnElement[bool]) -> Select[Any]:
+    """The tasks due in an area, oldest first, locked (those another transaction holds wait
+    for the next round), as plain rows: a round reads every waiting task and takes few."""
+    return (
+        select(
+            Task.id,
+            Task.start_lat,
+            Task.start_lng,
+            Task.end_lat,
+            Task.end_lng,
+            Task.status_times,
+            Task.created_at,
+            Task.not_before,
+        )
+        .where(_due(bindparam("now", type_=Task.not_before.type)), area_filter)
+        .order_by(Task.created_at, Task.id)
+        .with_for_update(skip_locked=True, key_share=True)
+    )
+
+
+_PENDING_IN_AREA = _pending(Task.area_id == bindparam("area_id"))
+_PENDING_OUTSIDE_AREAS = _pending(Task.area_id.is_(None))
 
 
 def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: RoundReport) -> None:
-    session, settings = uow.session, uow.settings
-    area_filter = Task.area_id == area_id if area_id is not None else Task.area_id.is_(None)
-    pending = list(
-        session.scalars(
-            select(Task)
-            .where(_due(uow.clock.now()), area_filter)
-            .order_by(Task.created_at, Task.id)
-            .with_for_update(skip_locked=True, key_share=True)
-        )
-    )
+    session, settings, now = uow.session, uow.settings, uow.clock.now()
+    query = _PENDING_IN_AREA if area_id is not None else _PENDING_OUTSIDE_AREAS
+    pending = session.connection().execute(query, {"now": now, "area_id": area_id}).all()
     if not pending:
         return
     free = _free_fleet(session, area_id)
@@ -226,20 +255,23 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
     )
     DISPATCH_SOLVE.observe(time.perf_counter() - began)
     DISPATCH_BATCH.observe(len(pending))
-    by_task = {t.id: t for t in pending}
+    too_old = now - timedelta(seconds=settings.task_assign_limit_s)
+    waiting = {t.id: t for t in pending}
+    given_up = [i for i in plan.unassigned if _pending_since(waiting[i]) <= too_old]
+    if not plan.assignments and not given_up:
+        return
     chosen = [a.serial for a in plan.assignments]
     by_serial = {
         r.serial: r for r in session.scalars(select(Robot).where(Robot.serial.in_(chosen)))
     }
+    touched = [a.task_id for a in plan.assignments] + given_up
+    by_task = {t.id: t for t in session.scalars(select(Task).where(Task.id.in_(touched)))}
     for a in plan.assignments:
         tasks.assign(uow, by_task[a.task_id], by_serial[a.serial])
     report.assigned += len(plan.assignments)
-    too_old = uow.clock.now() - timedelta(seconds=settings.task_assign_limit_s)
-    for task_id in plan.unassigned:
-        task = by_task[task_id]
-        if _pending_since(task) <= too_old:
-            tasks.fail_task(uow, task, None, FailureReason.NO_ROBOT_AVAILABLE.value)
-            report.no_robot_available += 1
+    for task_id in given_up:
+        tasks.fail_task(uow, by_task[task_id], None, FailureReason.NO_ROBOT_AVAILABLE.value)
+        report.no_robot_available += 1
 
 
 def pending_count(ctx: OperationsContext) -> int:
