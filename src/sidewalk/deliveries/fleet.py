@@ -88,13 +88,14 @@ def store_position(ctx: DeliveriesContext, event: Envelope) -> None:
     attempt_id = event.subject.get("attempt_id")
     params = {"delivery_id": delivery_id, "taken": taken, "lat": lat, "lng": lng}
     with ctx.uow() as uow:
+        connection = uow.session.connection()
         if attempt_id is None:
-            stored = uow.session.execute(_STORE_POSITION, params)
+            stored = connection.execute(_STORE_POSITION, params)
         else:
-            stored = uow.session.execute(
+            stored = connection.execute(
                 _STORE_POSITION_OF_ATTEMPT, {**params, "attempt_id": attempt_id}
             )
-        if stored.rowcount == 1:  # type: ignore[attr-defined]
+        if stored.rowcount == 1:
             interval = ctx.settings.webhook_location_interval_s
             tell_location(uow, delivery_id, taken, interval_s=interval)
         uow.commit()

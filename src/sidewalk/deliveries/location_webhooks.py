@@ -34,8 +34,9 @@ def tell_location(
     """Queue the location webhooks of a position just stored, unless merchants were told of
     this delivery's less than `interval_s` ago; whether they were queued."""
     due = at - timedelta(seconds=interval_s)
-    taken = uow.session.execute(_STAMP, {"delivery_id": delivery_id, "due": due, "at": at})
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    stamp = {"delivery_id": delivery_id, "due": due, "at": at}
+    taken = uow.session.connection().execute(_STAMP, stamp)
+    if taken.rowcount != 1:
         return False
     uow.notify(delivery_id, LOCATION_EVENT, at)
     return True

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Select, Table, select
+from sqlalchemy import Engine, Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.clock import Clock
@@ -356,17 +356,19 @@ def _tell_positions(uow: OperationsUnitOfWork, due: list[RobotView]) -> None:
     """`robot.position` for each robot on a delivery (or bringing its goods back) whose
     interval came round, in the flush's transaction."""
     by_serial = {v.serial: v for v in due}
-    found = uow.session.execute(
-        select(Task.id, Task.type, Task.robot_serial, Task.delivery_id, Task.attempt_id).where(
-            Task.robot_serial.in_(sorted(by_serial)),
-            Task.status.in_(ACTIVE_TASK),
-            Task.delivery_id.is_not(None),
-        )
-    )
+    found = uow.session.connection().execute(_CARRYING, {"serials": sorted(by_serial)})
     for task in found:
         robot = by_serial[task.robot_serial]
         assert robot.reading_at is not None
         tell_position(uow, task, robot, robot.reading_at)
+
+
+# The delivery (or return) tasks of robots, built once: every flush with a position due asks.
+_CARRYING = select(Task.id, Task.type, Task.robot_serial, Task.delivery_id, Task.attempt_id).where(
+    Task.robot_serial.in_(bindparam("serials", expanding=True)),
+    Task.status.in_(ACTIVE_TASK),
+    Task.delivery_id.is_not(None),
+)
 
 
 def tell_position(

@@ -518,7 +518,6 @@ def _end_by_id(
 
 
 # Hot paths' statements are built once: a statement object remembers its cache key.
-_ROBOT_OF_TASK = select(Task.robot_serial).where(Task.id == bindparam("task_id"))
 _TASK = select(Task).where(Task.id == bindparam("task_id"))
 _TASK_FOR_UPDATE = _TASK.with_for_update(key_share=True).execution_options(populate_existing=True)
 

@@ -77,6 +77,13 @@ class EventPump:
         self._carried_to: dict[int, int | None] = {id(engine): None for engine, _ in self._outboxes}
         self.errors: list[str] = []
         self.carried = 0
+        self._held: dict[int, Connection] = {}
+
+    def close(self) -> None:
+        """Give back the connections the reads keep (a later read takes one again)."""
+        for connection in self._held.values():
+            connection.close()
+        self._held.clear()
 
     def _committed(self, engine: Engine) -> "Callable[[Connection], None]":
         def mark(_connection: Connection) -> None:
@@ -106,8 +113,11 @@ class EventPump:
         after = self._carried_to[id(engine)]
         first, following = self._queries[id(engine)]
         query, params = (first, {}) if after is None else (following, {"after": after})
-        with self._readers[id(engine)].connect() as connection:  # ends without a commit
-            rows = connection.execute(query, params).all()
+        connection = self._held.get(id(engine))
+        if connection is None:  # kept for the next reads: taking one from the pool costs more
+            connection = self._held[id(engine)] = self._readers[id(engine)].connect()
+        rows = connection.execute(query, params).all()
+        connection.rollback()  # the read ends: the next one sees what was committed since
         if rows:
             self._carried_to[id(engine)] = int(rows[-1][0])
         return [Envelope.from_json(envelope) for _, envelope in rows]
@@ -115,6 +125,7 @@ class EventPump:
     def settle(self, at: datetime) -> None:
         """Mark every event carried as published, so that a relay started afterwards (the live
         demo's) carries only what comes next."""
+        self.close()
         for engine, outbox in self._outboxes:
             last = self._carried_to[id(engine)]
             if last is None:

@@ -240,9 +240,12 @@ def finished_simulation(
         simulated_platform(params, city, dbs or Databases()) as (platform, clock),
     ):
         sim = Simulation(platform, params, city, clock)
-        sim.populate()
-        sim.run(progress)
-        yield sim, measure(sim, time.perf_counter() - began)
+        try:
+            sim.populate()
+            sim.run(progress)
+            yield sim, measure(sim, time.perf_counter() - began)
+        finally:
+            sim.pump.close()
 
 
 def simulate(

@@ -207,12 +207,13 @@ class SimulatedCourierNetwork:
                 return len(locked)
             due = [_due(job) for job in uow.session.scalars(query)]
         pushed = {d.id: self._push(d, now) for d in due}
-        with self._uow() as uow:
-            for job_id, count in pushed.items():
-                row = uow.session.get(CourierSimJob, job_id)
-                if row is not None:
-                    _mark(row, count, now)
-            uow.commit()
+        moved = [d.id for d in due if pushed[d.id] > d.pushed]
+        if moved:
+            with self._uow() as uow:
+                jobs = uow.session.scalars(select(CourierSimJob).where(CourierSimJob.id.in_(moved)))
+                for job in jobs:
+                    _mark(job, pushed[job.id], now)
+                uow.commit()
         return len(due)
 
     async def run(self, stop: asyncio.Event) -> None:
