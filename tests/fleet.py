@@ -83,13 +83,14 @@ class Fleet:
         )
 
     def delivery_task(self, n: int = 1, pickup: LatLng = SUNSET, dropoff: LatLng = MAIN_ST) -> Task:
-        return tasks.create_delivery_task(
+        task_id = tasks.create_delivery_task(
             self.ctx,
             delivery_id=f"dlv_test{n}",
             attempt_id=f"att_test{n}",
             pickup=pickup,
             dropoff=dropoff,
         )
+        return self.task(task_id)
 
     def dispatch(self) -> RoundReport:
         return dispatcher.run_round(self.ctx)

@@ -8,13 +8,15 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from sidewalk.kernel.db import Inserts
 from sidewalk.operations.models import Robot, Task, Trip
-from sidewalk.operations.task_records import TaskRecord, TripRecord
+from sidewalk.operations.task_records import NewTask, TaskRecord, TripRecord
 
 _ROBOTS = cast(Table, Robot.__table__)
 _TASKS = cast(Table, Task.__table__)
 _TRIPS = cast(Table, Trip.__table__)
 
+_TASK_OF_ATTEMPT = select(_TASKS.c.id).where(_TASKS.c.attempt_id == bindparam("attempt_id"))
 _TASK_AND_ROBOT_OF_TRIP = (
     select(_TRIPS.c.task_id, _TASKS.c.robot_serial)
     .join_from(_TRIPS, _TASKS, _TASKS.c.id == _TRIPS.c.task_id)
@@ -131,3 +133,16 @@ def _save_trips(connection: Connection, trips: list[TripRecord]) -> None:
             for trip in trips
         ],
     )
+
+
+def task_of_attempt(session: Session, attempt_id: str) -> str | None:
+    """The id of the task made for a delivery attempt, if there is one."""
+    found = session.connection().execute(_TASK_OF_ATTEMPT, {"attempt_id": attempt_id}).first()
+    return None if found is None else str(found[0])
+
+
+def insert_task(inserts: Inserts, task: NewTask) -> None:
+    """A new task and its trips, written as the transaction commits (nothing in it changes
+    them: a task made to be assigned at once is made as ORM rows, `tasks.new_task`)."""
+    inserts.add(_TASKS, [task.row()])
+    inserts.add(_TRIPS, [trip.row(task.id) for trip in task.trips])

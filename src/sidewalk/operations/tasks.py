@@ -35,6 +35,7 @@ from sidewalk.operations.domain import (
 from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
 from sidewalk.operations.shapes import TaskFields, TripFields
+from sidewalk.operations.task_records import NewTask, NewTrip
 from sidewalk.operations.uow import OperationsUnitOfWork
 
 # The name this service's event handlers go by in its inbox (and on the bus).
@@ -63,8 +64,8 @@ def task_event(uow: OperationsUnitOfWork, type_: str, task: TaskFields, **data: 
 # --- making tasks ---------------------------------------------------------------------------
 
 
-def new_task(
-    uow: OperationsUnitOfWork,
+def plan_task(
+    now: datetime,
     type_: TaskType,
     destinations: list[LatLng],
     *,
@@ -72,17 +73,16 @@ def new_task(
     delivery_id: str | None = None,
     attempt_id: str | None = None,
     hub_id: str | None = None,
-) -> Task:
+) -> NewTask:
     """A pending task with one pending trip per destination, in the order of `TRIPS_OF`."""
     legs = TRIPS_OF[type_]
     if len(destinations) != len(legs):
         raise ValueError(f"a {type_.value} task has {len(legs)} trip(s)")
-    now = uow.clock.now()
     first, last = destinations[0], destinations[-1]
-    task = Task(
+    return NewTask(
         id=new_id("tsk"),
         type=type_,
-        status=TaskStatus.PENDING,
+        status=TaskStatus.PENDING.value,
         delivery_id=delivery_id,
         attempt_id=attempt_id,
         area_id=area_id,
@@ -94,21 +94,45 @@ def new_task(
         status_times={TaskStatus.PENDING.value: now.isoformat()},
         created_at=now,
         updated_at=now,
+        trips=[
+            NewTrip(
+                id=new_id("trp"),
+                sequence=i + 1,
+                type=leg,
+                destination_lat=where.lat,
+                destination_lng=where.lng,
+                status=TripStatus.PENDING.value,
+                status_times={TripStatus.PENDING.value: now.isoformat()},
+                created_at=now,
+                updated_at=now,
+            )
+            for i, (leg, where) in enumerate(zip(legs, destinations, strict=True))
+        ],
     )
-    task.trips = [
-        Trip(
-            id=new_id("trp"),
-            sequence=i + 1,
-            type=leg,
-            status=TripStatus.PENDING,
-            destination_lat=where.lat,
-            destination_lng=where.lng,
-            status_times={TripStatus.PENDING.value: now.isoformat()},
-            created_at=now,
-            updated_at=now,
-        )
-        for i, (leg, where) in enumerate(zip(legs, destinations, strict=True))
-    ]
+
+
+def new_task(
+    uow: OperationsUnitOfWork,
+    type_: TaskType,
+    destinations: list[LatLng],
+    *,
+    area_id: str | None,
+    delivery_id: str | None = None,
+    attempt_id: str | None = None,
+    hub_id: str | None = None,
+) -> Task:
+    """A pending task as ORM rows, for a use case that goes on to change it (assign it, say)."""
+    planned = plan_task(
+        uow.clock.now(),
+        type_,
+        destinations,
+        area_id=area_id,
+        delivery_id=delivery_id,
+        attempt_id=attempt_id,
+        hub_id=hub_id,
+    )
+    task = Task(**planned.row())
+    task.trips = [Trip(**trip.row(task.id)) for trip in planned.trips]
     uow.session.add(task)
     task_event(uow, "task.created", task)
     return task
@@ -125,22 +149,23 @@ def create_delivery_task(
     unlock_pin: str | None = None,
     undeliverable_action: str | None = None,
     event_id: str | None = None,
-) -> Task:
-    """The task that carries out a robot attempt: to the pickup, then to the dropoff. Asking
-    twice for one attempt gives the same task (the events that ask may be redelivered);
-    `event_id`, when the request is an event, is recorded in the inbox with the task. A
-    scheduled attempt (`pickup_at`) waits for robots until a robot's typical way to a pickup
-    before then; the compartment opens at the dropoff with `unlock_pin`."""
+) -> str:
+    """The task that carries out a robot attempt: to the pickup, then to the dropoff; its id.
+    Asking twice for one attempt gives the same task (the events that ask may be
+    redelivered); `event_id`, when the request is an event, is recorded in the inbox with the
+    task. A scheduled attempt (`pickup_at`) waits for robots until a robot's typical way to a
+    pickup before then; the compartment opens at the dropoff with `unlock_pin`. The task and
+    its trips are written once, as the transaction commits (`kernel.db.Inserts`)."""
     area = ctx.areas.containing(pickup)
     try:
         with ctx.uow() as uow:
-            existing = task_of_attempt(uow.session, attempt_id)
+            existing = repository.task_of_attempt(uow.session, attempt_id)
             if existing is not None:
                 return existing
             if event_id is not None:
                 first_time(uow.session, INBOX, INBOX_CONSUMER, event_id, uow.clock.now())
-            task = new_task(
-                uow,
+            task = plan_task(
+                uow.clock.now(),
                 TaskType.DELIVERY,
                 [pickup, dropoff],
                 area_id=area.id if area else None,
@@ -150,11 +175,13 @@ def create_delivery_task(
             task.not_before = _dispatch_from(ctx, pickup_at)
             task.unlock_pin = unlock_pin
             task.undeliverable_action = undeliverable_action
+            repository.insert_task(uow.inserts, task)
+            task_event(uow, "task.created", task)
             uow.commit()
-            return task
+            return task.id
     except IntegrityError:
         with ctx.uow() as uow:
-            existing = task_of_attempt(uow.session, attempt_id)
+            existing = repository.task_of_attempt(uow.session, attempt_id)
             if existing is None:
                 raise
             return existing
