@@ -77,8 +77,9 @@ def run_round(ctx: OperationsContext) -> RoundReport:
             if not _lead(uow.session, area_id):
                 report.areas_skipped.append(area_id)
                 continue
-            _send_to_charge(uow, area_id, report)
-            _dispatch_area(uow, area_id, report)
+            hubs = _hubs(uow.session)
+            _send_to_charge(uow, area_id, hubs, report)
+            _dispatch_area(uow, area_id, hubs, report)
             uow.commit()
             report.areas_done.append(area_id)
     return report
@@ -146,51 +147,71 @@ def _staff_pilots(ctx: OperationsContext, report: RoundReport) -> None:
 
 
 def _hubs(session: Session) -> list[Hub]:
-    return list(session.scalars(select(Hub).order_by(Hub.id)))
+    return list(session.scalars(_HUBS))
 
 
-def _free(area_id: str | None) -> ColumnElement[bool]:
-    """Idle robots of the area with a known position and battery and no open task."""
+_HUBS = select(Hub).order_by(Hub.id)
+
+
+def _free(in_area: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Idle robots of an area with a known position and battery and no open task."""
     has_task = select(Task.id).where(Task.robot_serial == Robot.serial, Task.status.in_(OPEN_TASK))
     return and_(
         Robot.state == RobotState.IDLE,
-        Robot.area_id == area_id if area_id is not None else Robot.area_id.is_(None),
+        in_area,
         Robot.lat.is_not(None),
         Robot.battery_pct.is_not(None),
         ~has_task.exists(),
     )
 
 
+# Built once for an area and for robots outside every area: each round asks them for each area.
+_FREE_IN_AREA = _free(Robot.area_id == bindparam("area_id"))
+_FREE_OUTSIDE_AREAS = _free(Robot.area_id.is_(None))
+_LOW_ROBOTS = {
+    inside: select(Robot)
+    .where(free, Robot.battery_pct < Robot.battery_low_pct)
+    .order_by(Robot.serial)
+    .with_for_update(skip_locked=True, key_share=True)
+    for inside, free in ((True, _FREE_IN_AREA), (False, _FREE_OUTSIDE_AREAS))
+}
+_FREE_FLEET = {
+    inside: select(
+        Robot.serial,
+        Robot.lat,
+        Robot.lng,
+        Robot.speed_mps,
+        Robot.battery_pct,
+        Robot.drain_pct_per_km,
+        Robot.battery_reserve_pct,
+    )
+    .where(free)
+    .order_by(Robot.serial)
+    .with_for_update(skip_locked=True, key_share=True)
+    for inside, free in ((True, _FREE_IN_AREA), (False, _FREE_OUTSIDE_AREAS))
+}
+
+
 def _low_robots(session: Session, area_id: str | None) -> list[Robot]:
     """The area's free robots below their battery threshold, locked (those another
     transaction holds wait for the next round)."""
-    query = select(Robot).where(_free(area_id), Robot.battery_pct < Robot.battery_low_pct)
-    return list(
-        session.scalars(
-            query.order_by(Robot.serial).with_for_update(skip_locked=True, key_share=True)
-        )
-    )
+    query = _LOW_ROBOTS[area_id is not None]
+    return list(session.scalars(query, {"area_id": area_id}))
 
 
 def _free_fleet(session: Session, area_id: str | None) -> list[FreeRobot]:
     """What the plan needs of the area's free robots, locked as `_low_robots` locks them,
     read as plain rows: a round reads the whole idle fleet, and only assigns a few of it."""
-    r = Robot
-    columns = (r.lat, r.lng, r.speed_mps, r.battery_pct, r.drain_pct_per_km, r.battery_reserve_pct)
-    query = (
-        select(r.serial, *columns)
-        .where(_free(area_id))
-        .order_by(r.serial)
-        .with_for_update(skip_locked=True, key_share=True)
-    )
+    rows = session.connection().execute(_FREE_FLEET[area_id is not None], {"area_id": area_id})
     return [
         FreeRobot(serial, lat or 0.0, lng or 0.0, speed, battery or 0.0, drain, reserve)
-        for serial, lat, lng, speed, battery, drain, reserve in session.execute(query)
+        for serial, lat, lng, speed, battery, drain, reserve in rows
     ]
 
 
-def _send_to_charge(uow: OperationsUnitOfWork, area_id: str | None, report: RoundReport) -> None:
-    hubs = _hubs(uow.session)
+def _send_to_charge(
+    uow: OperationsUnitOfWork, area_id: str | None, hubs: list[Hub], report: RoundReport
+) -> None:
     places = [LatLng(h.lat, h.lng) for h in hubs]
     for robot in _low_robots(uow.session, area_id):
         if robot.battery_pct is None or robot.lat is None or robot.lng is None:
@@ -238,7 +259,9 @@ _PENDING_IN_AREA = _pending(Task.area_id == bindparam("area_id"))
 _PENDING_OUTSIDE_AREAS = _pending(Task.area_id.is_(None))
 
 
-def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: RoundReport) -> None:
+def _dispatch_area(
+    uow: OperationsUnitOfWork, area_id: str | None, hubs: list[Hub], report: RoundReport
+) -> None:
     session, settings, now = uow.session, uow.settings, uow.clock.now()
     query = _PENDING_IN_AREA if area_id is not None else _PENDING_OUTSIDE_AREAS
     pending = session.connection().execute(query, {"now": now, "area_id": area_id}).all()
@@ -249,7 +272,7 @@ def _dispatch_area(uow: OperationsUnitOfWork, area_id: str | None, report: Round
     plan = plan_dispatch(
         [OpenTask(t.id, t.start_lat, t.start_lng, t.end_lat, t.end_lng) for t in pending],
         free,
-        [LatLng(h.lat, h.lng) for h in _hubs(session)],
+        [LatLng(h.lat, h.lng) for h in hubs],
         detour_factor=settings.detour_factor,
         max_pickup_s=settings.dispatch_max_pickup_s,
     )

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -279,18 +279,22 @@ def set_maintenance(ctx: OperationsContext, serial: str, on: bool) -> Robot:
         return robot
 
 
+# Built once: every dispatch round asks it.
+_SILENT = (
+    select(Robot)
+    .where(
+        Robot.state.in_([RobotState.IDLE, RobotState.ON_TASK, RobotState.CHARGING]),
+        Robot.last_seen_at < bindparam("limit", type_=Robot.last_seen_at.type),
+    )
+    .order_by(Robot.serial)
+    .with_for_update(skip_locked=True, key_share=True)
+)
+
+
 def mark_silent_robots_offline(uow: OperationsUnitOfWork) -> int:
     """Robots not heard from for `robot_offline_after_s` are offline; a task they held fails."""
     limit = uow.clock.now() - timedelta(seconds=uow.settings.robot_offline_after_s)
-    silent = uow.session.scalars(
-        select(Robot)
-        .where(
-            Robot.state.in_([RobotState.IDLE, RobotState.ON_TASK, RobotState.CHARGING]),
-            Robot.last_seen_at < limit,
-        )
-        .order_by(Robot.serial)
-        .with_for_update(skip_locked=True, key_share=True)
-    ).all()
+    silent = uow.session.scalars(_SILENT, {"limit": limit}).all()
     for robot in silent:
         change_state(uow, robot, RobotState.OFFLINE, reason="silent")
         task = tasks.active_task_of(uow.session, robot.serial)
