@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Literal, cast
 
 from sidewalk.kernel.errors import Conflict, Forbidden
+from sidewalk.operations import repository
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import TaskStatus, TaskType, TripStatus
 from sidewalk.operations.models import Robot, Task
 from sidewalk.operations.robot_state import robot_for_update
 from sidewalk.operations.tasks import (
-    active_task_of,
     end_with_trip,
     find_task,
     finish,
@@ -31,10 +31,10 @@ MAX_WRONG_PINS = 5
 def _delivery_on_board(uow: OperationsUnitOfWork, serial: str) -> tuple[Robot, Task]:
     """The robot and the delivery task it carries out, both locked (robot first)."""
     robot = robot_for_update(uow.session, serial)
-    found = active_task_of(uow.session, serial)
-    if found is None or found.type != TaskType.DELIVERY:
+    found = repository.active_task_of_robot(uow.session, serial)
+    if found is None or found[1] != TaskType.DELIVERY:
         raise Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
-    return robot, find_task(uow.session, found.id, lock=True)
+    return robot, find_task(uow.session, found[0], lock=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.db import Inserts
+from sidewalk.operations.domain import ACTIVE_TASK, TaskType
 from sidewalk.operations.models import Robot, Task, Trip
 from sidewalk.operations.task_records import NewTask, TaskRecord, TripRecord
 
@@ -16,6 +17,9 @@ _ROBOTS = cast(Table, Robot.__table__)
 _TASKS = cast(Table, Task.__table__)
 _TRIPS = cast(Table, Trip.__table__)
 
+_ACTIVE_TASK_OF_ROBOT = select(_TASKS.c.id, _TASKS.c.type).where(
+    _TASKS.c.robot_serial == bindparam("serial"), _TASKS.c.status.in_(ACTIVE_TASK)
+)
 _TASK_OF_ATTEMPT = select(_TASKS.c.id).where(_TASKS.c.attempt_id == bindparam("attempt_id"))
 _TASK_AND_ROBOT_OF_TRIP = (
     select(_TRIPS.c.task_id, _TASKS.c.robot_serial)
@@ -146,3 +150,9 @@ def insert_task(inserts: Inserts, task: NewTask) -> None:
     them: a task made to be assigned at once is made as ORM rows, `tasks.new_task`)."""
     inserts.add(_TASKS, [task.row()])
     inserts.add(_TRIPS, [trip.row(task.id) for trip in task.trips])
+
+
+def active_task_of_robot(session: Session, serial: str) -> tuple[str, TaskType] | None:
+    """The id and type of the robot's active task, if it has one (not locked)."""
+    found = session.connection().execute(_ACTIVE_TASK_OF_ROBOT, {"serial": serial}).first()
+    return None if found is None else (found[0], found[1])
