@@ -4,7 +4,7 @@ they supervise now; supervisors and admins see everything."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from sidewalk.kernel.cursor import decode_cursor, encode_cursor, storable
 from sidewalk.kernel.errors import Forbidden
@@ -106,12 +106,16 @@ def task_view(ctx: OperationsContext, caller: OperatorPrincipal | None, task_id:
         return task_read(task, pilots_of(uow.session, [task.id]).get(task.id))
 
 
+# Built once: each robot asks it whenever its task changes.
+_ACTIVE_TASK_OF_ROBOT = select(Task).where(
+    Task.robot_serial == bindparam("serial"), Task.status.in_(ACTIVE_TASK)
+)
+
+
 def robot_task(ctx: OperationsContext, serial: str) -> TaskRead | None:
     """The robot's active task, if it has one."""
     with ctx.read() as uow:
-        task = uow.session.scalars(
-            select(Task).where(Task.robot_serial == serial, Task.status.in_(ACTIVE_TASK))
-        ).one_or_none()
+        task = uow.session.scalars(_ACTIVE_TASK_OF_ROBOT, {"serial": serial}).one_or_none()
         if task is None:
             return None
         return task_read(task, pilots_of(uow.session, [task.id]).get(task.id))

@@ -1,6 +1,6 @@
 """Read models of the ops API, built from the tables."""
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from sidewalk.operations.domain import TaskStatus
@@ -62,12 +62,14 @@ def pilots_of(session: Session, task_ids: list[str]) -> dict[str, PilotAssignmen
     """The open pilot assignment of each task that has one."""
     if not task_ids:
         return {}
-    rows = session.scalars(
-        select(PilotAssignment).where(
-            PilotAssignment.task_id.in_(task_ids), PilotAssignment.released_at.is_(None)
-        )
-    )
+    rows = session.scalars(_OPEN_ASSIGNMENTS_OF_TASKS, {"task_ids": task_ids})
     return {a.task_id: a for a in rows}
+
+
+_OPEN_ASSIGNMENTS_OF_TASKS = select(PilotAssignment).where(
+    PilotAssignment.task_id.in_(bindparam("task_ids", expanding=True)),
+    PilotAssignment.released_at.is_(None),
+)
 
 
 def task_read(task: Task, pilot: PilotAssignment | None) -> TaskRead:
