@@ -255,6 +255,8 @@ def _pending(area_filter: ColumnElement[bool]) -> Select[Any]:
     )
 
 
+_ROBOTS_CHOSEN = select(Robot).where(Robot.serial.in_(bindparam("serials", expanding=True)))
+_TASKS_TOUCHED = select(Task).where(Task.id.in_(bindparam("task_ids", expanding=True)))
 _PENDING_IN_AREA = _pending(Task.area_id == bindparam("area_id"))
 _PENDING_OUTSIDE_AREAS = _pending(Task.area_id.is_(None))
 
@@ -284,11 +286,9 @@ def _dispatch_area(
     if not plan.assignments and not given_up:
         return
     chosen = [a.serial for a in plan.assignments]
-    by_serial = {
-        r.serial: r for r in session.scalars(select(Robot).where(Robot.serial.in_(chosen)))
-    }
+    by_serial = {r.serial: r for r in session.scalars(_ROBOTS_CHOSEN, {"serials": chosen})}
     touched = [a.task_id for a in plan.assignments] + given_up
-    by_task = {t.id: t for t in session.scalars(select(Task).where(Task.id.in_(touched)))}
+    by_task = {t.id: t for t in session.scalars(_TASKS_TOUCHED, {"task_ids": touched})}
     for a in plan.assignments:
         tasks.assign(uow, by_task[a.task_id], by_serial[a.serial])
     report.assigned += len(plan.assignments)

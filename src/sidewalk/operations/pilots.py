@@ -141,23 +141,27 @@ class Waiting:
     since: datetime
 
 
+# Built once: every dispatch round asks them.
+_STARTED_WITHOUT_PILOT = select(Task.id, Task.robot_serial, Task.status_times).where(
+    Task.status == TaskStatus.IN_PROGRESS,
+    Task.id.not_in(select(PilotAssignment.task_id).where(PilotAssignment.released_at.is_(None))),
+)
+_LAST_RELEASED = (
+    select(PilotAssignment.task_id, func.max(PilotAssignment.released_at))
+    .where(PilotAssignment.task_id.in_(bindparam("task_ids", expanding=True)))
+    .group_by(PilotAssignment.task_id)
+)
+
+
 def waiting_for_pilot(session: Session) -> list[Waiting]:
     """Started tasks without a pilot, longest waiting first; a task waits since it started or
     since it lost its last pilot, whichever is later."""
-    supervised = select(PilotAssignment.task_id).where(PilotAssignment.released_at.is_(None))
-    started = session.execute(
-        select(Task.id, Task.robot_serial, Task.status_times).where(
-            Task.status == TaskStatus.IN_PROGRESS, Task.id.not_in(supervised)
-        )
-    ).all()
+    connection = session.connection()
+    started = connection.execute(_STARTED_WITHOUT_PILOT).all()
     if not started:
         return []
     lost: dict[str, datetime | None] = dict(
-        session.execute(
-            select(PilotAssignment.task_id, func.max(PilotAssignment.released_at))
-            .where(PilotAssignment.task_id.in_([row.id for row in started]))
-            .group_by(PilotAssignment.task_id)
-        ).all()
+        connection.execute(_LAST_RELEASED, {"task_ids": [row.id for row in started]}).all()
     )
     waiting = []
     for row in started:

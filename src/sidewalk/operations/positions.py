@@ -101,6 +101,9 @@ def _views() -> Select[Any]:
     return select(*(t.c[name] for name in _VIEW_FIELDS))
 
 
+# Built once: a robot this process does not know is looked up at its first reading.
+_VIEW_OF_ROBOT = _views().where(Robot.serial == bindparam("serial"))
+
 # What a use case records when it changes what a view holds (a reading's own use case tells
 # the view itself, `know`).
 _CHANGES_VIEW = frozenset({"robot.state_changed", "robot.registered"})
@@ -206,7 +209,7 @@ class LivePositions:
     def look(self, serial: str) -> RobotView | None:
         """The robot as the database has it now, remembered here (None: no such robot)."""
         with self._reader.connect() as connection:
-            row = connection.execute(_views().where(Robot.serial == serial)).one_or_none()
+            row = connection.execute(_VIEW_OF_ROBOT, {"serial": serial}).one_or_none()
         if row is None:
             return None
         return self.know(RobotView(**row._mapping))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from sidewalk.deliveries.models import Delivery
 from sidewalk.kernel.errors import Conflict, Forbidden
@@ -30,6 +30,10 @@ WAKING_EVENTS = frozenset(
         "task.awaiting_pilot",
     }
 )
+
+
+# What the tracking page shows the customer (the simulated customer reads it at the door).
+_PIN = select(Delivery.unlock_pin).where(Delivery.id == bindparam("delivery_id"))
 
 
 class Mode(StrEnum):
@@ -258,9 +262,7 @@ class RobotAgent:
         if task is None or task.type is not TaskType.DELIVERY or task.delivery_id is None:
             return
         with self.world.platform.deliveries.uow() as uow:
-            pin = uow.session.scalar(
-                select(Delivery.unlock_pin).where(Delivery.id == task.delivery_id)
-            )
+            pin = uow.session.scalar(_PIN, {"delivery_id": task.delivery_id})
         if pin is None:
             return
         try:

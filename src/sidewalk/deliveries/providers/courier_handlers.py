@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries.context import DeliveriesContext
@@ -172,12 +172,12 @@ def attempt_updated(ctx: DeliveriesContext, provider: CourierProvider, event: En
 
 
 def _handled(session: Session, event: Envelope) -> bool:
-    seen = session.execute(
-        select(INBOX.c.event_id).where(
-            INBOX.c.consumer == INBOX_CONSUMER, INBOX.c.event_id == event.id
-        )
-    ).first()
-    return seen is not None
+    return session.connection().execute(_SEEN, {"event_id": event.id}).first() is not None
+
+
+_SEEN = select(INBOX.c.event_id).where(
+    INBOX.c.consumer == INBOX_CONSUMER, INBOX.c.event_id == bindparam("event_id")
+)
 
 
 def _remember(ctx: DeliveriesContext, event: Envelope) -> None:

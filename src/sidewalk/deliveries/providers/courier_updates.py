@@ -8,7 +8,7 @@ import hashlib
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
@@ -49,13 +49,16 @@ def inbox_key(event_id: str) -> str:
     return "sha_" + hashlib.sha256(event_id.encode()).hexdigest()[: _INBOX_ID_LENGTH - 4]
 
 
+_DELIVERY_OF_ATTEMPT = select(DeliveryAttempt.delivery_id).where(
+    DeliveryAttempt.attempt_id == bindparam("attempt_id")
+)
+
+
 def courier_attempt(session: Session, attempt_id: str) -> tuple[Delivery, Attempt] | None:
     """The delivery of a courier attempt (locked) and the attempt, if the attempt exists."""
     if not storable(attempt_id):
         return None
-    delivery_id = session.scalar(
-        select(DeliveryAttempt.delivery_id).where(DeliveryAttempt.attempt_id == attempt_id)
-    )
+    delivery_id = session.scalar(_DELIVERY_OF_ATTEMPT, {"attempt_id": attempt_id})
     if delivery_id is None:
         return None
     delivery = repository.delivery_for_update(session, delivery_id, with_quote=False)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from sidewalk.deliveries.domain import CourierStatus, price, route_distance_m
@@ -193,24 +193,19 @@ class SimulatedCourierNetwork:
         """Push every update due by `now`, in order per job; how many jobs were looked at. A
         sink that fails stops its job's updates until the next tick."""
         with self._uow() as uow:
-            query = (
-                select(CourierSimJob)
-                .where(CourierSimJob.next_at <= now)
-                .order_by(CourierSimJob.next_at)
-                .limit(self._batch)
-            )
+            due_now = {"now": now, "batch": self._batch}
             if uow.session.get_bind().dialect.name != "sqlite":
-                locked = list(uow.session.scalars(query.with_for_update(skip_locked=True)))
+                locked = list(uow.session.scalars(_DUE_LOCKED, due_now))
                 for job in locked:
                     _mark(job, self._push(_due(job), now), now)
                 uow.commit()
                 return len(locked)
-            due = [_due(job) for job in uow.session.scalars(query)]
+            due = [_due(job) for job in uow.session.scalars(_DUE, due_now)]
         pushed = {d.id: self._push(d, now) for d in due}
         moved = [d.id for d in due if pushed[d.id] > d.pushed]
         if moved:
             with self._uow() as uow:
-                jobs = uow.session.scalars(select(CourierSimJob).where(CourierSimJob.id.in_(moved)))
+                jobs = uow.session.scalars(_JOBS, {"ids": moved})
                 for job in jobs:
                     _mark(job, pushed[job.id], now)
                 uow.commit()
@@ -308,6 +303,17 @@ class SimulatedCourierNetwork:
 
     def _fee(self, request: CourierRequest) -> Money:
         return price(BASE_FEE_CENTS, FEE_PER_KM_CENTS, self._distance_m(request), request.currency)
+
+
+# The jobs with a step due, oldest first; built once, as the network's clock asks every tick.
+_DUE = (
+    select(CourierSimJob)
+    .where(CourierSimJob.next_at <= bindparam("now", type_=CourierSimJob.next_at.type))
+    .order_by(CourierSimJob.next_at)
+    .limit(bindparam("batch"))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+_JOBS = select(CourierSimJob).where(CourierSimJob.id.in_(bindparam("ids", expanding=True)))
 
 
 def _event_id(job_id: str, index: int) -> str:
