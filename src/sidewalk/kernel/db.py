@@ -275,7 +275,8 @@ def make_engine(url: str, *, pool_size: int = 10, writer: bool = True, **kwargs:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql(begin)
+            # Straight to the driver: every transaction begins here.
+            conn.connection.driver_connection.execute(begin)
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
