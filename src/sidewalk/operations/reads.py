@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.orm import joinedload
 
 from sidewalk.kernel.cursor import decode_cursor, encode_cursor, storable
 from sidewalk.kernel.errors import Forbidden
@@ -100,22 +101,25 @@ def task_view(ctx: OperationsContext, caller: OperatorPrincipal | None, task_id:
     if hidden and caller is not None and task_id not in _supervised_tasks(ctx, caller.id):
         raise Forbidden("A pilot sees only the tasks they supervise", code="forbidden")
     with ctx.read() as uow:
-        task = uow.session.get(Task, task_id)
+        task = uow.session.get(Task, task_id, options=[joinedload(Task.trips)])
         if task is None:
             raise tasks.task_not_found(task_id)
         return task_read(task, pilots_of(uow.session, [task.id]).get(task.id))
 
 
 # Built once: each robot asks it whenever its task changes.
-_ACTIVE_TASK_OF_ROBOT = select(Task).where(
-    Task.robot_serial == bindparam("serial"), Task.status.in_(ACTIVE_TASK)
+_ACTIVE_TASK_OF_ROBOT = (
+    select(Task)
+    .options(joinedload(Task.trips))  # in the same statement
+    .where(Task.robot_serial == bindparam("serial"), Task.status.in_(ACTIVE_TASK))
 )
 
 
 def robot_task(ctx: OperationsContext, serial: str) -> TaskRead | None:
     """The robot's active task, if it has one."""
     with ctx.read() as uow:
-        task = uow.session.scalars(_ACTIVE_TASK_OF_ROBOT, {"serial": serial}).one_or_none()
+        found = uow.session.scalars(_ACTIVE_TASK_OF_ROBOT, {"serial": serial})
+        task = found.unique().one_or_none()
         if task is None:
             return None
         return task_read(task, pilots_of(uow.session, [task.id]).get(task.id))
