@@ -53,6 +53,22 @@ class Pump:
                 deliveries_handlers.handle(p.deliveries, e)
 
 
+FAULT = {"lat": 34.0890, "lng": -118.3650, "battery_pct": 70, "state": "fault"}
+
+
+def _robot_takes_an_order(
+    platform: Platform, merchant: MerchantClient, fleet: Fleet
+) -> tuple[Pump, str, dict[str, Any], dict[str, Any]]:
+    """One robot, SW-1, and one order it is given: the pump, the robot's token, the delivery
+    and the robot's task."""
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    delivery = merchant.order(key="order-1").json()
+    pump()
+    fleet.dispatch()
+    return pump, token, delivery, fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+
+
 def _drive(fleet: Fleet, token: str, trip: dict[str, Any], events: tuple[str, ...]) -> None:
     for event in events:
         answer = fleet.post(token, f"/ops/v1/trips/{trip['id']}/events", {"event": event})
@@ -107,12 +123,7 @@ def test_a_robot_delivers_and_the_merchant_sees_every_step(
 def test_a_cancel_after_pickup_brings_the_goods_back(
     platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
 ) -> None:
-    pump = Pump(platform)
-    token = fleet.robot("SW-1")
-    delivery = merchant.order(key="order-1").json()
-    pump()
-    fleet.dispatch()
-    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    pump, token, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
     _drive(fleet, token, task["trips"][0], ("started", "arrived", "completed"))
     pump()
     cancelled = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {"reason": "changed mind"})
@@ -147,15 +158,9 @@ def test_a_cancel_before_pickup_frees_the_robot(
 def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier(
     platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
 ) -> None:
-    pump = Pump(platform)
-    token = fleet.robot("SW-1")
-    delivery = merchant.order(key="order-1").json()
-    pump()
-    fleet.dispatch()
-    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    pump, token, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
     _drive(fleet, token, task["trips"][0], ("started",))
-    fault = {"lat": 34.0890, "lng": -118.3650, "battery_pct": 70, "state": "fault"}
-    assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", fault).status_code == 200
+    assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", FAULT).status_code == 200
     pump()
     seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
     assert seen["status"] == "pending"
@@ -176,14 +181,8 @@ def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier(
 def test_late_news_of_the_robot_changes_nothing_once_a_courier_took_over(
     platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
 ) -> None:
-    pump = Pump(platform)
-    token = fleet.robot("SW-1")
-    delivery = merchant.order(key="order-1").json()
-    pump()
-    fleet.dispatch()
-    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
-    fault = {"lat": 34.0890, "lng": -118.3650, "battery_pct": 70, "state": "fault"}
-    assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", fault).status_code == 200
+    pump, token, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
+    assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", FAULT).status_code == 200
     pump()
     before = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
     robot_attempt = before["attempts"][0]["id"]
@@ -237,12 +236,7 @@ def test_without_couriers_a_delivery_no_robot_takes_fails(
 def test_a_blocked_path_after_pickup_brings_the_goods_back(
     platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
 ) -> None:
-    pump = Pump(platform)
-    token = fleet.robot("SW-1")
-    delivery = merchant.order(key="order-1").json()
-    pump()
-    fleet.dispatch()
-    task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    pump, token, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
     _drive(fleet, token, task["trips"][0], ("started", "arrived", "completed"))
     blocked = {"event": "failed", "reason": "blocked_path"}
     fleet.post(token, f"/ops/v1/trips/{task['trips'][1]['id']}/events", blocked)

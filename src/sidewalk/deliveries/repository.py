@@ -15,7 +15,6 @@ from sqlalchemy import (
     delete,
     or_,
     select,
-    update,
 )
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -33,7 +32,7 @@ from sidewalk.deliveries.models import (
 from sidewalk.deliveries.order_records import NewOrder, Place, QuoteToOrder
 from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInProgress
 from sidewalk.kernel.cursor import decode_cursor, storable
-from sidewalk.kernel.db import Inserts
+from sidewalk.kernel.db import Inserts, RowUpdates
 from sidewalk.kernel.errors import Conflict
 
 PLACE_COLUMNS = ("id", "lat", "lng", "full_address")
@@ -167,31 +166,22 @@ _OF_ATTEMPT = (
     .where(_LINKS.c.attempt_id == bindparam("attempt_id"))
     .with_for_update(of=_DELIVERIES)
 )
-_SAVE_DELIVERY = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("row_id"))
-    .values(
-        status=bindparam("to_status"),
-        status_times=bindparam("to_status_times"),
-        handover=bindparam("to_handover"),
-        undeliverable=bindparam("to_undeliverable"),
-        failure_reason=bindparam("to_failure_reason"),
-        courier_lat=bindparam("to_courier_lat"),
-        courier_lng=bindparam("to_courier_lng"),
-        courier_seen_at=bindparam("to_courier_seen_at"),
-        updated_at=bindparam("to_updated_at"),
-    )
+_SAVE_DELIVERY = RowUpdates(
+    _DELIVERIES,
+    (
+        "status",
+        "status_times",
+        "handover",
+        "undeliverable",
+        "failure_reason",
+        "courier_lat",
+        "courier_lng",
+        "courier_seen_at",
+        "updated_at",
+    ),
 )
-_SAVE_ATTEMPT = (
-    update(_ATTEMPTS)
-    .where(_ATTEMPTS.c.id == bindparam("row_id"))
-    .values(
-        status=bindparam("to_status"),
-        status_times=bindparam("to_status_times"),
-        provider_id=bindparam("to_provider_id"),
-        failure_reason=bindparam("to_failure_reason"),
-        updated_at=bindparam("to_updated_at"),
-    )
+_SAVE_ATTEMPT = RowUpdates(
+    _ATTEMPTS, ("status", "status_times", "provider_id", "failure_reason", "updated_at")
 )
 
 
@@ -228,34 +218,8 @@ def save_progress(
 ) -> None:
     """Write back the records an event changed (None: unchanged)."""
     connection = session.connection()
-    if attempt is not None:
-        connection.execute(
-            _SAVE_ATTEMPT,
-            {
-                "row_id": attempt.id,
-                "to_status": attempt.status,
-                "to_status_times": attempt.status_times,
-                "to_provider_id": attempt.provider_id,
-                "to_failure_reason": attempt.failure_reason,
-                "to_updated_at": attempt.updated_at,
-            },
-        )
-    if delivery is not None:
-        connection.execute(
-            _SAVE_DELIVERY,
-            {
-                "row_id": delivery.id,
-                "to_status": delivery.status,
-                "to_status_times": delivery.status_times,
-                "to_handover": delivery.handover,
-                "to_undeliverable": delivery.undeliverable,
-                "to_failure_reason": delivery.failure_reason,
-                "to_courier_lat": delivery.courier_lat,
-                "to_courier_lng": delivery.courier_lng,
-                "to_courier_seen_at": delivery.courier_seen_at,
-                "to_updated_at": delivery.updated_at,
-            },
-        )
+    _SAVE_ATTEMPT.write(connection, [attempt] if attempt is not None else [])
+    _SAVE_DELIVERY.write(connection, [delivery] if delivery is not None else [])
 
 
 def deliveries_as_stored(session: Session, delivery_ids: set[str]) -> list[Delivery]:

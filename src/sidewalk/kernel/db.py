@@ -19,8 +19,10 @@ from sqlalchemy import (
     Enum,
     MetaData,
     Table,
+    bindparam,
     create_engine,
     event,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -114,6 +116,29 @@ def driver_insert(connection: Connection, table: Table, rows: Sequence[Mapping[s
             values = tuple(converted)
         params.append(values)
     connection.exec_driver_sql(plan.sql, params)
+
+
+class RowUpdates:
+    """An UPDATE of some columns of a table's rows by `id`, built once, written from records
+    whose attributes bear the columns' names (plain records a use case moved instead of ORM
+    objects): one statement for all the records given."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self._columns = tuple(columns)
+        self._statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({name: bindparam(f"to_{name}") for name in self._columns})
+        )
+
+    def write(self, connection: Connection, records: Sequence[Any]) -> None:
+        if not records:
+            return
+        rows = [
+            {"row_id": r.id, **{f"to_{name}": getattr(r, name) for name in self._columns}}
+            for r in records
+        ]
+        connection.execute(self._statement, rows)
 
 
 class Inserts:

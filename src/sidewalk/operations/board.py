@@ -29,7 +29,7 @@ from sidewalk.operations.domain import (
 )
 from sidewalk.operations.models import AlertAck, Hub, Operator, PilotAssignment, Task
 from sidewalk.operations.positions import RobotView, stored_views
-from sidewalk.operations.views import hub_read, operator_read, pilots_of, robot_read, task_read
+from sidewalk.operations.views import hub_read, operator_read, robot_read, task_read
 
 _OUT_OF_SERVICE = frozenset({RobotState.OFFLINE, RobotState.MAINTENANCE})
 
@@ -107,7 +107,7 @@ def _fleet(s: Session, now: datetime, wait_limit_s: float) -> _Fleet:
             .order_by(Task.created_at, Task.id)
         )
     )
-    pilots = pilots_of(s, [t.id for t in tasks])
+    supervised = pilots.open_assignments(s, [t.id for t in tasks])
     alerts = fleet_alerts(
         (
             RobotFacts(
@@ -125,7 +125,7 @@ def _fleet(s: Session, now: datetime, wait_limit_s: float) -> _Fleet:
                 TaskStatus(t.status),
                 t.robot_serial,
                 t.created_at,
-                t.status == TaskStatus.IN_PROGRESS and t.id not in pilots,
+                t.status == TaskStatus.IN_PROGRESS and t.id not in supervised,
                 t.status_times,
             )
             for t in tasks
@@ -141,7 +141,7 @@ def _fleet(s: Session, now: datetime, wait_limit_s: float) -> _Fleet:
                 select(AlertAck).where(AlertAck.alert_id.in_([a.id for a in alerts]))
             )
         }
-    return _Fleet(robots, tasks, pilots, alerts, acks)
+    return _Fleet(robots, tasks, supervised, alerts, acks)
 
 
 def _narrowed(

@@ -45,24 +45,24 @@ def snapshot(ctx: OperationsContext) -> dict[str, dict[str, Any]]:
             if trip_status in _AHEAD:
                 ahead[robot].append(LatLng(stop_lat, stop_lng))
         pending = connection.execute(_PENDING_BY_AREA).all()
-    for serial, state, lat, lng, battery_pct, area_id, *config in robots:
+    for serial, state, lat, lng, battery_pct, area_id, *settings in robots:
         assert lat is not None  # the query leaves robots without a reading out
         assert lng is not None
         assert battery_pct is not None
-        where = LatLng(lat, lng)
+        where, config = LatLng(lat, lng), RobotConfig(*settings)
         task_type = carrying.get(serial)
         if task_type is None:
-            if state != RobotState.IDLE or needs_charge(battery_pct, RobotConfig(*config)):
+            if state != RobotState.IDLE or needs_charge(battery_pct, config):
                 continue
             free_in, free_at = 0.0, where
         elif task_type in (TaskType.DELIVERY, TaskType.RETURN):
             stops = ahead[serial]
-            free_in = remaining_travel_s(where, stops, config[0], detour)
+            free_in = remaining_travel_s(where, stops, config.speed_mps, detour)
             free_at = stops[-1] if stops else where
         else:
             continue  # charging or repositioning: not counted on
         areas[area_id or ""]["robots"].append(
-            [round(free_at.lat, 6), round(free_at.lng, 6), round(free_in, 1), config[0]]
+            [round(free_at.lat, 6), round(free_at.lng, 6), round(free_in, 1), config.speed_mps]
         )
     for area_id, count in pending:
         areas[area_id or ""]["pending"] = count

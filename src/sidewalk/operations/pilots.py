@@ -52,7 +52,15 @@ def pilot_loads(session: Session) -> list[PilotLoad]:
 
 
 def open_assignment(session: Session, task_id: str) -> PilotAssignment | None:
-    return session.scalars(_OPEN_ASSIGNMENT, {"task_id": task_id}).one_or_none()
+    return open_assignments(session, [task_id]).get(task_id)
+
+
+def open_assignments(session: Session, task_ids: list[str]) -> dict[str, PilotAssignment]:
+    """The open pilot assignment of each task that has one."""
+    if not task_ids:
+        return {}
+    rows = session.scalars(_OPEN_ASSIGNMENTS, {"task_ids": task_ids})
+    return {a.task_id: a for a in rows}
 
 
 # Built once: every dispatch round and every robot setting off asks them.
@@ -62,8 +70,9 @@ _PILOT_LOADS = (
     .outerjoin(_OPEN_COUNT, _OPEN_COUNT.c.pilot_id == Operator.id)
     .where(Operator.role == OperatorRole.PILOT, Operator.status == OperatorStatus.AVAILABLE)
 )
-_OPEN_ASSIGNMENT = select(PilotAssignment).where(
-    PilotAssignment.task_id == bindparam("task_id"), PilotAssignment.released_at.is_(None)
+_OPEN_ASSIGNMENTS = select(PilotAssignment).where(
+    PilotAssignment.task_id.in_(bindparam("task_ids", expanding=True)),
+    PilotAssignment.released_at.is_(None),
 )
 
 

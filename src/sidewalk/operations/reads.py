@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from sidewalk.kernel.cursor import decode_cursor, encode_cursor, storable
 from sidewalk.kernel.errors import Forbidden
-from sidewalk.operations import tasks
+from sidewalk.operations import pilots, tasks
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
     ACTIVE_TASK,
@@ -21,7 +21,7 @@ from sidewalk.operations.domain import (
 from sidewalk.operations.models import PilotAssignment, Task
 from sidewalk.operations.robots import supervised_serials
 from sidewalk.operations.schemas import PilotAssignmentRead, TaskPage, TaskRead
-from sidewalk.operations.views import assignment_read, pilots_of, task_read
+from sidewalk.operations.views import assignment_read, task_read
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def list_tasks(
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        assigned = pilots_of(uow.session, [t.id for t in rows])
+        assigned = pilots.open_assignments(uow.session, [t.id for t in rows])
         return TaskPage(
             data=[task_read(t, assigned.get(t.id)) for t in rows],
             next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
@@ -104,11 +104,11 @@ def task_view(ctx: OperationsContext, caller: OperatorPrincipal | None, task_id:
         task = uow.session.get(Task, task_id, options=[joinedload(Task.trips)])
         if task is None:
             raise tasks.task_not_found(task_id)
-        return task_read(task, pilots_of(uow.session, [task.id]).get(task.id))
+        return task_read(task, pilots.open_assignment(uow.session, task.id))
 
 
 # Built once: each robot asks it whenever its task changes.
-_ACTIVE_TASK_OF_ROBOT = (
+_ROBOT_TASK_WITH_TRIPS = (
     select(Task)
     .options(joinedload(Task.trips))  # in the same statement
     .where(Task.robot_serial == bindparam("serial"), Task.status.in_(ACTIVE_TASK))
@@ -118,11 +118,11 @@ _ACTIVE_TASK_OF_ROBOT = (
 def robot_task(ctx: OperationsContext, serial: str) -> TaskRead | None:
     """The robot's active task, if it has one."""
     with ctx.read() as uow:
-        found = uow.session.scalars(_ACTIVE_TASK_OF_ROBOT, {"serial": serial})
+        found = uow.session.scalars(_ROBOT_TASK_WITH_TRIPS, {"serial": serial})
         task = found.unique().one_or_none()
         if task is None:
             return None
-        return task_read(task, pilots_of(uow.session, [task.id]).get(task.id))
+        return task_read(task, pilots.open_assignment(uow.session, task.id))
 
 
 def list_assignments(

@@ -5,10 +5,10 @@ report, the most frequent change of a task, reads its task and trips as plain re
 
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from sidewalk.kernel.db import Inserts
+from sidewalk.kernel.db import Inserts, RowUpdates
 from sidewalk.operations.domain import ACTIVE_TASK, TaskType
 from sidewalk.operations.models import Robot, Task, Trip
 from sidewalk.operations.task_records import NewTask, TaskRecord, TripRecord
@@ -59,25 +59,8 @@ _TRIPS_OF_TASK = (
     .where(_TRIPS.c.task_id == bindparam("task_id"))
     .order_by(_TRIPS.c.sequence)
 )
-_SAVE_TASK = (
-    update(_TASKS)
-    .where(_TASKS.c.id == bindparam("row_id"))
-    .values(
-        status=bindparam("to_status"),
-        status_times=bindparam("to_status_times"),
-        updated_at=bindparam("to_updated_at"),
-    )
-)
-_SAVE_TRIP = (
-    update(_TRIPS)
-    .where(_TRIPS.c.id == bindparam("row_id"))
-    .values(
-        status=bindparam("to_status"),
-        status_times=bindparam("to_status_times"),
-        failure_reason=bindparam("to_failure_reason"),
-        updated_at=bindparam("to_updated_at"),
-    )
-)
+_SAVE_TASK = RowUpdates(_TASKS, ("status", "status_times", "updated_at"))
+_SAVE_TRIP = RowUpdates(_TRIPS, ("status", "status_times", "failure_reason", "updated_at"))
 
 
 def task_and_robot_of_trip(session: Session, trip_id: str) -> tuple[str, str | None] | None:
@@ -105,41 +88,11 @@ def task_for_update(session: Session, task_id: str) -> TaskRecord | None:
 def save_task(session: Session, task: TaskRecord) -> None:
     """Write back the task and those of its trips whose status moved since they were read."""
     connection = session.connection()
-    _save_trips(connection, [t for t in task.trips if t.status != t.stored_status])
-    if task.status != task.stored_status:
-        connection.execute(
-            _SAVE_TASK,
-            {
-                "row_id": task.id,
-                "to_status": task.status,
-                "to_status_times": task.status_times,
-                "to_updated_at": task.updated_at,
-            },
-        )
-        task.stored_status = task.status
-    for trip in task.trips:
-        trip.stored_status = trip.status
+    _SAVE_TRIP.write(connection, [t for t in task.trips if t.status != t.stored_status])
+    _SAVE_TASK.write(connection, [task] if task.status != task.stored_status else [])
 
 
-def _save_trips(connection: Connection, trips: list[TripRecord]) -> None:
-    if not trips:
-        return
-    connection.execute(
-        _SAVE_TRIP,
-        [
-            {
-                "row_id": trip.id,
-                "to_status": trip.status,
-                "to_status_times": trip.status_times,
-                "to_failure_reason": trip.failure_reason,
-                "to_updated_at": trip.updated_at,
-            }
-            for trip in trips
-        ],
-    )
-
-
-def task_of_attempt(session: Session, attempt_id: str) -> str | None:
+def task_id_of_attempt(session: Session, attempt_id: str) -> str | None:
     """The id of the task made for a delivery attempt, if there is one."""
     found = session.connection().execute(_TASK_OF_ATTEMPT, {"attempt_id": attempt_id}).first()
     return None if found is None else str(found[0])

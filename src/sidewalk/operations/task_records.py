@@ -2,7 +2,7 @@
 move reads and writes (`shapes`), read locked in two statements and written back one row at a
 time, only the rows that changed (`repository`)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -55,19 +55,8 @@ class NewTrip:
     failure_reason: str | None = None
 
     def row(self, task_id: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "task_id": task_id,
-            "sequence": self.sequence,
-            "type": self.type,
-            "status": self.status,
-            "destination_lat": self.destination_lat,
-            "destination_lng": self.destination_lng,
-            "failure_reason": self.failure_reason,
-            "status_times": self.status_times,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        """The trip's columns: its fields, and its task."""
+        return {**_columns(self), "task_id": task_id}
 
 
 @dataclass(slots=True)
@@ -95,24 +84,10 @@ class NewTask:
     undeliverable_action: str | None = None
 
     def row(self) -> dict[str, Any]:
-        """The task's columns (its trips apart)."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "status": self.status,
-            "robot_serial": self.robot_serial,
-            "delivery_id": self.delivery_id,
-            "attempt_id": self.attempt_id,
-            "area_id": self.area_id,
-            "hub_id": self.hub_id,
-            "start_lat": self.start_lat,
-            "start_lng": self.start_lng,
-            "end_lat": self.end_lat,
-            "end_lng": self.end_lng,
-            "status_times": self.status_times,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "not_before": self.not_before,
-            "unlock_pin": self.unlock_pin,
-            "undeliverable_action": self.undeliverable_action,
-        }
+        """The task's columns: its fields but its trips."""
+        return _columns(self, leave_out="trips")
+
+
+def _columns(record: Any, leave_out: str = "") -> dict[str, Any]:
+    """A record's fields by name, as the columns of the same names take them."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name != leave_out}

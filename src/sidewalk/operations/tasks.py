@@ -159,7 +159,7 @@ def create_delivery_task(
     area = ctx.areas.containing(pickup)
     try:
         with ctx.uow() as uow:
-            existing = repository.task_of_attempt(uow.session, attempt_id)
+            existing = repository.task_id_of_attempt(uow.session, attempt_id)
             if existing is not None:
                 return existing
             if event_id is not None:
@@ -181,7 +181,7 @@ def create_delivery_task(
             return task.id
     except IntegrityError:
         with ctx.uow() as uow:
-            existing = repository.task_of_attempt(uow.session, attempt_id)
+            existing = repository.task_id_of_attempt(uow.session, attempt_id)
             if existing is None:
                 raise
             return existing

@@ -1,8 +1,5 @@
 """Read models of the ops API, built from the tables."""
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
-
 from sidewalk.operations.domain import TaskStatus
 from sidewalk.operations.models import Hub, Operator, PilotAssignment, Robot, StateHistory, Task
 from sidewalk.operations.positions import RobotView
@@ -56,20 +53,6 @@ def state_change(row: StateHistory) -> StateChange:
         task_id=row.task_id,
         reason=row.reason,
     )
-
-
-def pilots_of(session: Session, task_ids: list[str]) -> dict[str, PilotAssignment]:
-    """The open pilot assignment of each task that has one."""
-    if not task_ids:
-        return {}
-    rows = session.scalars(_OPEN_ASSIGNMENTS_OF_TASKS, {"task_ids": task_ids})
-    return {a.task_id: a for a in rows}
-
-
-_OPEN_ASSIGNMENTS_OF_TASKS = select(PilotAssignment).where(
-    PilotAssignment.task_id.in_(bindparam("task_ids", expanding=True)),
-    PilotAssignment.released_at.is_(None),
-)
 
 
 def task_read(task: Task, pilot: PilotAssignment | None) -> TaskRead:

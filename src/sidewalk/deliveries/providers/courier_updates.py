@@ -131,9 +131,13 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
                 proof=update.proof or "none",
                 url=update.proof_url,
             )
-        moved = update.lat is not None and update.lng is not None and not was_over
         seen = delivery.courier_seen_at
-        moved = moved and (seen is None or seen < update.occurred_at)
+        moved = (
+            update.lat is not None
+            and update.lng is not None
+            and not was_over
+            and (seen is None or seen < update.occurred_at)
+        )
         if moved:
             delivery.courier_lat, delivery.courier_lng = update.lat, update.lng
             delivery.courier_seen_at = update.occurred_at
