@@ -118,7 +118,7 @@ def test_a_relay_killed_after_publishing_publishes_again_and_the_inbox_applies_o
         async def apply(envelope: Envelope) -> None:
             def effect() -> None:
                 with Session(engine) as session, session.begin():
-                    if first_time(session, INBOX, "effects", envelope.id, now()):
+                    if first_time(session.connection(), INBOX, "effects", envelope.id, now()):
                         session.execute(insert(EFFECTS).values(event_id=envelope.id))
 
             await asyncio.to_thread(effect)
@@ -142,7 +142,7 @@ def test_a_relay_killed_after_publishing_publishes_again_and_the_inbox_applies_o
     async def apply_twice(recorder: Recorder, envelope: Envelope) -> None:
         for _ in range(2):
             with Session(engine) as session, session.begin():
-                if first_time(session, INBOX, "effects", envelope.id, now()):
+                if first_time(session.connection(), INBOX, "effects", envelope.id, now()):
                     session.execute(insert(EFFECTS).values(event_id=envelope.id))
 
     run(scenario())
@@ -154,6 +154,6 @@ def test_a_relay_killed_after_publishing_publishes_again_and_the_inbox_applies_o
 
 def test_first_time_is_true_once_per_consumer(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
-        assert first_time(session, INBOX, "a", "evt_1", now())
-        assert not first_time(session, INBOX, "a", "evt_1", now())
-        assert first_time(session, INBOX, "b", "evt_1", now())
+        assert first_time(session.connection(), INBOX, "a", "evt_1", now())
+        assert not first_time(session.connection(), INBOX, "a", "evt_1", now())
+        assert first_time(session.connection(), INBOX, "b", "evt_1", now())

@@ -88,7 +88,7 @@ def store_position(ctx: DeliveriesContext, event: Envelope) -> None:
     attempt_id = event.subject.get("attempt_id")
     params = {"delivery_id": delivery_id, "taken": taken, "lat": lat, "lng": lng}
     with ctx.uow() as uow:
-        connection = uow.session.connection()
+        connection = uow.connection
         if attempt_id is None:
             stored = connection.execute(_STORE_POSITION, params)
         else:

@@ -47,9 +47,9 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
     if attempt_target is None and delivery_target is None:
         return
     with ctx.uow() as uow:
-        if not first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+        if not first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
             return
-        delivery = repository.delivery_in_progress(uow.session, delivery_id)
+        delivery = repository.delivery_in_progress(uow.connection, delivery_id)
         if delivery is None:
             log.error("event %s names an unknown delivery %s", event.id, delivery_id)
             uow.commit()  # remembered as handled: it will never become readable
@@ -87,7 +87,7 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
                 previous=previous.value,
                 source_event=event.id,
             )
-        repository.save_progress(uow.session, changed_delivery, changed_attempt)
+        repository.save_progress(uow.connection, changed_delivery, changed_attempt)
         uow.commit()
 
 
@@ -103,7 +103,7 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
     if event.payload.get("task_type") != "delivery" or "attempt_id" not in event.subject:
         return
     with ctx.uow() as uow:
-        if not first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+        if not first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
             return
         delivery = repository.delivery_for_update(uow.session, event.subject["delivery_id"])
         if delivery is None or delivery.latest_attempt_id != event.subject["attempt_id"]:

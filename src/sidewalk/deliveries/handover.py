@@ -49,7 +49,7 @@ def _first_news_of_latest(
     delivery_id = event.subject.get("delivery_id")
     if delivery_id is None:
         return None
-    if not first_time(uow.session, INBOX, consumer, event.id, uow.clock.now()):
+    if not first_time(uow.connection, INBOX, consumer, event.id, uow.clock.now()):
         return None
     delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
     if delivery is None or delivery.latest_attempt_id != event.subject.get("attempt_id"):

@@ -35,7 +35,7 @@ def tell_location(
     this delivery's less than `interval_s` ago; whether they were queued."""
     due = at - timedelta(seconds=interval_s)
     stamp = {"delivery_id": delivery_id, "due": due, "at": at}
-    taken = uow.session.connection().execute(_STAMP, stamp)
+    taken = uow.connection.execute(_STAMP, stamp)
     if taken.rowcount != 1:
         return False
     uow.notify(delivery_id, LOCATION_EVENT, at)

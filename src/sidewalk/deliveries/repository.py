@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Connection,
     Result,
     Select,
     Table,
@@ -185,18 +186,20 @@ _SAVE_ATTEMPT = RowUpdates(
 )
 
 
-def delivery_in_progress(session: Session, delivery_id: str) -> DeliveryInProgress | None:
+def delivery_in_progress(connection: Connection, delivery_id: str) -> DeliveryInProgress | None:
     """A delivery by id alone with its latest attempt, locked (as `delivery_for_update`)."""
     if not storable(delivery_id):
         return None
-    return _in_progress(session.connection().execute(_IN_PROGRESS, {"delivery_id": delivery_id}))
+    return _in_progress(connection.execute(_IN_PROGRESS, {"delivery_id": delivery_id}))
 
 
-def courier_attempt_in_progress(session: Session, attempt_id: str) -> DeliveryInProgress | None:
+def courier_attempt_in_progress(
+    connection: Connection, attempt_id: str
+) -> DeliveryInProgress | None:
     """The delivery of an attempt (locked), with that attempt, if the attempt exists."""
     if not storable(attempt_id):
         return None
-    return _in_progress(session.connection().execute(_OF_ATTEMPT, {"attempt_id": attempt_id}))
+    return _in_progress(connection.execute(_OF_ATTEMPT, {"attempt_id": attempt_id}))
 
 
 def _in_progress(result: Result[Any]) -> DeliveryInProgress | None:
@@ -214,10 +217,9 @@ def _in_progress(result: Result[Any]) -> DeliveryInProgress | None:
 
 
 def save_progress(
-    session: Session, delivery: DeliveryInProgress | None, attempt: AttemptInProgress | None
+    connection: Connection, delivery: DeliveryInProgress | None, attempt: AttemptInProgress | None
 ) -> None:
     """Write back the records an event changed (None: unchanged)."""
-    connection = session.connection()
     _SAVE_ATTEMPT.write(connection, [attempt] if attempt is not None else [])
     _SAVE_DELIVERY.write(connection, [delivery] if delivery is not None else [])
 

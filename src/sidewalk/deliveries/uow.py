@@ -89,5 +89,5 @@ class DeliveriesUnitOfWork(UnitOfWork):
         self.inserts.add(_TIMELINE, timeline)
         add_to_outbox(self.inserts, OUTBOX, envelopes)
         if changes:
-            queue_webhooks(self.session, self.inserts, changes, self._public_base_url, rendered)
+            queue_webhooks(self, self.inserts, changes, self._public_base_url, rendered)
         super().commit()

@@ -21,6 +21,7 @@ from sidewalk.deliveries.webhook_domain import (
 from sidewalk.deliveries.webhook_schemas import WebhookPayload
 from sidewalk.kernel.db import Inserts
 from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.uow import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ _ENDPOINTS_OF_DELIVERIES = (
 
 
 def queue_webhooks(
-    session: Session,
+    uow: UnitOfWork,
     inserts: Inserts,
     changes: list[StatusChange],
     public_base_url: str,
@@ -82,13 +83,13 @@ def queue_webhooks(
     }
     unknown = {c.delivery_id for c in changes} - merchant_of.keys()
     endpoints: dict[str, _Endpoint] = {}
-    connection = session.connection()
+    connection = uow.connection
     if merchant_of:
         merchants = {"merchants": list(set(merchant_of.values()))}
         for row in connection.execute(_ENDPOINTS_OF_MERCHANTS, merchants):
             endpoints[row.id] = _Endpoint(*row)
     if unknown:
-        session.flush()  # the deliveries the use case changed, as they now are
+        uow.flush()  # the deliveries the use case changed, as they now are
         found = connection.execute(_ENDPOINTS_OF_DELIVERIES, {"deliveries": list(unknown)})
         for delivery_id, merchant_id, *endpoint in found:
             merchant_of[delivery_id] = merchant_id
@@ -106,10 +107,10 @@ def queue_webhooks(
         return 0
     unread = {c.delivery_id for c, _ in wanted} - known.keys()
     if unread:
-        session.flush()
+        uow.flush()
         known |= {
             d.id: delivery_read(d, public_base_url)
-            for d in repository.deliveries_as_stored(session, unread)
+            for d in repository.deliveries_as_stored(uow.session, unread)
         }
     messages = [
         {

@@ -32,7 +32,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session
 
 from sidewalk.kernel.bus.base import Bus
 from sidewalk.kernel.db import Inserts, UTCDateTime, conflict_insert
@@ -96,19 +95,21 @@ def add_to_outbox(inserts: Inserts, outbox: Table, envelopes: Sequence[Envelope]
     )
 
 
-def first_time(session: Session, inbox: Table, consumer: str, event_id: str, at: datetime) -> bool:
+def first_time(
+    connection: Connection, inbox: Table, consumer: str, event_id: str, at: datetime
+) -> bool:
     """Record that `consumer` handles `event_id` in this transaction; False when it already
     did (a redelivery), and the handler then changes nothing. One statement: the row is
     inserted unless it exists. Of two deliveries racing, the second waits on the first's row
     (PostgreSQL) or for the write lock (SQLite), and is told False once the first commits."""
-    dialect = session.get_bind().dialect.name
+    dialect = connection.dialect.name
     statement = _INBOX_INSERTS.get((inbox, dialect))
     if statement is None:
         insert_new = conflict_insert(dialect)(inbox)
         statement = insert_new.on_conflict_do_nothing().returning(inbox.c.event_id)
         _INBOX_INSERTS[(inbox, dialect)] = statement
     row = {"consumer": consumer, "event_id": event_id, "handled_at": at}
-    return session.connection().execute(statement, row).first() is not None
+    return connection.execute(statement, row).first() is not None
 
 
 # Built once per inbox and dialect: a statement object remembers its cache key.

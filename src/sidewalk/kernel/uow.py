@@ -2,12 +2,12 @@
 called `commit()`. Services subclass it to record what their use cases produce (the
 timeline, the outbox) in that same transaction."""
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.db import Inserts
@@ -16,37 +16,72 @@ from sidewalk.kernel.db import Inserts
 class UnitOfWork:
     def __init__(
         self,
-        session_factory: Callable[[], Session],
+        sessions: sessionmaker[Session],
         clock: Clock,
         *,
         write_lock: AbstractContextManager[object] | None = None,
     ) -> None:
         """`write_lock`, when given, is held for the whole transaction: on SQLite, which admits
         one writer at a time, threads then queue on it instead of sleeping in the database's
-        busy handler."""
-        self._session_factory = session_factory
+        busy handler.
+
+        The transaction is a connection's; an ORM session over it is made only when the use
+        case asks for one (`session`): a use case of plain statements (`connection`) costs
+        no session, whose making, joining and closing cost more than its statements."""
+        self._sessions = sessions
+        self._engine: Engine = sessions.kw["bind"]
         self.clock = clock
         self._lock = write_lock or nullcontext()
+        self._given: Session | None = None
         self._session: Session | None = None
+        self._connection: Connection | None = None
         # What the transaction inserts at its end (a timeline, an outbox, new records).
         self.inserts = Inserts()
 
     def over(self, session: Session) -> Self:
         """This unit of work run in `session` (one whose statements wait on the event loop,
         say), and without the write lock, which only SQLite needs."""
-        self._session_factory, self._lock = (lambda: session), nullcontext()
+        self._given, self._lock = session, nullcontext()
         return self
 
     @property
+    def connection(self) -> Connection:
+        """The transaction's connection, for plain statements."""
+        if self._connection is None:
+            if self._session is None:
+                raise RuntimeError("the unit of work is used outside `with uow:`")
+            self._connection = self._session.connection()
+        return self._connection
+
+    @property
     def session(self) -> Session:
+        """An ORM session in the transaction, made on first use."""
         if self._session is None:
-            raise RuntimeError("the unit of work is used outside `with uow:`")
+            if self._connection is None:
+                raise RuntimeError("the unit of work is used outside `with uow:`")
+            self._session = self._sessions(
+                bind=self._connection, join_transaction_mode="control_fully"
+            )
+            self._session.begin()
         return self._session
+
+    def flush(self) -> None:
+        """Write what the ORM holds, if the use case made a session."""
+        if self._session is not None:
+            self._session.flush()
 
     def __enter__(self) -> Self:
         self._lock.__enter__()
-        self._session = self._session_factory()
-        self._session.begin()
+        try:
+            if self._given is not None:
+                self._session = self._given
+                self._session.begin()
+            else:
+                self._connection = self._engine.connect()
+                self._connection.begin()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
         self.inserts.clear()
         return self
 
@@ -60,24 +95,36 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None and self.detaches:
-            self.session.expunge_all()
+        session, connection = self._session, self._connection
+        self._session = self._connection = None
         try:
-            self.session.rollback()
+            if session is not None:
+                if exc_type is None and self.detaches:
+                    session.expunge_all()
+                try:
+                    session.rollback()
+                finally:
+                    session.close()
+            if connection is not None and self._given is None:
+                connection.close()  # rolls back what was not committed
         finally:
-            self.session.close()
-            self._session = None
             self._lock.__exit__(None, None, None)
 
     def commit(self) -> None:
         """Write what the ORM holds, then the rows kept in `inserts` (which may point at it),
         and commit."""
-        self.session.flush()
-        self.inserts.write(self.session.connection())
-        self.session.commit()
+        self.flush()
+        self.inserts.write(self.connection)
+        if self._session is not None:
+            self._session.commit()
+        else:
+            self.connection.commit()
 
     def rollback(self) -> None:
-        self.session.rollback()
+        if self._session is not None:
+            self._session.rollback()
+        elif self._connection is not None:
+            self._connection.rollback()
 
 
 class ReadUnitOfWork(UnitOfWork):

@@ -107,7 +107,7 @@ def _due(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
 def _areas_with_work(ctx: OperationsContext) -> list[str | None]:
     """Areas with tasks due or idle robots low on battery."""
     with ctx.uow() as uow:
-        connection = uow.session.connection()
+        connection = uow.connection
         pending = connection.execute(_AREAS_WITH_TASKS_DUE, {"now": uow.clock.now()}).scalars()
         low = connection.execute(_AREAS_WITH_ROBOTS_LOW).scalars()
         return sorted({*pending, *low}, key=lambda a: a or "")

@@ -31,7 +31,7 @@ MAX_WRONG_PINS = 5
 def _delivery_on_board(uow: OperationsUnitOfWork, serial: str) -> tuple[Robot, Task]:
     """The robot and the delivery task it carries out, both locked (robot first)."""
     robot = robot_for_update(uow.session, serial)
-    found = repository.active_task_of_robot(uow.session, serial)
+    found = repository.active_task_of_robot(uow.connection, serial)
     if found is None or found[1] != TaskType.DELIVERY:
         raise Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
     return robot, find_task(uow.session, found[0], lock=True)

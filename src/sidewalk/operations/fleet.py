@@ -36,7 +36,7 @@ def snapshot(ctx: OperationsContext) -> dict[str, dict[str, Any]]:
     detour = ctx.settings.detour_factor
     areas: dict[str, dict[str, Any]] = defaultdict(lambda: {"robots": [], "pending": 0})
     with ctx.uow() as uow:
-        connection = uow.session.connection()
+        connection = uow.connection
         robots = connection.execute(_WORKING_ROBOTS).all()
         ahead: dict[str | None, list[LatLng]] = defaultdict(list)
         carrying: dict[str | None, TaskType] = {}

@@ -300,7 +300,7 @@ class LivePositions:
 
     def _write(self, batch: dict[str, tuple[RobotView, bool]]) -> list[StoredRow]:
         with self._uow() as uow:
-            connection = uow.session.connection()
+            connection = uow.connection
             write_readings(connection, (view for view, _ in batch.values()))
             due = [v for v, tell in batch.values() if tell]
             if due:
@@ -359,7 +359,7 @@ def _tell_positions(uow: OperationsUnitOfWork, due: list[RobotView]) -> None:
     """`robot.position` for each robot on a delivery (or bringing its goods back) whose
     interval came round, in the flush's transaction."""
     by_serial = {v.serial: v for v in due}
-    found = uow.session.connection().execute(_CARRYING, {"serials": sorted(by_serial)})
+    found = uow.connection.execute(_CARRYING, {"serials": sorted(by_serial)})
     for task in found:
         robot = by_serial[task.robot_serial]
         assert robot.reading_at is not None

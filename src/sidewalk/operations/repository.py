@@ -5,8 +5,7 @@ report, the most frequent change of a task, reads its task and trips as plain re
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, bindparam, select
 
 from sidewalk.kernel.db import Inserts, RowUpdates
 from sidewalk.operations.domain import ACTIVE_TASK, TaskType
@@ -63,21 +62,20 @@ _SAVE_TASK = RowUpdates(_TASKS, ("status", "status_times", "updated_at"))
 _SAVE_TRIP = RowUpdates(_TRIPS, ("status", "status_times", "failure_reason", "updated_at"))
 
 
-def task_and_robot_of_trip(session: Session, trip_id: str) -> tuple[str, str | None] | None:
+def task_and_robot_of_trip(connection: Connection, trip_id: str) -> tuple[str, str | None] | None:
     """The trip's task and that task's robot, if the trip exists (not locked)."""
-    row = session.connection().execute(_TASK_AND_ROBOT_OF_TRIP, {"trip_id": trip_id}).first()
+    row = connection.execute(_TASK_AND_ROBOT_OF_TRIP, {"trip_id": trip_id}).first()
     return None if row is None else (row[0], row[1])
 
 
-def lock_robot(session: Session, serial: str) -> bool:
+def lock_robot(connection: Connection, serial: str) -> bool:
     """Lock the robot's row until the transaction ends; False when there is no such robot."""
-    found = session.connection().execute(_LOCK_ROBOT, {"serial": serial}).first()
+    found = connection.execute(_LOCK_ROBOT, {"serial": serial}).first()
     return found is not None
 
 
-def task_for_update(session: Session, task_id: str) -> TaskRecord | None:
+def task_for_update(connection: Connection, task_id: str) -> TaskRecord | None:
     """The task, locked, with its trips in order."""
-    connection = session.connection()
     row = connection.execute(_TASK_FOR_UPDATE, {"task_id": task_id}).first()
     if row is None:
         return None
@@ -85,16 +83,15 @@ def task_for_update(session: Session, task_id: str) -> TaskRecord | None:
     return TaskRecord(*row, trips=trips)
 
 
-def save_task(session: Session, task: TaskRecord) -> None:
+def save_task(connection: Connection, task: TaskRecord) -> None:
     """Write back the task and those of its trips whose status moved since they were read."""
-    connection = session.connection()
     _SAVE_TRIP.write(connection, [t for t in task.trips if t.status != t.stored_status])
     _SAVE_TASK.write(connection, [task] if task.status != task.stored_status else [])
 
 
-def task_id_of_attempt(session: Session, attempt_id: str) -> str | None:
+def task_id_of_attempt(connection: Connection, attempt_id: str) -> str | None:
     """The id of the task made for a delivery attempt, if there is one."""
-    found = session.connection().execute(_TASK_OF_ATTEMPT, {"attempt_id": attempt_id}).first()
+    found = connection.execute(_TASK_OF_ATTEMPT, {"attempt_id": attempt_id}).first()
     return None if found is None else str(found[0])
 
 
@@ -105,7 +102,7 @@ def insert_task(inserts: Inserts, task: NewTask) -> None:
     inserts.add(_TRIPS, [trip.row(task.id) for trip in task.trips])
 
 
-def active_task_of_robot(session: Session, serial: str) -> tuple[str, TaskType] | None:
+def active_task_of_robot(connection: Connection, serial: str) -> tuple[str, TaskType] | None:
     """The id and type of the robot's active task, if it has one (not locked)."""
-    found = session.connection().execute(_ACTIVE_TASK_OF_ROBOT, {"serial": serial}).first()
+    found = connection.execute(_ACTIVE_TASK_OF_ROBOT, {"serial": serial}).first()
     return None if found is None else (found[0], found[1])

@@ -159,11 +159,11 @@ def create_delivery_task(
     area = ctx.areas.containing(pickup)
     try:
         with ctx.uow() as uow:
-            existing = repository.task_id_of_attempt(uow.session, attempt_id)
+            existing = repository.task_id_of_attempt(uow.connection, attempt_id)
             if existing is not None:
                 return existing
             if event_id is not None:
-                first_time(uow.session, INBOX, INBOX_CONSUMER, event_id, uow.clock.now())
+                first_time(uow.connection, INBOX, INBOX_CONSUMER, event_id, uow.clock.now())
             task = plan_task(
                 uow.clock.now(),
                 TaskType.DELIVERY,
@@ -181,7 +181,7 @@ def create_delivery_task(
             return task.id
     except IntegrityError:
         with ctx.uow() as uow:
-            existing = repository.task_id_of_attempt(uow.session, attempt_id)
+            existing = repository.task_id_of_attempt(uow.connection, attempt_id)
             if existing is None:
                 raise
             return existing
@@ -328,8 +328,8 @@ def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | N
     written as plain records (`repository`); a report that ends the task ends it as every
     ending does, through `finish` on the rows as stored."""
     with ctx.uow() as uow:
-        session = uow.session
-        found = repository.task_and_robot_of_trip(session, report.trip_id)
+        connection = uow.connection
+        found = repository.task_and_robot_of_trip(connection, report.trip_id)
         if found is None:
             raise trip_not_found(report.trip_id)
         task_id, serial = found
@@ -337,9 +337,9 @@ def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | N
             raise Forbidden("This trip is not the reporting robot's", code="forbidden")
         if serial is None:
             raise Conflict("The task has no robot yet", code="task_not_assigned")
-        if not repository.lock_robot(session, serial):
+        if not repository.lock_robot(connection, serial):
             raise robot_not_found(serial)
-        task = repository.task_for_update(session, task_id)
+        task = repository.task_for_update(connection, task_id)
         if task is None:
             raise task_not_found(task_id)
         if task.robot_serial != serial:
@@ -349,10 +349,11 @@ def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | N
         if trip.status == target:
             return task.id
         ending = move_trip(uow, task, trip, target, report.reason)
-        repository.save_task(session, task)
+        repository.save_task(connection, task)
         if ending is not None:
-            stored = find_task(session, task.id, lock=True)
-            end_with_trip(uow, stored, robot_for_update(session, serial), ending, report.reason)
+            stored = find_task(uow.session, task.id, lock=True)
+            robot = robot_for_update(uow.session, serial)
+            end_with_trip(uow, stored, robot, ending, report.reason)
         uow.commit()
         return task.id
 
@@ -504,7 +505,7 @@ def cancel_task_for_attempt(
         if task is None:
             return None
         if event_id is not None and not first_time(
-            uow.session, INBOX, INBOX_CONSUMER, event_id, uow.clock.now()
+            uow.connection, INBOX, INBOX_CONSUMER, event_id, uow.clock.now()
         ):
             return task
         task = _end_by_id(uow, task.id, TaskStatus.CANCELLED, reason, if_open=True)

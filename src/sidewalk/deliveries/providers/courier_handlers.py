@@ -13,19 +13,20 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
+from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import AttemptProvider, AttemptStatus, CourierStatus
-from sidewalk.deliveries.models import INBOX, Attempt, Delivery
+from sidewalk.deliveries.models import INBOX
+from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInProgress
 from sidewalk.deliveries.providers.courier import (
     CourierPlace,
     CourierProvider,
     CourierRejected,
     CourierRequest,
 )
-from sidewalk.deliveries.providers.courier_updates import courier_attempt, follow, is_live
+from sidewalk.deliveries.providers.courier_updates import follow, is_live
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import first_time
 
@@ -43,9 +44,9 @@ def attempt_requested(ctx: DeliveriesContext, provider: CourierProvider, event: 
         return
     attempt_id = event.subject["attempt_id"]
     with ctx.uow() as uow:
-        if _handled(uow.session, event):
+        if _handled(uow.connection, event):
             return
-        found = courier_attempt(uow.session, attempt_id)
+        found = _courier_attempt(uow.connection, attempt_id)
         live = found is not None and is_live(*found)
         job_id = found[1].provider_id if found is not None else None
         reason = found[0].cancel_reason if found is not None else None
@@ -68,12 +69,13 @@ def attempt_requested(ctx: DeliveriesContext, provider: CourierProvider, event: 
         _give_up(ctx, event, attempt_id, e.code)
         return
     with ctx.uow() as uow:
-        found = courier_attempt(uow.session, attempt_id)
+        found = _courier_attempt(uow.connection, attempt_id)
         if found is not None and found[1].provider_id is None:
             found[1].provider_id = job.id
             found[1].updated_at = uow.clock.now()
+            repository.save_progress(uow.connection, None, found[1])
         if found is not None and not _abandoned(*found):
-            first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now())
+            first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now())
             uow.commit()
             return
         reason = found[0].cancel_reason if found is not None else None
@@ -90,9 +92,9 @@ def attempt_cancel_requested(
     if event.payload.get("provider") != AttemptProvider.COURIER.value:
         return
     with ctx.uow() as uow:
-        if _handled(uow.session, event):
+        if _handled(uow.connection, event):
             return
-        found = courier_attempt(uow.session, event.subject["attempt_id"])
+        found = _courier_attempt(uow.connection, event.subject["attempt_id"])
         job_id = found[1].provider_id if found is not None else None
     if job_id is not None:
         _cancel(provider, job_id, str(event.payload.get("reason") or "cancelled_by_merchant"))
@@ -133,7 +135,18 @@ def _place(place: Mapping[str, Any]) -> CourierPlace:
     return CourierPlace(float(place["lat"]), float(place["lng"]), str(place["full_address"]))
 
 
-def _abandoned(delivery: Delivery, attempt: Attempt) -> bool:
+def _courier_attempt(
+    connection: Connection, attempt_id: str
+) -> tuple[DeliveryInProgress, AttemptInProgress] | None:
+    """The delivery of a courier attempt (locked) and the attempt, as plain records, if the
+    attempt exists."""
+    delivery = repository.courier_attempt_in_progress(connection, attempt_id)
+    if delivery is None or delivery.attempt is None:
+        return None
+    return delivery, delivery.attempt
+
+
+def _abandoned(delivery: DeliveryInProgress, attempt: AttemptInProgress) -> bool:
     """Whether the attempt was given up on our side (cancelled, or another took over): its
     job must not go on. An attempt the job's own updates ended needs no cancel."""
     return (
@@ -156,9 +169,9 @@ def attempt_updated(ctx: DeliveriesContext, provider: CourierProvider, event: En
         return
     attempt_id = event.subject["attempt_id"]
     with ctx.uow() as uow:
-        if _handled(uow.session, event):
+        if _handled(uow.connection, event):
             return
-        found = courier_attempt(uow.session, attempt_id)
+        found = _courier_attempt(uow.connection, attempt_id)
         job_id = found[1].provider_id if found is not None and is_live(*found) else None
     if job_id is not None:
         try:
@@ -171,8 +184,8 @@ def attempt_updated(ctx: DeliveriesContext, provider: CourierProvider, event: En
     _remember(ctx, event)
 
 
-def _handled(session: Session, event: Envelope) -> bool:
-    return session.connection().execute(_SEEN, {"event_id": event.id}).first() is not None
+def _handled(connection: Connection, event: Envelope) -> bool:
+    return connection.execute(_SEEN, {"event_id": event.id}).first() is not None
 
 
 _SEEN = select(INBOX.c.event_id).where(
@@ -182,7 +195,7 @@ _SEEN = select(INBOX.c.event_id).where(
 
 def _remember(ctx: DeliveriesContext, event: Envelope) -> None:
     with ctx.uow() as uow:
-        if first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+        if first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
             uow.commit()
 
 
@@ -190,9 +203,9 @@ def _give_up(ctx: DeliveriesContext, event: Envelope, attempt_id: str, reason: s
     """No courier will carry this attempt: it fails, and the delivery with it (the courier is
     the last way)."""
     with ctx.uow() as uow:
-        if not first_time(uow.session, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+        if not first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
             return
-        found = courier_attempt(uow.session, attempt_id)
+        found = _courier_attempt(uow.connection, attempt_id)
         if found is not None and is_live(*found):
             delivery, attempt = found
             follow(
@@ -204,6 +217,7 @@ def _give_up(ctx: DeliveriesContext, event: Envelope, attempt_id: str, reason: s
                 source=event.id,
                 at=uow.clock.now(),
             )
+            repository.save_progress(uow.connection, delivery, attempt)
         uow.commit()
 
 

@@ -8,9 +8,6 @@ import hashlib
 import logging
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
-
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
@@ -26,11 +23,11 @@ from sidewalk.deliveries.domain import (
 )
 from sidewalk.deliveries.handover import handover, note_undeliverable
 from sidewalk.deliveries.location_webhooks import tell_location
-from sidewalk.deliveries.models import INBOX, Attempt, Delivery, DeliveryAttempt
+from sidewalk.deliveries.models import INBOX
+from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInProgress
 from sidewalk.deliveries.providers.courier import CourierUpdate
 from sidewalk.deliveries.shapes import MovingAttempt, MovingDelivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
-from sidewalk.kernel.cursor import storable
 from sidewalk.kernel.outbox import first_time
 
 log = logging.getLogger(__name__)
@@ -49,26 +46,7 @@ def inbox_key(event_id: str) -> str:
     return "sha_" + hashlib.sha256(event_id.encode()).hexdigest()[: _INBOX_ID_LENGTH - 4]
 
 
-_DELIVERY_OF_ATTEMPT = select(DeliveryAttempt.delivery_id).where(
-    DeliveryAttempt.attempt_id == bindparam("attempt_id")
-)
-
-
-def courier_attempt(session: Session, attempt_id: str) -> tuple[Delivery, Attempt] | None:
-    """The delivery of a courier attempt (locked) and the attempt, if the attempt exists."""
-    if not storable(attempt_id):
-        return None
-    delivery_id = session.scalar(_DELIVERY_OF_ATTEMPT, {"attempt_id": attempt_id})
-    if delivery_id is None:
-        return None
-    delivery = repository.delivery_for_update(session, delivery_id, with_quote=False)
-    if delivery is None:
-        return None
-    attempt = next(link.attempt for link in delivery.attempt_links if link.attempt.id == attempt_id)
-    return delivery, attempt
-
-
-def is_live(delivery: Delivery, attempt: Attempt) -> bool:
+def is_live(delivery: DeliveryInProgress, attempt: AttemptInProgress) -> bool:
     """Whether the attempt is still the way this delivery is being carried out."""
     return (
         attempt.id == delivery.latest_attempt_id
@@ -83,9 +61,9 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
     with ctx.uow() as uow:
         now = uow.clock.now()
         consumer, key = inbox_consumer(update.provider), inbox_key(update.event_id)
-        if not first_time(uow.session, INBOX, consumer, key, now):
+        if not first_time(uow.connection, INBOX, consumer, key, now):
             return
-        delivery = repository.courier_attempt_in_progress(uow.session, update.external_id)
+        delivery = repository.courier_attempt_in_progress(uow.connection, update.external_id)
         attempt = delivery.attempt if delivery is not None else None
         if delivery is None or attempt is None:
             log.warning("courier update %s names no attempt of ours", update.event_id)
@@ -141,7 +119,7 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
         if moved:
             delivery.courier_lat, delivery.courier_lng = update.lat, update.lng
             delivery.courier_seen_at = update.occurred_at
-        repository.save_progress(uow.session, delivery, attempt)
+        repository.save_progress(uow.connection, delivery, attempt)
         if moved:
             interval = ctx.settings.webhook_location_interval_s
             tell_location(uow, delivery.id, update.occurred_at, interval_s=interval)
