@@ -195,11 +195,11 @@ def order_deliveries(
 ) -> None:
     """Answer each request in `uow`'s transaction, to be committed by the caller; raises
     only when the transaction fails (and then nothing may be committed)."""
-    session, now = uow.session, uow.clock.now()
+    connection, now = uow.connection, uow.clock.now()
     for request in requests:
         request.outcome = None  # a batch written again after a failure answers afresh
     to_order = _replay_known_keys(uow, _one_per_key(requests), now)
-    quotes = repository.quotes_to_order(session, {r.cmd.quote_id for r in to_order})
+    quotes = repository.quotes_to_order(connection, {r.cmd.quote_id for r in to_order})
     claimed: dict[str, str] = {}
     orders: list[tuple[OrderRequest, NewOrder, Ordered]] = []
     for request in to_order:
@@ -224,7 +224,7 @@ def order_deliveries(
         request_attempt(uow, delivery, delivery.quote, attempt, sequence=1)
     if not orders:
         return
-    repository.claim_quotes(session, claimed)
+    repository.claim_quotes(connection, claimed)
     repository.insert_orders(uow.inserts, [delivery for _, delivery, _ in orders])
     repository.insert_idempotency_records(
         uow.inserts,
@@ -275,9 +275,9 @@ def _replay_known_keys(
     keys = {(r.merchant.id, r.key) for r in requests if r.key is not None}
     if not keys:
         return requests
-    records = repository.idempotency_records(uow.session, keys)
+    records = repository.idempotency_records(uow.connection, keys)
     expired = [k for k, record in records.items() if record.expires_at <= now]
-    repository.delete_idempotency_records(uow.session, expired)
+    repository.delete_idempotency_records(uow.connection, expired)
     to_order: list[OrderRequest] = []
     for request in requests:
         record = records.get((request.merchant.id, request.key)) if request.key else None

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
@@ -97,12 +97,11 @@ def quote_rows(quotes: list[QuoteRead], *, naive_times: bool) -> tuple[Rows, Row
     return places, rows
 
 
-def insert_quotes(session: Session, quotes: list[QuoteRead]) -> None:
-    """Store quotes in the session's transaction."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
+def insert_quotes(connection: Connection, quotes: list[QuoteRead]) -> None:
+    """Store quotes in the connection's transaction."""
+    sqlite = connection.dialect.name == "sqlite"
     marker = "?" if sqlite else "%s"
     places, rows = quote_rows(quotes, naive_times=sqlite)
-    connection = session.connection()
     for sql, params in (
         _multirow("locations", LOCATION_COLUMNS, places, marker),
         _multirow("quotes", QUOTE_COLUMNS, rows, marker),
@@ -136,7 +135,7 @@ def sqlite_quote_writer(
 
     def write_now(quotes: list[QuoteRead]) -> None:
         with uow() as unit:
-            insert_quotes(unit.session, quotes)
+            insert_quotes(unit.connection, quotes)
             unit.commit()
 
     async def write(quotes: list[QuoteRead]) -> None:

@@ -311,14 +311,14 @@ _QUOTES_TO_ORDER = (
 )
 
 
-def quotes_to_order(session: Session, quote_ids: set[str]) -> dict[str, QuoteToOrder]:
+def quotes_to_order(connection: Connection, quote_ids: set[str]) -> dict[str, QuoteToOrder]:
     """The quotes by id, with their places, locked until the orders commit (a concurrent
     order for one of them waits, then sees it used). Whose they are, the order checks."""
     ids = [quote_id for quote_id in quote_ids if storable(quote_id)]
     if not ids:
         return {}
     quotes: dict[str, QuoteToOrder] = {}
-    for row in session.connection().execute(_QUOTES_TO_ORDER, {"ids": ids}):
+    for row in connection.execute(_QUOTES_TO_ORDER, {"ids": ids}):
         fields: tuple[Any, ...] = tuple(row)  # the quote's, then the pickup's and the dropoff's
         places = len(PLACE_COLUMNS)
         pickup, dropoff = Place(*fields[-2 * places : -places]), Place(*fields[-places:])
@@ -327,13 +327,12 @@ def quotes_to_order(session: Session, quote_ids: set[str]) -> dict[str, QuoteToO
     return quotes
 
 
-def claim_quotes(session: Session, claims: dict[str, str]) -> None:
+def claim_quotes(connection: Connection, claims: dict[str, str]) -> None:
     """Mark each quote used by its delivery, in one statement. The quotes are locked (and
     were seen unused) in this transaction, so each claim holds; if one did not, the whole
     batch is refused and its orders are written again one by one."""
     if not claims:
         return
-    connection = session.connection()
     marker = "?" if connection.dialect.name == "sqlite" else "%s"
     cases = " ".join([f"WHEN {marker} THEN {marker}"] * len(claims))
     ids = ", ".join([marker] * len(claims))
@@ -384,13 +383,14 @@ def _key_lock(merchant_id: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def idempotency_records(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+def idempotency_records(
+    connection: Connection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
     """The stored answers of (merchant, key) pairs (rows with `request_hash`,
     `response_body` and `expires_at`), locked where the database can."""
     keys = {(merchant_id, key) for merchant_id, key in keys if storable(key)}
     if not keys:
         return {}
-    connection = session.connection()
     if connection.dialect.name == "postgresql":
         # A key not stored yet has no row to lock: another transaction ordering with it
         # would not be waited for, and would be seen only as the quote it claimed. Each key
@@ -401,14 +401,11 @@ def idempotency_records(session: Session, keys: set[tuple[str, str]]) -> dict[tu
     return {(r.merchant_id, r.key): r for r in found if (r.merchant_id, r.key) in keys}
 
 
-def delete_idempotency_records(session: Session, keys: list[tuple[str, str]]) -> None:
+def delete_idempotency_records(connection: Connection, keys: list[tuple[str, str]]) -> None:
     """Expired answers, making way for new ones (rare: one statement each)."""
-    r = IdempotencyRecord
     for merchant_id, key in keys:
-        session.execute(
-            delete(r)
-            .where(r.merchant_id == merchant_id, r.key == key)
-            .execution_options(synchronize_session=False)
+        connection.execute(
+            delete(_KEYS).where(_KEYS.c.merchant_id == merchant_id, _KEYS.c.key == key)
         )
 
 

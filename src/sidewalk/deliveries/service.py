@@ -130,7 +130,7 @@ def check_serviceability(
 def store_quote(ctx: DeliveriesContext, quote: QuoteRead) -> None:
     """Keep a priced quote, on its own; the API batches this through `ctx.quote_writer`."""
     with ctx.uow() as uow:
-        insert_quotes(uow.session, [quote])
+        insert_quotes(uow.connection, [quote])
         uow.commit()
 
 

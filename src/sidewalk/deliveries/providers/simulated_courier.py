@@ -42,6 +42,7 @@ from sidewalk.deliveries.providers.courier_timeline import (
     travel_s,
 )
 from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.db import RowUpdates
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.money import Money
@@ -193,21 +194,23 @@ class SimulatedCourierNetwork:
         """Push every update due by `now`, in order per job; how many jobs were looked at. A
         sink that fails stops its job's updates until the next tick."""
         with self._uow() as uow:
+            connection = uow.connection
             due_now = {"now": now, "batch": self._batch}
-            if uow.session.get_bind().dialect.name != "sqlite":
-                locked = list(uow.session.scalars(_DUE_LOCKED, due_now))
-                for job in locked:
-                    _mark(job, self._push(_due(job), now), now)
+            if connection.dialect.name != "sqlite":
+                locked = [_due(row) for row in connection.execute(_DUE_LOCKED, due_now)]
+                marks = [_marked(d.id, d.pushed, d.steps, self._push(d, now), now) for d in locked]
+                _SAVE_MARKS.write(connection, [m for m in marks if m is not None])
                 uow.commit()
                 return len(locked)
-            due = [_due(job) for job in uow.session.scalars(_DUE, due_now)]
+            due = [_due(row) for row in connection.execute(_DUE, due_now)]
         pushed = {d.id: self._push(d, now) for d in due}
         moved = [d.id for d in due if pushed[d.id] > d.pushed]
         if moved:
             with self._uow() as uow:
-                jobs = uow.session.scalars(_JOBS, {"ids": moved})
-                for job in jobs:
-                    _mark(job, pushed[job.id], now)
+                # The plans as they are now: a cancel may have redrawn one meanwhile.
+                jobs = uow.connection.execute(_PLANS, {"ids": moved})
+                marks = [_marked(j.id, j.pushed, _steps(j), pushed[j.id], now) for j in jobs]
+                _SAVE_MARKS.write(uow.connection, [m for m in marks if m is not None])
                 uow.commit()
         return len(due)
 
@@ -259,7 +262,9 @@ class SimulatedCourierNetwork:
         commit as a plain row (the ORM's flush costs more than the insert)."""
         with self._uow() as uow:
             now = self._clock.now()
-            job = uow.session.scalars(_BY_EXTERNAL_ID, {"external_id": request.external_id}).first()
+            made = uow.connection.execute(_BY_EXTERNAL_ID, {"external_id": request.external_id})
+            made_id = made.scalar()
+            job = None if made_id is None else uow.session.get_one(CourierSimJob, made_id)
             if job is None:
                 timeline = self._plan(request, now)
                 fee = self._fee(request)
@@ -304,18 +309,30 @@ class SimulatedCourierNetwork:
         return price(BASE_FEE_CENTS, FEE_PER_KM_CENTS, self._distance_m(request), request.currency)
 
 
-# The jobs with a step due, oldest first; built once, as the network's clock asks every tick.
+# The jobs with a step due, oldest first, as plain rows; built once, as the network's clock
+# asks every tick.
+_JOBS_TABLE = cast(Table, CourierSimJob.__table__)
+_COLUMNS = tuple(_JOBS_TABLE.columns)
 _DUE = (
-    select(CourierSimJob)
-    .where(CourierSimJob.next_at <= bindparam("now", type_=CourierSimJob.next_at.type))
-    .order_by(CourierSimJob.next_at)
+    select(
+        _JOBS_TABLE.c.id,
+        _JOBS_TABLE.c.external_id,
+        _JOBS_TABLE.c.pushed,
+        _JOBS_TABLE.c.plan,
+        _JOBS_TABLE.c.request,
+    )
+    .where(_JOBS_TABLE.c.next_at <= bindparam("now", type_=_JOBS_TABLE.c.next_at.type))
+    .order_by(_JOBS_TABLE.c.next_at)
     .limit(bindparam("batch"))
 )
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
-_BY_EXTERNAL_ID = select(CourierSimJob).where(CourierSimJob.external_id == bindparam("external_id"))
-_JOBS_TABLE = cast(Table, CourierSimJob.__table__)
-_COLUMNS = tuple(_JOBS_TABLE.columns)
-_JOBS = select(CourierSimJob).where(CourierSimJob.id.in_(bindparam("ids", expanding=True)))
+_PLANS = select(_JOBS_TABLE.c.id, _JOBS_TABLE.c.pushed, _JOBS_TABLE.c.plan).where(
+    _JOBS_TABLE.c.id.in_(bindparam("ids", expanding=True))
+)
+_SAVE_MARKS = RowUpdates(_JOBS_TABLE, ("pushed", "status", "next_at", "updated_at"))
+_BY_EXTERNAL_ID = select(_JOBS_TABLE.c.id).where(
+    _JOBS_TABLE.c.external_id == bindparam("external_id")
+)
 
 
 def _event_id(job_id: str, index: int) -> str:
@@ -323,27 +340,38 @@ def _event_id(job_id: str, index: int) -> str:
     return "cev_" + hashlib.sha256(f"{job_id}:{index}".encode()).hexdigest()[:32]
 
 
-def _steps(job: CourierSimJob) -> list[Step]:
+def _steps(job: Any) -> list[Step]:
+    """The steps of a job's plan (the ORM row's, or a plain row's)."""
     return [Step.from_json(s) for s in job.plan]
 
 
-def _due(job: CourierSimJob) -> _Due:
+def _due(job: Any) -> _Due:
     # The courier asks the customer for the PIN when there is one, as DoorDash's and Uber's
     # PIN verification do; the network never learns it, and trusts its courier.
     proof = "pin" if job.request.get("dropoff_pin_required") else "none"
     return _Due(job.id, job.external_id, job.pushed, _steps(job), proof)
 
 
-def _mark(job: CourierSimJob, count: int, now: datetime) -> None:
-    """Remember that the first `count` steps were pushed; the next one sets when to look
-    again (read from the job as it is now, which a cancel may have redrawn meanwhile)."""
-    if count <= job.pushed:
-        return
-    steps = _steps(job)
-    job.pushed = count
-    job.status = steps[count - 1].status.value
-    job.next_at = steps[count].at if count < len(steps) else None
-    job.updated_at = now
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    """What a push changes of a job's row."""
+
+    id: str
+    pushed: int
+    status: str
+    next_at: datetime | None
+    updated_at: datetime
+
+
+def _marked(
+    job_id: str, pushed: int, steps: list[Step], count: int, now: datetime
+) -> _Marks | None:
+    """That the first `count` steps were pushed (None: no more than before); the next one
+    sets when to look again."""
+    if count <= pushed:
+        return None
+    next_at = steps[count].at if count < len(steps) else None
+    return _Marks(job_id, count, steps[count - 1].status.value, next_at, now)
 
 
 def _job(job: CourierSimJob, now: datetime) -> CourierJob:
