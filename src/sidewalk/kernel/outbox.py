@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from sidewalk.kernel.bus.base import Bus
-from sidewalk.kernel.db import Inserts, UTCDateTime, conflict_insert
+from sidewalk.kernel.db import Inserts, UTCDateTime, conflict_insert, driver_time
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.write_lock import write_lock_for
 
@@ -103,6 +103,13 @@ def first_time(
     inserted unless it exists. Of two deliveries racing, the second waits on the first's row
     (PostgreSQL) or for the write lock (SQLite), and is told False once the first commits."""
     dialect = connection.dialect.name
+    if dialect == "sqlite":  # a driver statement: the values need no processing
+        sql = f"INSERT INTO {inbox.name} (consumer, event_id, handled_at) VALUES (?, ?, ?)"
+        found = connection.exec_driver_sql(
+            f"{sql} ON CONFLICT DO NOTHING RETURNING event_id",
+            (consumer, event_id, driver_time(at, sqlite=True)),
+        )
+        return found.first() is not None
     statement = _INBOX_INSERTS.get((inbox, dialect))
     if statement is None:
         insert_new = conflict_insert(dialect)(inbox)
