@@ -54,7 +54,7 @@ def test_started_robots_go_to_the_least_loaded_pilot_up_to_capacity(fleet: Fleet
         _start(fleet, task)
     assert _open_loads(fleet) == {a.id: capacity, b.id: capacity}
     with fleet.ctx.uow() as uow:
-        waiting = waiting_for_pilot(uow.session)
+        waiting = waiting_for_pilot(uow.connection)
     assert len(waiting) == 1
 
 
@@ -105,7 +105,7 @@ def test_a_pilot_coming_online_takes_a_waiting_robot(fleet: Fleet) -> None:
     assert answer.status_code == 200, answer.text
     assert _open_loads(fleet) == {late.id: 1}
     with fleet.ctx.uow() as uow:
-        assert waiting_for_pilot(uow.session) == []
+        assert waiting_for_pilot(uow.connection) == []
 
 
 # Random runs of starts, task ends and pilots coming and going: no pilot ever holds more
@@ -159,7 +159,7 @@ def test_pilot_capacity_is_never_exceeded(fleet: Fleet, steps: list[tuple[object
         assert all(n <= capacity for n in loads.values())
         assert set(loads) <= available
         with fleet.ctx.uow() as uow:
-            waiting = {w.task_id for w in waiting_for_pilot(uow.session)}
+            waiting = {w.task_id for w in waiting_for_pilot(uow.connection)}
         supervised = _supervised(fleet)
         for task_id in task_ids:
             t = fleet.task(task_id)

@@ -12,8 +12,9 @@ for a pilot is therefore derived: started, and no open assignment."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Subquery, bindparam, func, select, text
+from sqlalchemy import Connection, Subquery, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.ids import new_id
@@ -30,9 +31,9 @@ from sidewalk.operations.uow import OperationsUnitOfWork
 _ROSTER_LOCK = 7_210_001  # an arbitrary application-wide advisory lock key
 
 
-def lock_roster(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROSTER_LOCK})
+def lock_roster(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROSTER_LOCK})
 
 
 def supervising_counts() -> Subquery:
@@ -45,9 +46,9 @@ def supervising_counts() -> Subquery:
     )
 
 
-def pilot_loads(session: Session) -> list[PilotLoad]:
+def pilot_loads(connection: Connection) -> list[PilotLoad]:
     """Every available pilot and how many robots they supervise now."""
-    rows = session.connection().execute(_PILOT_LOADS).all()
+    rows = connection.execute(_PILOT_LOADS).all()
     return [PilotLoad(pilot_id, int(active)) for pilot_id, active in rows]
 
 
@@ -76,28 +77,40 @@ _OPEN_ASSIGNMENTS = select(PilotAssignment).where(
 )
 
 
+_ASSIGNMENTS = cast(Table, PilotAssignment.__table__)
+_OPEN_OF_TASK = select(
+    _ASSIGNMENTS.c.id, _ASSIGNMENTS.c.pilot_id, _ASSIGNMENTS.c.robot_serial
+).where(_ASSIGNMENTS.c.task_id == bindparam("task_id"), _ASSIGNMENTS.c.released_at.is_(None))
+_ASSIGN = insert(_ASSIGNMENTS)
+_RELEASE = (
+    update(_ASSIGNMENTS)
+    .where(_ASSIGNMENTS.c.id == bindparam("assignment_id"))
+    .values(released_at=bindparam("at"), release_reason=bindparam("reason"))
+)
+
+
 def assign_pilot(
     uow: OperationsUnitOfWork, task_id: str, robot_serial: str, *, exclude: str | None = None
 ) -> bool:
-    """Give the task's robot a pilot; False when none has room (the task then waits)."""
-    session = uow.session
-    lock_roster(session)
-    if open_assignment(session, task_id) is not None:
+    """Give the task's robot a pilot; False when none has room (the task then waits). Plain
+    statements, written at once: a later choice in the same transaction counts this one."""
+    uow.flush()  # what the use case changed so far, as a query of the ORM would see it
+    connection = uow.connection
+    lock_roster(connection)
+    if connection.execute(_OPEN_OF_TASK, {"task_id": task_id}).first() is not None:
         return True
-    loads = [p for p in pilot_loads(session) if p.pilot_id != exclude]
+    loads = [p for p in pilot_loads(connection) if p.pilot_id != exclude]
     pilot_id = choose_pilot(loads, uow.settings.pilot_capacity)
     if pilot_id is None:
         return False
-    session.add(
-        PilotAssignment(
-            id=new_id("pas"),
-            pilot_id=pilot_id,
-            task_id=task_id,
-            robot_serial=robot_serial,
-            assigned_at=uow.clock.now(),
-        )
-    )
-    session.flush()
+    assignment = {
+        "id": new_id("pas"),
+        "pilot_id": pilot_id,
+        "task_id": task_id,
+        "robot_serial": robot_serial,
+        "assigned_at": uow.clock.now(),
+    }
+    connection.execute(_ASSIGN, assignment)
     uow.record(
         "pilot.assigned", task_id=task_id, robot_serial=robot_serial, data={"pilot_id": pilot_id}
     )
@@ -106,18 +119,20 @@ def assign_pilot(
 
 def release_pilot(uow: OperationsUnitOfWork, task_id: str, reason: str) -> None:
     """The task ended (or left its robot): its pilot is free of it."""
-    lock_roster(uow.session)
-    assignment = open_assignment(uow.session, task_id)
+    uow.flush()
+    connection = uow.connection
+    lock_roster(connection)
+    assignment = connection.execute(_OPEN_OF_TASK, {"task_id": task_id}).first()
     if assignment is None:
         return
-    assignment.released_at = uow.clock.now()
-    assignment.release_reason = reason
-    uow.session.flush()
+    assignment_id, pilot_id, serial = assignment
+    release = {"assignment_id": assignment_id, "at": uow.clock.now(), "reason": reason}
+    connection.execute(_RELEASE, release)
     uow.record(
         "pilot.released",
         task_id=task_id,
-        robot_serial=assignment.robot_serial,
-        data={"pilot_id": assignment.pilot_id, "reason": reason},
+        robot_serial=serial,
+        data={"pilot_id": pilot_id, "reason": reason},
     )
 
 
@@ -125,7 +140,7 @@ def hand_over(uow: OperationsUnitOfWork, pilot_id: str) -> None:
     """The pilot left (offline, break): each robot they supervised goes to another pilot, or
     waits for one."""
     session = uow.session
-    lock_roster(session)
+    lock_roster(uow.connection)
     assignments = session.scalars(
         select(PilotAssignment)
         .where(PilotAssignment.pilot_id == pilot_id, PilotAssignment.released_at.is_(None))
@@ -162,10 +177,9 @@ _LAST_RELEASED = (
 )
 
 
-def waiting_for_pilot(session: Session) -> list[Waiting]:
+def waiting_for_pilot(connection: Connection) -> list[Waiting]:
     """Started tasks without a pilot, longest waiting first; a task waits since it started or
     since it lost its last pilot, whichever is later."""
-    connection = session.connection()
     started = connection.execute(_STARTED_WITHOUT_PILOT).all()
     if not started:
         return []
@@ -197,8 +211,8 @@ class Staffing:
 
 def staff_waiting_tasks(uow: OperationsUnitOfWork) -> Staffing:
     """Give pilots to started tasks waiting for one, longest waiting first."""
-    lock_roster(uow.session)
-    waiting = waiting_for_pilot(uow.session)
+    lock_roster(uow.connection)
+    waiting = waiting_for_pilot(uow.connection)
     for staffed, task in enumerate(waiting):
         if not assign_pilot(uow, task.task_id, task.robot_serial):
             return Staffing(staffed, waiting[staffed:])  # no pilot has room: the rest wait too
