@@ -14,7 +14,7 @@ from sidewalk.deliveries.domain import TERMINAL_DELIVERY
 from sidewalk.deliveries.eta import FleetState
 from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.models import Delivery, FleetSnapshot
-from sidewalk.kernel.db import conflict_insert
+from sidewalk.kernel.db import among, conflict_insert
 from sidewalk.kernel.events import Envelope
 
 
@@ -57,7 +57,7 @@ _STORE_POSITION = (
     update(_DELIVERIES)
     .where(
         _DELIVERIES.c.id == bindparam("delivery_id"),
-        _DELIVERIES.c.status.not_in([s.value for s in TERMINAL_DELIVERY]),
+        ~among(_DELIVERIES.c.status, TERMINAL_DELIVERY),
         or_(
             _DELIVERIES.c.courier_seen_at.is_(None),
             _DELIVERIES.c.courier_seen_at < bindparam("taken"),

@@ -56,12 +56,16 @@ _ENDPOINTS_OF_MERCHANTS = select(*_ENDPOINT_FIELDS).where(
     _ENDPOINTS.c.merchant_id.in_(bindparam("merchants", expanding=True)), _ENABLED
 )
 _DELIVERIES = cast(Table, Delivery.__table__)
-_ENDPOINTS_OF_DELIVERIES = (
+_WITH_ENDPOINTS = (
     select(_DELIVERIES.c.id, _DELIVERIES.c.merchant_id, *_ENDPOINT_FIELDS)
     .select_from(_DELIVERIES)
     .outerjoin(_ENDPOINTS, (_ENDPOINTS.c.merchant_id == _DELIVERIES.c.merchant_id) & _ENABLED)
-    .where(_DELIVERIES.c.id.in_(bindparam("deliveries", expanding=True)))
 )
+_ENDPOINTS_OF_DELIVERIES = _WITH_ENDPOINTS.where(
+    _DELIVERIES.c.id.in_(bindparam("deliveries", expanding=True))
+)
+# The usual case, one delivery, without the cost of expanding a list of one.
+_ENDPOINTS_OF_DELIVERY = _WITH_ENDPOINTS.where(_DELIVERIES.c.id == bindparam("delivery"))
 
 
 def queue_webhooks(
@@ -90,7 +94,11 @@ def queue_webhooks(
             endpoints[row.id] = _Endpoint(*row)
     if unknown:
         uow.flush()  # the deliveries the use case changed, as they now are
-        found = connection.execute(_ENDPOINTS_OF_DELIVERIES, {"deliveries": list(unknown)})
+        found = (
+            connection.execute(_ENDPOINTS_OF_DELIVERY, {"delivery": next(iter(unknown))})
+            if len(unknown) == 1
+            else connection.execute(_ENDPOINTS_OF_DELIVERIES, {"deliveries": list(unknown)})
+        )
         for delivery_id, merchant_id, *endpoint in found:
             merchant_of[delivery_id] = merchant_id
             if endpoint[0] is not None:

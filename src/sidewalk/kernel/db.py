@@ -4,14 +4,15 @@ UTC-aware timestamps on every engine, and engines tuned for SQLite and PostgreSQ
 import enum
 import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     Connection,
     DateTime,
     Dialect,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    literal_column,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -274,6 +276,17 @@ def _converter(column_type: Any, *, sqlite: bool) -> _Convert | None:
     if isinstance(column_type, Enum):
         return lambda value: value.value if isinstance(value, enum.Enum) else value
     return None
+
+
+def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN (...)` of constant values (a state machine's statuses), written into the
+    statement itself: a list bound as a parameter is expanded anew at every execution, which
+    costs more than a short statement's whole run."""
+    texts = sorted(v.value if isinstance(v, enum.Enum) else str(v) for v in values)
+    return cast(
+        ColumnElement[bool],
+        column.in_([literal_column("'" + t.replace("'", "''") + "'") for t in texts]),
+    )
 
 
 def text_enum(cls: type[Any], name: str) -> Enum:

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from sidewalk.kernel.db import among
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.metrics import DISPATCH_BATCH, DISPATCH_ROUND, DISPATCH_SOLVE
 from sidewalk.operations import pilots, robots, tasks
@@ -155,7 +156,9 @@ _HUBS = select(Hub).order_by(Hub.id)
 
 def _free(in_area: ColumnElement[bool]) -> ColumnElement[bool]:
     """Idle robots of an area with a known position and battery and no open task."""
-    has_task = select(Task.id).where(Task.robot_serial == Robot.serial, Task.status.in_(OPEN_TASK))
+    has_task = select(Task.id).where(
+        Task.robot_serial == Robot.serial, among(Task.status, OPEN_TASK)
+    )
     return and_(
         Robot.state == RobotState.IDLE,
         in_area,

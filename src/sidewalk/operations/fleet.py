@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from sidewalk.kernel.db import among
 from sidewalk.kernel.geo import LatLng
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
@@ -83,7 +84,7 @@ _WORKING_ROBOTS = select(
     Robot.battery_reserve_pct,
     Robot.drain_pct_per_km,
 ).where(
-    Robot.state.in_([RobotState.IDLE, RobotState.ON_TASK]),
+    among(Robot.state, [RobotState.IDLE, RobotState.ON_TASK]),
     Robot.lat.is_not(None),
     Robot.battery_pct.is_not(None),
 )
@@ -91,7 +92,7 @@ _WORKING_ROBOTS = select(
 _ACTIVE_TRIPS = (
     select(Task.robot_serial, Task.type, Trip.status, Trip.destination_lat, Trip.destination_lng)
     .join(Trip, Trip.task_id == Task.id)
-    .where(Task.status.in_(ACTIVE_TASK), Task.robot_serial.is_not(None))
+    .where(among(Task.status, ACTIVE_TASK), Task.robot_serial.is_not(None))
     .order_by(Task.robot_serial, Trip.sequence)
 )
 _PENDING_BY_AREA = (

@@ -8,6 +8,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import joinedload
 
 from sidewalk.kernel.cursor import decode_cursor, encode_cursor, storable
+from sidewalk.kernel.db import among
 from sidewalk.kernel.errors import Forbidden
 from sidewalk.operations import pilots, tasks
 from sidewalk.operations.context import OperationsContext
@@ -111,7 +112,7 @@ def task_view(ctx: OperationsContext, caller: OperatorPrincipal | None, task_id:
 _ROBOT_TASK_WITH_TRIPS = (
     select(Task)
     .options(joinedload(Task.trips))  # in the same statement
-    .where(Task.robot_serial == bindparam("serial"), Task.status.in_(ACTIVE_TASK))
+    .where(Task.robot_serial == bindparam("serial"), among(Task.status, ACTIVE_TASK))
 )
 
 

@@ -7,7 +7,7 @@ from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, select
 
-from sidewalk.kernel.db import Inserts, RowUpdates
+from sidewalk.kernel.db import Inserts, RowUpdates, among
 from sidewalk.operations.domain import ACTIVE_TASK, TaskType
 from sidewalk.operations.models import Robot, Task, Trip
 from sidewalk.operations.task_records import NewTask, TaskRecord, TripRecord
@@ -17,7 +17,7 @@ _TASKS = cast(Table, Task.__table__)
 _TRIPS = cast(Table, Trip.__table__)
 
 _ACTIVE_TASK_OF_ROBOT = select(_TASKS.c.id, _TASKS.c.type).where(
-    _TASKS.c.robot_serial == bindparam("serial"), _TASKS.c.status.in_(ACTIVE_TASK)
+    _TASKS.c.robot_serial == bindparam("serial"), among(_TASKS.c.status, ACTIVE_TASK)
 )
 _TASK_OF_ATTEMPT = select(_TASKS.c.id).where(_TASKS.c.attempt_id == bindparam("attempt_id"))
 _TASK_AND_ROBOT_OF_TRIP = (

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sidewalk.kernel.db import among
 from sidewalk.kernel.errors import Conflict, NotFound, ValidationFailed
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.metrics import TELEMETRY_READINGS
@@ -283,7 +284,7 @@ def set_maintenance(ctx: OperationsContext, serial: str, on: bool) -> Robot:
 _SILENT = (
     select(Robot)
     .where(
-        Robot.state.in_([RobotState.IDLE, RobotState.ON_TASK, RobotState.CHARGING]),
+        among(Robot.state, [RobotState.IDLE, RobotState.ON_TASK, RobotState.CHARGING]),
         Robot.last_seen_at < bindparam("limit", type_=Robot.last_seen_at.type),
     )
     .order_by(Robot.serial)

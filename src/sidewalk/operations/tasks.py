@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
+from sidewalk.kernel.db import among
 from sidewalk.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
@@ -567,7 +568,7 @@ def active_task_of(session: Session, serial: str) -> Task | None:
     return session.scalars(
         select(Task)
         .options(lazyload(Task.trips))
-        .where(Task.robot_serial == serial, Task.status.in_(ACTIVE_TASK))
+        .where(Task.robot_serial == serial, among(Task.status, ACTIVE_TASK))
     ).one_or_none()
 
 
