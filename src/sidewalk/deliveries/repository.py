@@ -33,7 +33,7 @@ from sidewalk.deliveries.models import (
 from sidewalk.deliveries.order_records import NewOrder, Place, QuoteToOrder
 from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInProgress
 from sidewalk.kernel.cursor import decode_cursor, storable
-from sidewalk.kernel.db import Inserts, RowUpdates
+from sidewalk.kernel.db import Inserts, OneOrMany, RowUpdates
 from sidewalk.kernel.errors import Conflict
 
 PLACE_COLUMNS = ("id", "lat", "lng", "full_address")
@@ -285,7 +285,7 @@ def delivery_events(session: Session, delivery_id: str) -> list[DeliveryEvent]:
 _QUOTES = cast(Table, Quote.__table__)
 _PICKUP = cast(Table, Location.__table__).alias("pickup")
 _DROPOFF = cast(Table, Location.__table__).alias("dropoff")
-_QUOTES_TO_ORDER = (
+_QUOTES_AND_PLACES = (
     select(
         _QUOTES.c.id,
         _QUOTES.c.merchant_id,
@@ -305,10 +305,10 @@ _QUOTES_TO_ORDER = (
     )
     .join_from(_QUOTES, _PICKUP, _PICKUP.c.id == _QUOTES.c.pickup_location_id)
     .join(_DROPOFF, _DROPOFF.c.id == _QUOTES.c.dropoff_location_id)
-    .where(_QUOTES.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_QUOTES.c.id)  # locked in one order by every batch: never in a circle
     .with_for_update(of=_QUOTES)
 )
+_QUOTES_TO_ORDER = OneOrMany(_QUOTES_AND_PLACES.where, _QUOTES.c.id, "ids")
 
 
 def quotes_to_order(connection: Connection, quote_ids: set[str]) -> dict[str, QuoteToOrder]:
@@ -318,7 +318,7 @@ def quotes_to_order(connection: Connection, quote_ids: set[str]) -> dict[str, Qu
     if not ids:
         return {}
     quotes: dict[str, QuoteToOrder] = {}
-    for row in connection.execute(_QUOTES_TO_ORDER, {"ids": ids}):
+    for row in connection.execute(*_QUOTES_TO_ORDER.pick(ids)):
         fields: tuple[Any, ...] = tuple(row)  # the quote's, then the pickup's and the dropoff's
         places = len(PLACE_COLUMNS)
         pickup, dropoff = Place(*fields[-2 * places : -places]), Place(*fields[-places:])
@@ -358,19 +358,20 @@ def insert_orders(inserts: Inserts, orders: list[NewOrder]) -> None:
 _KEYS = cast(Table, IdempotencyRecord.__table__)
 # Both columns by IN, which every database answers from the primary key (a row-value IN is
 # not, on SQLite); the pairs asked are picked from what comes back.
-_IDEMPOTENCY_RECORDS = (
-    select(
-        _KEYS.c.merchant_id,
-        _KEYS.c.key,
-        _KEYS.c.request_hash,
-        _KEYS.c.response_body,
-        _KEYS.c.expires_at,
-    )
-    .where(
-        _KEYS.c.merchant_id.in_(bindparam("merchants", expanding=True)),
-        _KEYS.c.key.in_(bindparam("keys", expanding=True)),
-    )
-    .with_for_update()
+_STORED_ANSWERS = select(
+    _KEYS.c.merchant_id,
+    _KEYS.c.key,
+    _KEYS.c.request_hash,
+    _KEYS.c.response_body,
+    _KEYS.c.expires_at,
+).with_for_update()
+_IDEMPOTENCY_RECORDS = _STORED_ANSWERS.where(
+    _KEYS.c.merchant_id.in_(bindparam("merchants", expanding=True)),
+    _KEYS.c.key.in_(bindparam("keys", expanding=True)),
+)
+# The usual case, one key, without the cost of expanding lists of one.
+_IDEMPOTENCY_RECORD = _STORED_ANSWERS.where(
+    _KEYS.c.merchant_id == bindparam("merchant"), _KEYS.c.key == bindparam("key")
 )
 
 
@@ -396,8 +397,12 @@ def idempotency_records(
         # would not be waited for, and would be seen only as the quote it claimed. Each key
         # is locked by name instead, in one order, until the transaction ends.
         connection.exec_driver_sql(_LOCK_KEYS, (sorted(_key_lock(m, k) for m, k in keys),))
-    params = {"merchants": list({m for m, _ in keys}), "keys": list({k for _, k in keys})}
-    found = connection.execute(_IDEMPOTENCY_RECORDS, params)
+    if len(keys) == 1:
+        ((merchant, key),) = keys
+        found = connection.execute(_IDEMPOTENCY_RECORD, {"merchant": merchant, "key": key})
+    else:
+        merchants, names = list({m for m, _ in keys}), list({k for _, k in keys})
+        found = connection.execute(_IDEMPOTENCY_RECORDS, {"merchants": merchants, "keys": names})
     return {(r.merchant_id, r.key): r for r in found if (r.merchant_id, r.key) in keys}
 
 

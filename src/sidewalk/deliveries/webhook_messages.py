@@ -19,7 +19,7 @@ from sidewalk.deliveries.webhook_domain import (
     check_message_move,
 )
 from sidewalk.deliveries.webhook_schemas import WebhookPayload
-from sidewalk.kernel.db import Inserts
+from sidewalk.kernel.db import Inserts, OneOrMany
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.uow import UnitOfWork
 
@@ -61,11 +61,7 @@ _WITH_ENDPOINTS = (
     .select_from(_DELIVERIES)
     .outerjoin(_ENDPOINTS, (_ENDPOINTS.c.merchant_id == _DELIVERIES.c.merchant_id) & _ENABLED)
 )
-_ENDPOINTS_OF_DELIVERIES = _WITH_ENDPOINTS.where(
-    _DELIVERIES.c.id.in_(bindparam("deliveries", expanding=True))
-)
-# The usual case, one delivery, without the cost of expanding a list of one.
-_ENDPOINTS_OF_DELIVERY = _WITH_ENDPOINTS.where(_DELIVERIES.c.id == bindparam("delivery"))
+_ENDPOINTS_OF_DELIVERIES = OneOrMany(_WITH_ENDPOINTS.where, _DELIVERIES.c.id, "deliveries")
 
 
 def queue_webhooks(
@@ -94,11 +90,7 @@ def queue_webhooks(
             endpoints[row.id] = _Endpoint(*row)
     if unknown:
         uow.flush()  # the deliveries the use case changed, as they now are
-        found = (
-            connection.execute(_ENDPOINTS_OF_DELIVERY, {"delivery": next(iter(unknown))})
-            if len(unknown) == 1
-            else connection.execute(_ENDPOINTS_OF_DELIVERIES, {"deliveries": list(unknown)})
-        )
+        found = connection.execute(*_ENDPOINTS_OF_DELIVERIES.pick(unknown))
         for delivery_id, merchant_id, *endpoint in found:
             merchant_of[delivery_id] = merchant_id
             if endpoint[0] is not None:

@@ -4,7 +4,7 @@ UTC-aware timestamps on every engine, and engines tuned for SQLite and PostgreSQ
 import enum
 import json
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -287,6 +287,24 @@ def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
         ColumnElement[bool],
         column.in_([literal_column("'" + t.replace("'", "''") + "'") for t in texts]),
     )
+
+
+class OneOrMany:
+    """A statement over `column IN (values)`, built once, with a variant comparing `column`
+    with one value: a list bound as a parameter is expanded anew at every execution, and most
+    calls (a delivery's webhooks, a robot's task, an order's quote) ask for one value.
+    `build` makes the statement from the condition on `column`."""
+
+    def __init__(self, build: Callable[[ColumnElement[bool]], Any], column: Any, name: str) -> None:
+        self._name = name
+        self._one = build(column == bindparam(name))
+        self._many = build(column.in_(bindparam(name, expanding=True)))
+
+    def pick(self, values: Collection[Any], **params: Any) -> tuple[Any, dict[str, Any]]:
+        """The statement for `values` and its parameters, `params` with them."""
+        if len(values) == 1:
+            return self._one, {**params, self._name: next(iter(values))}
+        return self._many, {**params, self._name: list(values)}
 
 
 def text_enum(cls: type[Any], name: str) -> Enum:

@@ -17,6 +17,7 @@ from typing import cast
 from sqlalchemy import Connection, Subquery, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from sidewalk.kernel.db import OneOrMany
 from sidewalk.kernel.ids import new_id
 from sidewalk.operations.domain import (
     OperatorRole,
@@ -60,7 +61,7 @@ def open_assignments(session: Session, task_ids: list[str]) -> dict[str, PilotAs
     """The open pilot assignment of each task that has one."""
     if not task_ids:
         return {}
-    rows = session.scalars(_OPEN_ASSIGNMENTS, {"task_ids": task_ids})
+    rows = session.scalars(*_OPEN_ASSIGNMENTS.pick(task_ids))
     return {a.task_id: a for a in rows}
 
 
@@ -71,9 +72,10 @@ _PILOT_LOADS = (
     .outerjoin(_OPEN_COUNT, _OPEN_COUNT.c.pilot_id == Operator.id)
     .where(Operator.role == OperatorRole.PILOT, Operator.status == OperatorStatus.AVAILABLE)
 )
-_OPEN_ASSIGNMENTS = select(PilotAssignment).where(
-    PilotAssignment.task_id.in_(bindparam("task_ids", expanding=True)),
-    PilotAssignment.released_at.is_(None),
+_OPEN_ASSIGNMENTS = OneOrMany(
+    select(PilotAssignment).where(PilotAssignment.released_at.is_(None)).where,
+    PilotAssignment.task_id,
+    "task_ids",
 )
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from sidewalk.kernel.clock import Clock
-from sidewalk.kernel.db import among
+from sidewalk.kernel.db import OneOrMany, among
 from sidewalk.kernel.flusher import Flusher
 from sidewalk.kernel.geo import LatLng, ServiceAreas
 from sidewalk.operations.domain import (
@@ -360,11 +360,7 @@ def _tell_positions(uow: OperationsUnitOfWork, due: list[RobotView]) -> None:
     """`robot.position` for each robot on a delivery (or bringing its goods back) whose
     interval came round, in the flush's transaction."""
     by_serial = {v.serial: v for v in due}
-    found = (
-        uow.connection.execute(_CARRYING_ONE, {"serial": due[0].serial})
-        if len(by_serial) == 1
-        else uow.connection.execute(_CARRYING, {"serials": sorted(by_serial)})
-    )
+    found = uow.connection.execute(*_CARRYING.pick(sorted(by_serial)))
     for task in found:
         robot = by_serial[task.robot_serial]
         assert robot.reading_at is not None
@@ -375,9 +371,7 @@ def _tell_positions(uow: OperationsUnitOfWork, due: list[RobotView]) -> None:
 _TASKS_CARRYING = select(
     Task.id, Task.type, Task.robot_serial, Task.delivery_id, Task.attempt_id
 ).where(among(Task.status, ACTIVE_TASK), Task.delivery_id.is_not(None))
-_CARRYING = _TASKS_CARRYING.where(Task.robot_serial.in_(bindparam("serials", expanding=True)))
-# The usual case, one robot, without the cost of expanding a list of one.
-_CARRYING_ONE = _TASKS_CARRYING.where(Task.robot_serial == bindparam("serial"))
+_CARRYING = OneOrMany(_TASKS_CARRYING.where, Task.robot_serial, "serials")
 
 
 def tell_position(
