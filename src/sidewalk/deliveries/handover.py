@@ -10,7 +10,8 @@ from typing import Any
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import UNDELIVERABLE_TAKEN, AttemptProvider, UndeliverableAction
-from sidewalk.deliveries.models import INBOX, Delivery
+from sidewalk.deliveries.models import INBOX
+from sidewalk.deliveries.progress_records import DeliveryInProgress
 from sidewalk.deliveries.shapes import MovingDelivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.events import Envelope
@@ -42,16 +43,16 @@ def handover(
 
 def _first_news_of_latest(
     uow: DeliveriesUnitOfWork, event: Envelope, consumer: str
-) -> Delivery | None:
-    """The delivery (locked) an event about its latest attempt tells of, the first time it
-    comes; None otherwise (an event about an unknown delivery or an older attempt is still
-    remembered as handled, in the transaction then committed)."""
+) -> DeliveryInProgress | None:
+    """The delivery (locked, as a plain record) an event about its latest attempt tells of,
+    the first time it comes; None otherwise (an event about an unknown delivery or an older
+    attempt is still remembered as handled, in the transaction then committed)."""
     delivery_id = event.subject.get("delivery_id")
     if delivery_id is None:
         return None
     if not first_time(uow.connection, INBOX, consumer, event.id, uow.clock.now()):
         return None
-    delivery = repository.delivery_for_update(uow.session, delivery_id, with_quote=False)
+    delivery = repository.delivery_in_progress(uow.connection, delivery_id)
     if delivery is None or delivery.latest_attempt_id != event.subject.get("attempt_id"):
         uow.commit()
         return None
@@ -76,6 +77,7 @@ def robot_unlocked(ctx: DeliveriesContext, event: Envelope, consumer: str) -> No
             proof=proof,
         )
         delivery.updated_at = uow.clock.now()
+        repository.save_progress(uow.connection, delivery, None)
         uow.record(delivery.id, "delivery.unlocked", attempt_id=delivery.latest_attempt_id,
                    proof=proof)  # fmt: skip
         uow.commit()
@@ -102,6 +104,7 @@ def robot_undeliverable(ctx: DeliveriesContext, event: Envelope, consumer: str) 
                 proof="none",
             )
         delivery.updated_at = uow.clock.now()
+        repository.save_progress(uow.connection, delivery, None)
         uow.record(delivery.id, "delivery.undeliverable", action=action.value, reason=reason)
         uow.commit()
 

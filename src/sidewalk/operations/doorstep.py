@@ -15,7 +15,7 @@ from sidewalk.operations import repository
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import TaskStatus, TaskType, TripStatus
 from sidewalk.operations.models import Robot, Task
-from sidewalk.operations.robot_state import robot_for_update
+from sidewalk.operations.robot_state import robot_for_update, robot_not_found
 from sidewalk.operations.tasks import (
     end_with_trip,
     find_task,
@@ -33,8 +33,12 @@ def _delivery_on_board(uow: OperationsUnitOfWork, serial: str) -> tuple[Robot, T
     robot = robot_for_update(uow.session, serial)
     found = repository.active_task_of_robot(uow.connection, serial)
     if found is None or found[1] != TaskType.DELIVERY:
-        raise Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
+        raise _no_delivery_on_board(serial)
     return robot, find_task(uow.session, found[0], lock=True)
+
+
+def _no_delivery_on_board(serial: str) -> Conflict:
+    return Conflict(f"Robot {serial} carries no delivery now", code="no_delivery_on_board")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +62,18 @@ def unlock(
     time did."""
     with ctx.uow() as uow:
         now = uow.clock.now()
-        robot, task = _delivery_on_board(uow, serial)
+        connection = uow.connection
+        place = repository.robot_place_for_update(connection, serial)
+        if place is None:
+            raise robot_not_found(serial)
+        found = repository.active_task_of_robot(connection, serial)
+        task = None if found is None else repository.task_at_the_door(connection, found[0])
+        if task is None or task.type != TaskType.DELIVERY:
+            raise _no_delivery_on_board(serial)
         if task.unlocked_at is not None:
             by_before = cast(Literal["pin", "pilot"], task.unlocked_by or "pin")
             return Opened(task.id, task.delivery_id, task.unlocked_at, by_before)
-        dropoff = task.trips[-1]
-        if dropoff.status != TripStatus.ARRIVED:
+        if task.dropoff_status != TripStatus.ARRIVED:
             raise Conflict(
                 f"Robot {serial} is not at the dropoff yet: the compartment stays shut",
                 code="not_at_dropoff",
@@ -83,6 +93,7 @@ def unlock(
             if not expected or not hmac.compare_digest(pin.encode(), expected.encode()):
                 task.unlock_failures += 1
                 task.updated_at = now
+                repository.save_door(connection, task)
                 left = MAX_WRONG_PINS - task.unlock_failures
                 task_event(uow, "task.unlock_refused", task, tries_left=left)
                 uow.commit()  # the wrong try counts even though the call is refused
@@ -94,6 +105,8 @@ def unlock(
             by = "pin"
         task.unlocked_at, task.unlocked_by = now, by
         task.updated_at = now
+        repository.save_door(connection, task)
+        lat, lng = place
         task_event(
             uow,
             "task.unlocked",
@@ -101,8 +114,8 @@ def unlock(
             by=by,
             operator_id=operator_id,
             reason=reason,
-            lat=robot.lat,
-            lng=robot.lng,
+            lat=lat,
+            lng=lng,
         )
         uow.commit()
         return Opened(task.id, task.delivery_id, now, by)

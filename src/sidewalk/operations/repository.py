@@ -3,14 +3,14 @@ loading and flushing ORM objects costs several times the statements themselves. 
 report, the most frequent change of a task, reads its task and trips as plain records
 (`task_records`) and writes back only the rows it moved."""
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select
 
 from sidewalk.kernel.db import Inserts, RowUpdates, among
 from sidewalk.operations.domain import ACTIVE_TASK, TaskType
 from sidewalk.operations.models import Robot, Task, Trip
-from sidewalk.operations.task_records import NewTask, TaskRecord, TripRecord
+from sidewalk.operations.task_records import NewTask, TaskAtTheDoor, TaskRecord, TripRecord
 
 _ROBOTS = cast(Table, Robot.__table__)
 _TASKS = cast(Table, Task.__table__)
@@ -59,6 +59,36 @@ _TRIPS_OF_TASK = (
     .order_by(_TRIPS.c.sequence)
 )
 _SAVE_TASK = RowUpdates(_TASKS, ("status", "status_times", "updated_at"))
+_ROBOT_PLACE_FOR_UPDATE = (
+    select(_ROBOTS.c.lat, _ROBOTS.c.lng)
+    .where(_ROBOTS.c.serial == bindparam("serial"))
+    .with_for_update(key_share=True)
+)
+_LAST_TRIP_STATUS = (
+    select(_TRIPS.c.status)
+    .where(_TRIPS.c.task_id == _TASKS.c.id)
+    .order_by(_TRIPS.c.sequence.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_AT_THE_DOOR = (
+    select(
+        _TASKS.c.id,
+        _TASKS.c.type,
+        _TASKS.c.robot_serial,
+        _TASKS.c.delivery_id,
+        _TASKS.c.attempt_id,
+        _TASKS.c.unlock_pin,
+        _TASKS.c.unlock_failures,
+        _TASKS.c.unlocked_at,
+        _TASKS.c.unlocked_by,
+        _TASKS.c.updated_at,
+        _LAST_TRIP_STATUS,
+    )
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .with_for_update(of=_TASKS, key_share=True)
+)
+_SAVE_DOOR = RowUpdates(_TASKS, ("unlock_failures", "unlocked_at", "unlocked_by", "updated_at"))
 _SAVE_TRIP = RowUpdates(_TRIPS, ("status", "status_times", "failure_reason", "updated_at"))
 
 
@@ -106,3 +136,20 @@ def active_task_of_robot(connection: Connection, serial: str) -> tuple[str, Task
     """The id and type of the robot's active task, if it has one (not locked)."""
     found = connection.execute(_ACTIVE_TASK_OF_ROBOT, {"serial": serial}).first()
     return None if found is None else (found[0], found[1])
+
+
+def robot_place_for_update(connection: Connection, serial: str) -> tuple[Any, Any] | None:
+    """The robot's last known place (lat, lng: None before its first reading), locked as
+    `robot_state.robot_for_update` locks it; None when there is no such robot."""
+    found = connection.execute(_ROBOT_PLACE_FOR_UPDATE, {"serial": serial}).first()
+    return None if found is None else (found[0], found[1])
+
+
+def task_at_the_door(connection: Connection, task_id: str) -> TaskAtTheDoor | None:
+    """The task's door fields and its dropoff's status, locked."""
+    row = connection.execute(_AT_THE_DOOR, {"task_id": task_id}).first()
+    return None if row is None else TaskAtTheDoor(*row)
+
+
+def save_door(connection: Connection, task: TaskAtTheDoor) -> None:
+    _SAVE_DOOR.write(connection, [task])

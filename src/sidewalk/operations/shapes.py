@@ -19,14 +19,19 @@ class TripFields(Protocol):
     updated_at: datetime
 
 
-class TaskFields(Protocol):
+class TaskSubject(Protocol):
+    """What names a task in its events."""
+
     id: str
     type: TaskType
-    status: str
-    status_times: dict[str, Any]
     robot_serial: str | None
     delivery_id: str | None
     attempt_id: str | None
+
+
+class TaskFields(TaskSubject, Protocol):
+    status: str
+    status_times: dict[str, Any]
     updated_at: datetime
 
     @property

@@ -42,6 +42,24 @@ class TaskRecord:
 
 
 @dataclass(slots=True)
+class TaskAtTheDoor:
+    """A delivery task as the robot's unlock at the door reads and writes it: what names it
+    in events, its door fields, and the status of its last trip (the dropoff)."""
+
+    id: str
+    type: TaskType
+    robot_serial: str | None
+    delivery_id: str | None
+    attempt_id: str | None
+    unlock_pin: str | None
+    unlock_failures: int
+    unlocked_at: datetime | None
+    unlocked_by: str | None
+    updated_at: datetime
+    dropoff_status: str | None
+
+
+@dataclass(slots=True)
 class NewTrip:
     id: str
     sequence: int

@@ -35,7 +35,7 @@ from sidewalk.operations.domain import (
 )
 from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
-from sidewalk.operations.shapes import TaskFields, TripFields
+from sidewalk.operations.shapes import TaskFields, TaskSubject, TripFields
 from sidewalk.operations.task_records import NewTask, NewTrip
 from sidewalk.operations.uow import OperationsUnitOfWork
 
@@ -51,7 +51,7 @@ def trip_not_found(trip_id: str) -> NotFound:
     return NotFound(f"No trip {trip_id!r}", code="trip_not_found")
 
 
-def task_event(uow: OperationsUnitOfWork, type_: str, task: TaskFields, **data: object) -> None:
+def task_event(uow: OperationsUnitOfWork, type_: str, task: TaskSubject, **data: object) -> None:
     uow.record(
         type_,
         task_id=task.id,
