@@ -26,9 +26,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
 
-from sidewalk.kernel.db import among
+from sidewalk.kernel.db import OneOrMany, among
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.metrics import DISPATCH_BATCH, DISPATCH_ROUND, DISPATCH_SOLVE
 from sidewalk.operations import pilots, robots, tasks
@@ -263,8 +263,9 @@ def _pending(area_filter: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-_ROBOTS_CHOSEN = select(Robot).where(Robot.serial.in_(bindparam("serials", expanding=True)))
-_TASKS_TOUCHED = select(Task).where(Task.id.in_(bindparam("task_ids", expanding=True)))
+_ROBOTS_CHOSEN = OneOrMany(select(Robot).where, Robot.serial, "serials")
+# An assignment does not look at the trips: only a task given up on loads them, as it ends.
+_TASKS_TOUCHED = OneOrMany(select(Task).options(lazyload(Task.trips)).where, Task.id, "task_ids")
 _PENDING = {inside: _pending(area) for inside, area in _in_area(Task.area_id).items()}
 
 
@@ -293,9 +294,9 @@ def _dispatch_area(
     if not plan.assignments and not given_up:
         return
     chosen = [a.serial for a in plan.assignments]
-    by_serial = {r.serial: r for r in session.scalars(_ROBOTS_CHOSEN, {"serials": chosen})}
+    by_serial = {r.serial: r for r in session.scalars(*_ROBOTS_CHOSEN.pick(chosen))}
     touched = [a.task_id for a in plan.assignments] + given_up
-    by_task = {t.id: t for t in session.scalars(_TASKS_TOUCHED, {"task_ids": touched})}
+    by_task = {t.id: t for t in session.scalars(*_TASKS_TOUCHED.pick(touched))}
     for a in plan.assignments:
         tasks.assign(uow, by_task[a.task_id], by_serial[a.serial])
     report.assigned += len(plan.assignments)
