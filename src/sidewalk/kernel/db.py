@@ -121,22 +121,22 @@ def driver_insert(connection: Connection, table: Table, rows: Sequence[Mapping[s
 
 
 class RowUpdates:
-    """An UPDATE of some columns of a table's rows by `id`, built once, written from records
-    whose attributes bear the columns' names (plain records a use case moved instead of ORM
-    objects): one statement for all the records given. On SQLite a driver statement, each
-    value converted as `driver_insert` converts it (SQLAlchemy's processing of every value
-    costs more than the database's update of the row)."""
+    """An UPDATE of some columns of a table's rows by their `key` (`id`), built once, written
+    from records whose attributes bear the columns' names (plain records a use case moved
+    instead of ORM objects): one statement for all the records given. On SQLite a driver
+    statement, each value converted as `driver_insert` converts it (SQLAlchemy's processing
+    of every value costs more than the database's update of the row)."""
 
-    def __init__(self, table: Table, columns: Sequence[str]) -> None:
-        self._columns = tuple(columns)
+    def __init__(self, table: Table, columns: Sequence[str], *, key: str = "id") -> None:
+        self._columns, self._key = tuple(columns), key
         self._statement = (
             update(table)
-            .where(table.c.id == bindparam("row_id"))
+            .where(table.c[key] == bindparam("row_id"))
             .values({name: bindparam(f"to_{name}") for name in self._columns})
         )
         quote = sqlite.dialect().identifier_preparer.quote
         assignments = ", ".join(f"{quote(name)} = ?" for name in self._columns)
-        self._sqlite_sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE id = ?"
+        self._sqlite_sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = ?"
         self._sqlite_values = [
             (name, _converter(table.c[name].type, sqlite=True)) for name in self._columns
         ]
@@ -151,14 +151,17 @@ class RowUpdates:
                         getattr(r, name) if convert is None else convert(getattr(r, name))
                         for name, convert in self._sqlite_values
                     ),
-                    r.id,
+                    getattr(r, self._key),
                 )
                 for r in records
             ]
             connection.exec_driver_sql(self._sqlite_sql, params[0] if len(params) == 1 else params)
             return
         rows = [
-            {"row_id": r.id, **{f"to_{name}": getattr(r, name) for name in self._columns}}
+            {
+                "row_id": getattr(r, self._key),
+                **{f"to_{name}": getattr(r, name) for name in self._columns},
+            }
             for r in records
         ]
         connection.execute(self._statement, rows[0] if len(rows) == 1 else rows)

@@ -26,12 +26,12 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from sidewalk.kernel.db import OneOrMany, among
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.metrics import DISPATCH_BATCH, DISPATCH_ROUND, DISPATCH_SOLVE
-from sidewalk.operations import pilots, robots, tasks
+from sidewalk.operations import pilots, repository, robots, tasks
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.dispatch import FreeRobot, OpenTask, plan_dispatch
 from sidewalk.operations.domain import (
@@ -263,9 +263,7 @@ def _pending(area_filter: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-_ROBOTS_CHOSEN = OneOrMany(select(Robot).where, Robot.serial, "serials")
-# An assignment does not look at the trips: only a task given up on loads them, as it ends.
-_TASKS_TOUCHED = OneOrMany(select(Task).options(lazyload(Task.trips)).where, Task.id, "task_ids")
+_TASKS_GIVEN_UP = OneOrMany(select(Task).where, Task.id, "task_ids")
 _PENDING = {inside: _pending(area) for inside, area in _in_area(Task.area_id).items()}
 
 
@@ -293,16 +291,19 @@ def _dispatch_area(
     given_up = [i for i in plan.unassigned if _pending_since(waiting[i]) <= too_old]
     if not plan.assignments and not given_up:
         return
-    chosen = [a.serial for a in plan.assignments]
-    by_serial = {r.serial: r for r in session.scalars(*_ROBOTS_CHOSEN.pick(chosen))}
-    touched = [a.task_id for a in plan.assignments] + given_up
-    by_task = {t.id: t for t in session.scalars(*_TASKS_TOUCHED.pick(touched))}
-    for a in plan.assignments:
-        tasks.assign(uow, by_task[a.task_id], by_serial[a.serial])
-    report.assigned += len(plan.assignments)
-    for task_id in given_up:
-        tasks.fail_task(uow, by_task[task_id], None, FailureReason.NO_ROBOT_AVAILABLE.value)
-        report.no_robot_available += 1
+    if plan.assignments:  # as plain records, written back together
+        connection = uow.connection
+        robots = repository.robot_states(connection, [a.serial for a in plan.assignments])
+        chosen = repository.tasks_to_assign(connection, [a.task_id for a in plan.assignments])
+        for a in plan.assignments:
+            tasks.assign(uow, chosen[a.task_id], robots[a.serial])
+        repository.save_assignments(connection, list(chosen.values()), list(robots.values()))
+        report.assigned += len(plan.assignments)
+    if given_up:  # ended as every ending is, on the rows as stored
+        ended = {t.id: t for t in session.scalars(*_TASKS_GIVEN_UP.pick(given_up))}
+        for task_id in given_up:
+            tasks.fail_task(uow, ended[task_id], None, FailureReason.NO_ROBOT_AVAILABLE.value)
+            report.no_robot_available += 1
 
 
 def pending_count(ctx: OperationsContext) -> int:

@@ -3,14 +3,21 @@ loading and flushing ORM objects costs several times the statements themselves. 
 report, the most frequent change of a task, reads its task and trips as plain records
 (`task_records`) and writes back only the rows it moved."""
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select
 
-from sidewalk.kernel.db import Inserts, RowUpdates, among
+from sidewalk.kernel.db import Inserts, OneOrMany, RowUpdates, among
 from sidewalk.operations.domain import ACTIVE_TASK, TaskType
 from sidewalk.operations.models import Robot, Task, Trip
-from sidewalk.operations.task_records import NewTask, TaskAtTheDoor, TaskRecord, TripRecord
+from sidewalk.operations.task_records import (
+    NewTask,
+    RobotStateRecord,
+    TaskAtTheDoor,
+    TaskRecord,
+    TripRecord,
+)
 
 _ROBOTS = cast(Table, Robot.__table__)
 _TASKS = cast(Table, Task.__table__)
@@ -31,20 +38,31 @@ _LOCK_ROBOT = (
     .where(_ROBOTS.c.serial == bindparam("serial"))
     .with_for_update(key_share=True)
 )
-_TASK_FOR_UPDATE = (
-    select(
-        _TASKS.c.id,
-        _TASKS.c.type,
-        _TASKS.c.status,
-        _TASKS.c.status_times,
-        _TASKS.c.robot_serial,
-        _TASKS.c.delivery_id,
-        _TASKS.c.attempt_id,
-        _TASKS.c.updated_at,
-    )
-    .where(_TASKS.c.id == bindparam("task_id"))
-    .with_for_update(key_share=True)
+_TASK_FIELDS = select(
+    _TASKS.c.id,
+    _TASKS.c.type,
+    _TASKS.c.status,
+    _TASKS.c.status_times,
+    _TASKS.c.robot_serial,
+    _TASKS.c.delivery_id,
+    _TASKS.c.attempt_id,
+    _TASKS.c.updated_at,
 )
+_TASK_FOR_UPDATE = _TASK_FIELDS.where(_TASKS.c.id == bindparam("task_id")).with_for_update(
+    key_share=True
+)
+# A dispatch round's choice: the tasks (locked already by the round's read of them) and the
+# robots it assigns.
+_TASKS_TO_ASSIGN = OneOrMany(_TASK_FIELDS.where, _TASKS.c.id, "task_ids")
+_ROBOT_STATES = OneOrMany(
+    select(
+        _ROBOTS.c.serial, _ROBOTS.c.state, _ROBOTS.c.state_changed_at, _ROBOTS.c.updated_at
+    ).where,
+    _ROBOTS.c.serial,
+    "serials",
+)
+_SAVE_ASSIGNED = RowUpdates(_TASKS, ("status", "status_times", "robot_serial", "updated_at"))
+_SAVE_ROBOT_STATE = RowUpdates(_ROBOTS, ("state", "state_changed_at", "updated_at"), key="serial")
 _TRIPS_OF_TASK = (
     select(
         _TRIPS.c.id,
@@ -110,7 +128,15 @@ def task_for_update(connection: Connection, task_id: str) -> TaskRecord | None:
     if row is None:
         return None
     trips = [TripRecord(*trip) for trip in connection.execute(_TRIPS_OF_TASK, {"task_id": task_id})]
-    return TaskRecord(*row, trips=trips)
+    return _task_record(row, trips)
+
+
+def _task_record(row: Any, trips: list[TripRecord]) -> TaskRecord:
+    """A task's record from a row of `_TASK_FIELDS`."""
+    task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at = row
+    return TaskRecord(
+        task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at, trips
+    )
 
 
 def save_task(connection: Connection, task: TaskRecord) -> None:
@@ -153,3 +179,25 @@ def task_at_the_door(connection: Connection, task_id: str) -> TaskAtTheDoor | No
 
 def save_door(connection: Connection, task: TaskAtTheDoor) -> None:
     _SAVE_DOOR.write(connection, [task])
+
+
+def tasks_to_assign(connection: Connection, task_ids: list[str]) -> dict[str, TaskRecord]:
+    """Pending tasks a dispatch round gives robots, by id, without their trips (an assignment
+    does not look at them)."""
+    rows = connection.execute(*_TASKS_TO_ASSIGN.pick(task_ids))
+    return {row[0]: _task_record(row, []) for row in rows}
+
+
+def robot_states(connection: Connection, serials: list[str]) -> dict[str, RobotStateRecord]:
+    """The robots' states, by serial, as a change of state reads them."""
+    return {
+        row[0]: RobotStateRecord(*row) for row in connection.execute(*_ROBOT_STATES.pick(serials))
+    }
+
+
+def save_assignments(
+    connection: Connection, tasks: Sequence[TaskRecord], robots: Sequence[RobotStateRecord]
+) -> None:
+    """Write back the tasks given robots, and those robots' states."""
+    _SAVE_ASSIGNED.write(connection, tasks)
+    _SAVE_ROBOT_STATE.write(connection, robots)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sidewalk.operations.domain import TaskType, TripType
+from sidewalk.operations.domain import RobotState, TaskType, TripType
 
 
 class TripFields(Protocol):
@@ -36,3 +36,13 @@ class TaskFields(TaskSubject, Protocol):
 
     @property
     def trips(self) -> Sequence[TripFields]: ...
+
+
+class RobotStateFields(Protocol):
+    """What a change of a robot's state reads and writes (the ORM row, or
+    `task_records.RobotStateRecord`)."""
+
+    serial: str
+    state: RobotState
+    state_changed_at: datetime
+    updated_at: datetime

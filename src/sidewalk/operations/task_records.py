@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sidewalk.operations.domain import TaskType, TripType
+from sidewalk.operations.domain import RobotState, TaskType, TripType
 
 
 @dataclass(slots=True)
@@ -39,6 +39,16 @@ class TaskRecord:
 
     def __post_init__(self) -> None:
         self.stored_status = self.status
+
+
+@dataclass(slots=True)
+class RobotStateRecord:
+    """A robot as a change of its state reads and writes it (`robot_state.change_state`)."""
+
+    serial: str
+    state: RobotState
+    state_changed_at: datetime
+    updated_at: datetime
 
 
 @dataclass(slots=True)

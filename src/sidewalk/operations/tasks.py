@@ -35,7 +35,7 @@ from sidewalk.operations.domain import (
 )
 from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
-from sidewalk.operations.shapes import TaskFields, TaskSubject, TripFields
+from sidewalk.operations.shapes import RobotStateFields, TaskFields, TaskSubject, TripFields
 from sidewalk.operations.task_records import NewTask, NewTrip
 from sidewalk.operations.uow import OperationsUnitOfWork
 
@@ -263,9 +263,10 @@ def _destination(
 # --- giving tasks to robots -----------------------------------------------------------------
 
 
-def assign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
+def assign(uow: OperationsUnitOfWork, task: TaskFields, robot: RobotStateFields) -> None:
     """Give a pending task to an idle robot (locked by the caller). The partial unique index
-    on active tasks makes the database refuse a robot's second one, whatever happens here."""
+    on active tasks makes the database refuse a robot's second one, whatever happens here.
+    The rows are the ORM's, flushed here, or plain records the caller writes back."""
     if robot.state != RobotState.IDLE:
         raise robot_busy(RobotState(robot.state))
     now = uow.clock.now()
@@ -273,7 +274,7 @@ def assign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
     task.robot_serial = robot.serial
     task.updated_at = now
     change_state(uow, robot, RobotState.ON_TASK, reason="assigned", task_id=task.id)
-    uow.session.flush()
+    uow.flush()
     task_event(uow, "task.assigned", task)
 
 
