@@ -47,6 +47,8 @@ _TASK_FIELDS = select(
     _TASKS.c.delivery_id,
     _TASKS.c.attempt_id,
     _TASKS.c.updated_at,
+    _TASKS.c.failure_reason,
+    _TASKS.c.area_id,
 )
 _TASK_FOR_UPDATE = _TASK_FIELDS.where(_TASKS.c.id == bindparam("task_id")).with_for_update(
     key_share=True
@@ -72,11 +74,13 @@ _TRIPS_OF_TASK = (
         _TRIPS.c.status_times,
         _TRIPS.c.failure_reason,
         _TRIPS.c.updated_at,
+        _TRIPS.c.destination_lat,
+        _TRIPS.c.destination_lng,
     )
     .where(_TRIPS.c.task_id == bindparam("task_id"))
     .order_by(_TRIPS.c.sequence)
 )
-_SAVE_TASK = RowUpdates(_TASKS, ("status", "status_times", "updated_at"))
+_SAVE_TASK = RowUpdates(_TASKS, ("status", "status_times", "failure_reason", "updated_at"))
 _ROBOT_PLACE_FOR_UPDATE = (
     select(_ROBOTS.c.lat, _ROBOTS.c.lng)
     .where(_ROBOTS.c.serial == bindparam("serial"))
@@ -133,10 +137,12 @@ def task_for_update(connection: Connection, task_id: str) -> TaskRecord | None:
 
 def _task_record(row: Any, trips: list[TripRecord]) -> TaskRecord:
     """A task's record from a row of `_TASK_FIELDS`."""
-    task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at = row
+    task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at, *rest = row
+    failure_reason, area_id = rest
     return TaskRecord(
-        task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at, trips
-    )
+        task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at,
+        failure_reason, area_id, trips,
+    )  # fmt: skip
 
 
 def save_task(connection: Connection, task: TaskRecord) -> None:
@@ -201,3 +207,12 @@ def save_assignments(
     """Write back the tasks given robots, and those robots' states."""
     _SAVE_ASSIGNED.write(connection, tasks)
     _SAVE_ROBOT_STATE.write(connection, robots)
+
+
+def robot_state(connection: Connection, serial: str) -> RobotStateRecord | None:
+    """The robot's state, as a change of state reads it (lock it first: `lock_robot`)."""
+    return robot_states(connection, [serial]).get(serial)
+
+
+def save_robot_state(connection: Connection, robot: RobotStateRecord) -> None:
+    _SAVE_ROBOT_STATE.write(connection, [robot])

@@ -38,6 +38,22 @@ class TaskFields(TaskSubject, Protocol):
     def trips(self) -> Sequence[TripFields]: ...
 
 
+class EndingTrip(TripFields, Protocol):
+    destination_lat: float
+    destination_lng: float
+
+
+class EndingTask(TaskFields, Protocol):
+    """What ending a task reads and writes (`tasks.finish`): a return task for goods on
+    board starts where the first trip went."""
+
+    failure_reason: str | None
+    area_id: str | None
+
+    @property
+    def trips(self) -> Sequence[EndingTrip]: ...
+
+
 class RobotStateFields(Protocol):
     """What a change of a robot's state reads and writes (the ORM row, or
     `task_records.RobotStateRecord`)."""

@@ -18,6 +18,8 @@ class TripRecord:
     status_times: dict[str, Any]
     failure_reason: str | None
     updated_at: datetime
+    destination_lat: float
+    destination_lng: float
     stored_status: str = field(init=False)  # as read: the trip is written back if it moved
 
     def __post_init__(self) -> None:
@@ -34,6 +36,8 @@ class TaskRecord:
     delivery_id: str | None
     attempt_id: str | None
     updated_at: datetime
+    failure_reason: str | None
+    area_id: str | None
     trips: list[TripRecord]
     stored_status: str = field(init=False)
 
@@ -107,6 +111,7 @@ class NewTask:
     updated_at: datetime
     trips: list[NewTrip]
     robot_serial: str | None = None
+    return_of_task_id: str | None = None
     not_before: datetime | None = None
     unlock_pin: str | None = None
     undeliverable_action: str | None = None

@@ -35,7 +35,13 @@ from sidewalk.operations.domain import (
 )
 from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
-from sidewalk.operations.shapes import RobotStateFields, TaskFields, TaskSubject, TripFields
+from sidewalk.operations.shapes import (
+    EndingTask,
+    RobotStateFields,
+    TaskFields,
+    TaskSubject,
+    TripFields,
+)
 from sidewalk.operations.task_records import NewTask, NewTrip
 from sidewalk.operations.uow import OperationsUnitOfWork
 
@@ -326,9 +332,9 @@ class TripReport:
 def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | None) -> str:
     """Move a trip by what its robot reports, and its task with it; the task's id. `by_robot`,
     when given, is the robot that reports, which must be the task's. Repeating the last report
-    changes nothing (robots retry on a lost answer). The task and its trips are read and
-    written as plain records (`repository`); a report that ends the task ends it as every
-    ending does, through `finish` on the rows as stored."""
+    changes nothing (robots retry on a lost answer). The task, its trips and its robot are
+    read and written as plain records (`repository`); a report that ends the task ends it as
+    every ending does, through `finish`."""
     with ctx.uow() as uow:
         connection = uow.connection
         found = repository.task_and_robot_of_trip(connection, report.trip_id)
@@ -351,11 +357,12 @@ def report_trip(ctx: OperationsContext, report: TripReport, *, by_robot: str | N
         if trip.status == target:
             return task.id
         ending = move_trip(uow, task, trip, target, report.reason)
-        repository.save_task(connection, task)
         if ending is not None:
-            stored = find_task(uow.session, task.id, lock=True)
-            robot = robot_for_update(uow.session, serial)
-            end_with_trip(uow, stored, robot, ending, report.reason)
+            robot = repository.robot_state(connection, serial)
+            assert robot is not None  # locked above
+            end_with_trip(uow, task, robot, ending, report.reason)
+            repository.save_robot_state(connection, robot)
+        repository.save_task(connection, task)
         uow.commit()
         return task.id
 
@@ -400,8 +407,8 @@ def move_trip(
 
 def end_with_trip(
     uow: OperationsUnitOfWork,
-    task: Task,
-    robot: Robot,
+    task: EndingTask,
+    robot: RobotStateFields,
     ending: TaskStatus,
     reason: str | None,
 ) -> None:
@@ -414,18 +421,19 @@ def end_with_trip(
 
 def finish(
     uow: OperationsUnitOfWork,
-    task: Task,
-    robot: Robot | None,
+    task: EndingTask,
+    robot: RobotStateFields | None,
     status: TaskStatus,
     *,
     reason: str | None = None,
     send_back: bool = True,
-) -> Task | None:
+) -> None:
     """End a task: its open trips end with it, its pilot is released, its robot is free
     (charging at a hub after a charge task). A delivery cancelled or failed with the goods on
     board of a robot that can still drive sends that robot straight back to the pickup with a
-    `return` task, which is returned (unless the goods are to be disposed of: `send_back`
-    False)."""
+    `return` task (unless the goods are to be disposed of: `send_back` False). The task and
+    robot are ORM rows, or plain records the caller writes back; the return task is written
+    as the transaction commits, after the ended task (a robot has one active task at most)."""
     now = uow.clock.now()
     carrying = _goods_on_board(task) and robot is not None and robot.state == RobotState.ON_TASK
     transition("task", TASK_TRANSITIONS, task, status, at=now)
@@ -437,7 +445,6 @@ def finish(
             transition("trip", TRIP_TRANSITIONS, trip, trip_end, at=now)
             trip.updated_at = now
     pilots.release_pilot(uow, task.id, reason=f"task_{status.value}")
-    uow.session.flush()
     disposed = carrying and not send_back and status is not TaskStatus.COMPLETED
     task_event(
         uow,
@@ -447,7 +454,8 @@ def finish(
         **({"goods_disposed": True} if disposed else {}),
     )
     if carrying and send_back and robot is not None and status is not TaskStatus.COMPLETED:
-        return _send_goods_back(uow, task, robot)
+        _send_goods_back(uow, task, robot)
+        return
     if robot is not None and robot.state == RobotState.ON_TASK:
         after = (
             RobotState.CHARGING
@@ -455,10 +463,9 @@ def finish(
             else RobotState.IDLE
         )
         change_state(uow, robot, after, reason=f"task_{status.value}", task_id=task.id)
-    return None
 
 
-def _goods_on_board(task: Task) -> bool:
+def _goods_on_board(task: EndingTask) -> bool:
     """A delivery whose robot has picked the goods up and not yet handed them over."""
     if task.type != TaskType.DELIVERY or not task.trips:
         return False
@@ -467,22 +474,23 @@ def _goods_on_board(task: Task) -> bool:
     return picked_up and not handed_over
 
 
-def _send_goods_back(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> Task:
-    """The robot keeps going, now to bring the goods back to where it took them."""
+def _send_goods_back(uow: OperationsUnitOfWork, task: EndingTask, robot: RobotStateFields) -> None:
+    """The robot keeps going, now to bring the goods back to where it took them: a return
+    task, assigned to it at once, written as the transaction commits."""
     pickup = task.trips[0]
-    back = new_task(
-        uow,
+    back = plan_task(
+        uow.clock.now(),
         TaskType.RETURN,
         [LatLng(pickup.destination_lat, pickup.destination_lng)],
         area_id=task.area_id,
         delivery_id=task.delivery_id,
     )
+    task_event(uow, "task.created", back)
     back.return_of_task_id = task.id
     transition("task", TASK_TRANSITIONS, back, TaskStatus.ASSIGNED, at=uow.clock.now())
     back.robot_serial = robot.serial  # it stays on_task: one task follows the other
-    uow.session.flush()
+    repository.insert_task(uow.inserts, back)
     task_event(uow, "task.assigned", back, return_of_task_id=task.id)
-    return back
 
 
 def cancel_task(ctx: OperationsContext, task_id: str, *, reason: str = "cancelled") -> Task:
