@@ -217,16 +217,18 @@ def _order_writer(
 ) -> GroupCommit[OrderRequest]:
     """Orders are committed in batches. On SQLite one batch at a time (one write lock), of
     at most 64 orders, as a batch written on the event loop holds it for about a third of a
-    millisecond an order. On PostgreSQL a batch's time is mostly its eight or so round trips,
-    which wait on the loop (`LoopSessions`): eight batches may be on their way at once."""
+    millisecond an order. On PostgreSQL a batch's time is mostly its eight or so round trips
+    and its commit, which wait on the loop (`LoopSessions`): sixteen batches may be on their
+    way at once (with sixteen merchants ordering at once, 16–17 % more orders a second than
+    with eight, measured side by side twice with bench/api.py)."""
     if engine.dialect.name == "postgresql":
-        sessions = LoopSessions(engine, pool_size=8)
+        sessions = LoopSessions(engine, pool_size=16)
 
         def uow_in(session: Session) -> DeliveriesUnitOfWork:
             return uow().over(session)
 
         write = loop_order_writer(sessions, uow_in, settings)
-        return GroupCommit(write, writers=8, close=sessions.aclose)
+        return GroupCommit(write, writers=16, close=sessions.aclose)
     return GroupCommit(order_writer(uow, settings, write_lock), max_batch=64)
 
 
