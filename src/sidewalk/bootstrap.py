@@ -219,7 +219,7 @@ def _order_writer(
     at most 64 orders, as a batch written on the event loop holds it for about a third of a
     millisecond an order. On PostgreSQL a batch's time is mostly its eight or so round trips
     and its commit, which wait on the loop (`LoopSessions`): sixteen batches may be on their
-    way at once (with sixteen merchants ordering at once, 16–17 % more orders a second than
+    way at once (with sixteen merchants ordering at once, 16 to 17 % more orders a second than
     with eight, measured side by side twice with bench/api.py)."""
     if engine.dialect.name == "postgresql":
         sessions = LoopSessions(engine, pool_size=16)
