@@ -350,9 +350,9 @@ def claim_quotes(connection: Connection, claims: dict[str, str]) -> None:
 def insert_orders(inserts: Inserts, orders: list[NewOrder]) -> None:
     """New deliveries, each with its first attempt and their link, written as the
     transaction commits."""
-    inserts.add(cast(Table, Attempt.__table__), [o.attempt.row() for o in orders])
-    inserts.add(cast(Table, Delivery.__table__), [o.row() for o in orders])
-    inserts.add(cast(Table, DeliveryAttempt.__table__), [o.link_row() for o in orders])
+    inserts.add(_ATTEMPTS, [o.attempt.row() for o in orders])
+    inserts.add(_DELIVERIES, [o.row() for o in orders])
+    inserts.add(_LINKS, [o.link_row() for o in orders])
 
 
 _KEYS = cast(Table, IdempotencyRecord.__table__)

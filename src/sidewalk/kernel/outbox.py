@@ -103,24 +103,25 @@ def first_time(
     inserted unless it exists. Of two deliveries racing, the second waits on the first's row
     (PostgreSQL) or for the write lock (SQLite), and is told False once the first commits."""
     dialect = connection.dialect.name
-    if dialect == "sqlite":  # a driver statement: the values need no processing
-        sql = f"INSERT INTO {inbox.name} (consumer, event_id, handled_at) VALUES (?, ?, ?)"
-        found = connection.exec_driver_sql(
-            f"{sql} ON CONFLICT DO NOTHING RETURNING event_id",
-            (consumer, event_id, driver_time(at, sqlite=True)),
-        )
-        return found.first() is not None
     statement = _INBOX_INSERTS.get((inbox, dialect))
     if statement is None:
         insert_new = conflict_insert(dialect)(inbox)
         statement = insert_new.on_conflict_do_nothing().returning(inbox.c.event_id)
         _INBOX_INSERTS[(inbox, dialect)] = statement
+    if dialect == "sqlite":  # the same statement, compiled once, straight to the driver
+        sql = _SQLITE_INBOX_INSERTS.get(inbox)
+        if sql is None:
+            sql = _SQLITE_INBOX_INSERTS[inbox] = str(statement.compile(dialect=connection.dialect))
+        found = connection.exec_driver_sql(sql, (consumer, event_id, driver_time(at, sqlite=True)))
+        return found.first() is not None
     row = {"consumer": consumer, "event_id": event_id, "handled_at": at}
     return connection.execute(statement, row).first() is not None
 
 
-# Built once per inbox and dialect: a statement object remembers its cache key.
+# Built once per inbox and dialect: a statement object remembers its cache key. On SQLite
+# its text takes the values in the inbox's column order: consumer, event id, time.
 _INBOX_INSERTS: dict[tuple[Table, str], Any] = {}
+_SQLITE_INBOX_INSERTS: dict[Table, str] = {}
 
 
 class OutboxRelay:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Connection,
     Row,
     Select,
     and_,
@@ -207,10 +208,10 @@ def _low_robots(session: Session, area_id: str | None) -> list[Robot]:
     return list(session.scalars(query, {"area_id": area_id}))
 
 
-def _free_fleet(session: Session, area_id: str | None) -> list[FreeRobot]:
+def _free_fleet(connection: Connection, area_id: str | None) -> list[FreeRobot]:
     """What the plan needs of the area's free robots, locked as `_low_robots` locks them,
     read as plain rows: a round reads the whole idle fleet, and only assigns a few of it."""
-    rows = session.connection().execute(_FREE_FLEET[area_id is not None], {"area_id": area_id})
+    rows = connection.execute(_FREE_FLEET[area_id is not None], {"area_id": area_id})
     return [
         FreeRobot(serial, lat or 0.0, lng or 0.0, speed, battery or 0.0, drain, reserve)
         for serial, lat, lng, speed, battery, drain, reserve in rows
@@ -229,9 +230,10 @@ def _send_to_charge(
         i = nearest(LatLng(robot.lat, robot.lng), places)
         if i is None:
             continue
-        task = tasks.new_task(
-            uow, TaskType.CHARGE, [places[i]], area_id=robot.area_id, hub_id=hubs[i].id
+        planned = tasks.plan_task(
+            uow.clock.now(), TaskType.CHARGE, [places[i]], area_id=robot.area_id, hub_id=hubs[i].id
         )
+        task = tasks.new_task(uow, planned)
         tasks.assign(uow, task, robot)
         report.sent_to_charge += 1
 
@@ -270,12 +272,13 @@ _PENDING = {inside: _pending(area) for inside, area in _in_area(Task.area_id).it
 def _dispatch_area(
     uow: OperationsUnitOfWork, area_id: str | None, hubs: list[Hub], report: RoundReport
 ) -> None:
-    session, settings, now = uow.session, uow.settings, uow.clock.now()
+    settings, now = uow.settings, uow.clock.now()
+    connection = uow.connection
     query = _PENDING[area_id is not None]
-    pending = session.connection().execute(query, {"now": now, "area_id": area_id}).all()
+    pending = connection.execute(query, {"now": now, "area_id": area_id}).all()
     if not pending:
         return
-    free = _free_fleet(session, area_id)
+    free = _free_fleet(connection, area_id)
     began = time.perf_counter()
     plan = plan_dispatch(
         [OpenTask(t.id, t.start_lat, t.start_lng, t.end_lat, t.end_lng) for t in pending],
@@ -292,7 +295,6 @@ def _dispatch_area(
     if not plan.assignments and not given_up:
         return
     if plan.assignments:  # as plain records, written back together
-        connection = uow.connection
         robots = repository.robot_states(connection, [a.serial for a in plan.assignments])
         chosen = repository.tasks_to_assign(connection, [a.task_id for a in plan.assignments])
         for a in plan.assignments:
@@ -300,7 +302,7 @@ def _dispatch_area(
         repository.save_assignments(connection, list(chosen.values()), list(robots.values()))
         report.assigned += len(plan.assignments)
     if given_up:  # ended as every ending is, on the rows as stored
-        ended = {t.id: t for t in session.scalars(*_TASKS_GIVEN_UP.pick(given_up))}
+        ended = {t.id: t for t in uow.session.scalars(*_TASKS_GIVEN_UP.pick(given_up))}
         for task_id in given_up:
             tasks.fail_task(uow, ended[task_id], None, FailureReason.NO_ROBOT_AVAILABLE.value)
             report.no_robot_available += 1

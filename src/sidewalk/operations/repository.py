@@ -137,8 +137,8 @@ def task_for_update(connection: Connection, task_id: str) -> TaskRecord | None:
 
 def _task_record(row: Any, trips: list[TripRecord]) -> TaskRecord:
     """A task's record from a row of `_TASK_FIELDS`."""
-    task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at, *rest = row
-    failure_reason, area_id = rest
+    (task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at,
+     failure_reason, area_id) = row  # fmt: skip
     return TaskRecord(
         task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at,
         failure_reason, area_id, trips,

@@ -118,26 +118,9 @@ def plan_task(
     )
 
 
-def new_task(
-    uow: OperationsUnitOfWork,
-    type_: TaskType,
-    destinations: list[LatLng],
-    *,
-    area_id: str | None,
-    delivery_id: str | None = None,
-    attempt_id: str | None = None,
-    hub_id: str | None = None,
-) -> Task:
-    """A pending task as ORM rows, for a use case that goes on to change it (assign it, say)."""
-    planned = plan_task(
-        uow.clock.now(),
-        type_,
-        destinations,
-        area_id=area_id,
-        delivery_id=delivery_id,
-        attempt_id=attempt_id,
-        hub_id=hub_id,
-    )
+def new_task(uow: OperationsUnitOfWork, planned: NewTask) -> Task:
+    """A planned task as ORM rows in the session, for a use case that goes on to change it
+    (assign it, say)."""
     task = Task(**planned.row())
     task.trips = [Trip(**trip.row(task.id)) for trip in planned.trips]
     uow.session.add(task)
@@ -240,14 +223,15 @@ def create_robot_task(
     with ctx.uow() as uow:
         robot = robot_for_update(uow.session, robot_serial)
         target = _destination(uow.session, type_, hub_id, destination)
-        task = new_task(
-            uow,
+        planned = plan_task(
+            uow.clock.now(),
             type_,
             [target],
             area_id=robot.area_id,
             hub_id=hub_id,
             delivery_id=delivery_id,
         )
+        task = new_task(uow, planned)
         assign(uow, task, robot)
         uow.commit()
         return task

@@ -19,10 +19,6 @@ from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
 
 log = logging.getLogger(__name__)
 
-# The reads of an outbox on SQLite, as driver statements.
-_UNPUBLISHED = "SELECT seq, envelope FROM {outbox} WHERE published_at IS NULL ORDER BY seq"
-_AFTER = "SELECT seq, envelope FROM {outbox} WHERE seq > ? ORDER BY seq"
-
 
 @dataclass(frozen=True)
 class _Consumer:
@@ -70,6 +66,14 @@ class EventPump:
                 select(o.c.seq, o.c.envelope).where(o.c.seq > bindparam("after")).order_by(o.c.seq),
             )
             for engine, o in self._outboxes
+        }
+        # On SQLite the same reads go straight to the driver, as compiled once here.
+        self._driver_sql = {
+            id(engine): tuple(
+                str(q.compile(dialect=engine.dialect)) for q in self._queries[id(engine)]
+            )
+            for engine, _ in self._outboxes
+            if engine.dialect.name == "sqlite"
         }
         self._consumers, self._listener = consumers, listener
         # An outbox is read again only after a transaction committed on its database.
@@ -125,10 +129,9 @@ class EventPump:
             # committed before it, and costs a tenth of the same read through the engine.
             driver = connection.connection.driver_connection
             assert driver is not None
-            if after is None:
-                rows = driver.execute(_UNPUBLISHED.format(outbox=outbox.name)).fetchall()
-            else:
-                rows = driver.execute(_AFTER.format(outbox=outbox.name), (after,)).fetchall()
+            unpublished, past = self._driver_sql[id(engine)]
+            found = driver.execute(unpublished) if after is None else driver.execute(past, (after,))
+            rows = found.fetchall()
         else:
             rows = list(connection.execute(query, params).all())
             connection.rollback()  # the read ends: the next one sees what was committed since
