@@ -1,6 +1,6 @@
-"""The kernel's plain statements (`among`, `RowUpdates`) write and find the same values as
-SQLAlchemy's own statements, on SQLite (where they go straight to the driver) and on
-PostgreSQL."""
+"""The kernel's plain statements (`among`, `RowUpdates`, `Inserts`) write and find the same
+values as SQLAlchemy's own statements, on SQLite (where they go straight to the driver) and
+on PostgreSQL."""
 
 import enum
 from collections.abc import Iterator
@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, Column, Engine, MetaData, String, Table, insert, select
 
-from sidewalk.kernel.db import RowUpdates, UTCDateTime, among, make_engine, text_enum
+from sidewalk.kernel.db import (
+    Inserts,
+    JsonText,
+    RowUpdates,
+    UTCDateTime,
+    among,
+    make_engine,
+    text_enum,
+)
 
 
 class Colour(enum.StrEnum):
@@ -28,6 +36,13 @@ THINGS = Table(
     Column("colour", text_enum(Colour, "test_colour"), nullable=False),
     Column("seen_at", UTCDateTime(), nullable=True),
     Column("times", JSON, nullable=True),
+)
+# Only a key and a document: a row whose every other value is spliced in.
+OTHERS = Table(
+    "test_others",
+    metadata,
+    Column("id", String(20), primary_key=True),
+    Column("times", JSON, nullable=False),
 )
 
 
@@ -81,3 +96,30 @@ def test_row_updates_write_what_the_columns_types_would_store(engine: Engine) ->
     assert stored["b"].colour is Colour.GREEN
     assert stored["b"].seen_at is None
     assert stored["b"].times == {"x": [1, 2]}
+
+
+def test_inserts_store_json_texts_as_the_documents_they_spell(engine: Engine) -> None:
+    """Rows of a commit's inserts, some with JSON already serialised: on PostgreSQL every
+    table's rows go in one statement, the serialised texts spliced into its document."""
+    at = datetime(2026, 6, 1, 12, 0, 0, 5, tzinfo=UTC)
+    inserts = Inserts()
+    inserts.add(
+        THINGS,
+        [
+            {"id": "a", "colour": Colour.RED, "seen_at": at, "times": JsonText('{"x": [1, "é"]}')},
+            {"id": "b", "colour": Colour.QUOTED, "seen_at": None, "times": {"y": at.isoformat()}},
+            {"id": "c", "colour": Colour.GREEN, "seen_at": at, "times": None},
+        ],
+    )
+    inserts.add(OTHERS, [{"id": "d", "times": JsonText("[]")}])
+    with engine.begin() as connection:
+        inserts.write(connection)
+        stored = {r.id: r for r in connection.execute(select(THINGS))}
+        other = connection.execute(select(OTHERS)).one()
+    assert stored["a"].times == {"x": [1, "é"]}
+    assert stored["a"].seen_at == at
+    assert stored["b"].colour is Colour.QUOTED
+    assert stored["b"].times == {"y": at.isoformat()}
+    assert stored["c"].times is None
+    assert stored["c"].seen_at == at
+    assert other.times == []

@@ -133,6 +133,29 @@ def test_each_order_of_a_batch_gets_its_own_answer(
     assert count(platform, "SELECT count(*) FROM deliveries") == 3
 
 
+def test_a_key_is_only_its_merchants(
+    platform: Platform, merchant: MerchantClient, rival: MerchantClient
+) -> None:
+    who, other = principal(platform, merchant), principal(platform, rival)
+    kept = request(who, merchant.quote()["id"], "shared-key")
+    write(platform, [kept])
+
+    batch = [
+        replay := request(who, kept.cmd.quote_id, "shared-key"),
+        theirs := request(other, rival.quote()["id"], "shared-key"),
+        crossed := request(other, rival.quote()["id"], "only-theirs"),
+        mine := request(who, merchant.quote()["id"], "only-theirs-too"),
+    ]
+    write(platform, batch)
+
+    assert replay.answer().replayed
+    assert replay.answer().delivery == kept.answer().delivery
+    for made in (theirs, crossed, mine):
+        assert not made.answer().replayed
+    assert theirs.answer().delivery["id"] != kept.answer().delivery["id"]
+    assert count(platform, "SELECT count(*) FROM idempotency_keys") == 4
+
+
 def test_a_merchant_is_told_of_every_order_of_a_batch(
     platform: Platform, merchant: MerchantClient, rival: MerchantClient
 ) -> None:

@@ -208,16 +208,21 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> "_InsertP
 
 
 def _document(plan: "_InsertPlan", rows: Sequence[Mapping[str, Any]]) -> str:
-    """The rows as one JSON array, for `json_populate_recordset`."""
-    rows = [_with_documents(row, plan.json_columns) for row in rows]
-    return json.dumps(rows, default=json_time)
+    """The rows as one JSON array, for `json_populate_recordset`. A JSON text already
+    serialised (`JsonText`) is spliced in as it is, not parsed to be serialised again."""
+    if not any(isinstance(row[name], JsonText) for row in rows for name in plan.json_columns):
+        return json.dumps(rows, default=json_time)
+    return "[" + ", ".join(_row_document(row, plan.json_columns) for row in rows) + "]"
 
 
-def _with_documents(row: Mapping[str, Any], json_columns: tuple[str, ...]) -> Mapping[str, Any]:
-    """The row with its JSON texts as the values they spell, to be embedded in a document."""
-    if not any(isinstance(row[name], JsonText) for name in json_columns):
-        return row
-    return {k: json.loads(v) if isinstance(v, JsonText) else v for k, v in row.items()}
+def _row_document(row: Mapping[str, Any], json_columns: tuple[str, ...]) -> str:
+    texts = [(name, row[name]) for name in json_columns if isinstance(row[name], JsonText)]
+    if not texts:
+        return json.dumps(row, default=json_time)
+    spliced = {name for name, _ in texts}
+    plain = json.dumps({k: v for k, v in row.items() if k not in spliced}, default=json_time)
+    spliced_in = ", ".join(f"{json.dumps(name)}: {text}" for name, text in texts)
+    return "{" + ", ".join(part for part in (plain[1:-1], spliced_in) if part) + "}"
 
 
 def json_time(value: object) -> str:
