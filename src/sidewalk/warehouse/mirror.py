@@ -172,6 +172,7 @@ MIRRORED: tuple[Mirrored, ...] = (
         "tasks",
         ("id",),
         "updated_at",
+        leave_out=frozenset({"unlock_pin"}),  # the PIN that opens the robot for the customer
         derived=status_times(TaskStatus),
     ),
     Mirrored(

@@ -57,6 +57,10 @@ def create_mirror_tables(warehouse: Warehouse, mirrored: Sequence[Mirrored] = MI
             warehouse.execute(
                 f"ALTER TABLE {m.qualified} ADD COLUMN IF NOT EXISTS {quoted(name)} {kind}"
             )
+        # And loses, with their values, the columns the mirror has stopped keeping (a secret
+        # an older version copied).
+        for name in sorted(m.leave_out):
+            warehouse.execute(f"ALTER TABLE {m.qualified} DROP COLUMN IF EXISTS {quoted(name)}")
 
 
 @dataclass
