@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, select, text
 
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import handlers as deliveries_handlers
@@ -158,12 +158,30 @@ def test_a_cancel_before_pickup_frees_the_robot(
 def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier(
     platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
 ) -> None:
+    hooked = merchant.post(
+        "/v1/webhook-endpoints",
+        {"url": "http://127.0.0.1:9/hooks", "events": ["delivery.pending"]},
+    )
+    assert hooked.status_code == 201, hooked.text
     pump, token, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
     _drive(fleet, token, task["trips"][0], ("started",))
     assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", FAULT).status_code == 200
     pump()
     seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
     assert seen["status"] == "pending"
+    # The merchant hears that the delivery waits again, between the robot's failure and the
+    # courier's request, on the timeline and by webhook.
+    timeline = merchant.get(f"/v1/deliveries/{delivery['id']}/events").json()["data"]
+    types = [e["type"] for e in timeline]
+    failed = types.index("attempt.failed")
+    assert types[failed : failed + 3] == ["attempt.failed", "delivery.pending", "attempt.requested"]
+    assert timeline[failed + 1]["data"]["previous"] == "enroute_to_pickup"
+    with platform.deliveries_engine.connect() as connection:
+        told = connection.execute(
+            text("SELECT event_type FROM webhook_messages WHERE delivery_id = :d"),
+            {"d": delivery["id"]},
+        ).all()
+    assert [t for (t,) in told] == ["delivery.pending"]
     assert [(a["provider"], a["status"]) for a in seen["attempts"]] == [
         ("robot", "failed"),
         ("courier", "requested"),

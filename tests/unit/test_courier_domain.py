@@ -19,8 +19,9 @@ from sidewalk.deliveries.domain import (
     AttemptStatus,
     CourierStatus,
     DeliveryStatus,
+    Step,
     cancellation_target,
-    follow_courier,
+    courier_steps,
     move_attempt,
     move_delivery,
     route,
@@ -50,11 +51,33 @@ def fresh() -> tuple[Thing, Thing]:
     return Thing(D.PENDING.value), Thing(A.REQUESTED.value)
 
 
+def follow_courier(
+    delivery: Thing,
+    attempt: Thing,
+    status: CourierStatus,
+    *,
+    merchant_cancelled: bool,
+    reason: str | None = None,
+) -> tuple[list[tuple[Step, str]], str | None]:
+    """Take the steps an update plans, as the service does: each (step, status it left)."""
+    steps, why = courier_steps(
+        D(delivery.status), A(attempt.status), status,
+        merchant_cancelled=merchant_cancelled, reason=reason,
+    )  # fmt: skip
+    taken = []
+    for step in steps:
+        if step.entity == "attempt":
+            taken.append((step, move_attempt(attempt, A(step.to), at=T0).value))
+        else:
+            taken.append((step, move_delivery(delivery, D(step.to), at=T0).value))
+    return taken, why
+
+
 def follow(delivery: Thing, attempt: Thing, status: CourierStatus, **kw: object) -> list[str]:
-    moves, _ = follow_courier(
-        delivery, attempt, status, at=T0, merchant_cancelled=bool(kw.get("cancelled"))
+    taken, _ = follow_courier(
+        delivery, attempt, status, merchant_cancelled=bool(kw.get("cancelled"))
     )
-    return [f"{m.entity}:{m.to}" for m in moves]
+    return [f"{step.entity}:{step.to}" for step, _ in taken]
 
 
 @pytest.mark.parametrize(
@@ -104,11 +127,11 @@ def test_a_job_given_up_before_pickup_fails_the_delivery_with_the_networks_reaso
     d, a = fresh()
     follow(d, a, C.ENROUTE_TO_PICKUP)
     _, reason = follow_courier(
-        d, a, C.FAILED, at=T0, merchant_cancelled=False, reason="no_courier_available"
+        d, a, C.FAILED, merchant_cancelled=False, reason="no_courier_available"
     )
     assert reason == "no_courier_available"
     assert (d.status, a.status) == ("failed", "failed")
-    _, default = follow_courier(*fresh(), C.FAILED, at=T0, merchant_cancelled=False)
+    _, default = follow_courier(*fresh(), C.FAILED, merchant_cancelled=False)
     assert default == "courier_failed"
 
 
@@ -126,7 +149,7 @@ def test_a_return_the_merchant_asked_for_cancels_the_attempt_and_ends_returned()
 def test_a_return_the_network_decided_fails_the_attempt() -> None:
     d, a = fresh()
     follow(d, a, C.ARRIVED_AT_DROPOFF)
-    _, reason = follow_courier(d, a, C.RETURNING, at=T0, merchant_cancelled=False)
+    _, reason = follow_courier(d, a, C.RETURNING, merchant_cancelled=False)
     assert (d.status, a.status, reason) == ("returning", "failed", "undeliverable")
 
 
@@ -143,7 +166,7 @@ def test_a_handover_a_cancel_came_too_late_for_stands_as_delivered() -> None:
     d, a = fresh()
     follow(d, a, C.ARRIVED_AT_DROPOFF)
     move_delivery(d, D.RETURNING, at=T0)
-    _, reason = follow_courier(d, a, C.DELIVERED, at=T0, merchant_cancelled=True)
+    _, reason = follow_courier(d, a, C.DELIVERED, merchant_cancelled=True)
     assert (d.status, a.status, reason) == ("delivered", "succeeded", None)
 
 
@@ -183,12 +206,12 @@ def test_no_sequence_of_updates_breaks_the_state_machines(sequence: list[str]) -
             cancelled = True
             continue
         status = CourierStatus(action)
-        moves, _ = follow_courier(d, a, status, at=T0, merchant_cancelled=cancelled)
+        taken, _ = follow_courier(d, a, status, merchant_cancelled=cancelled)
         walked = {"delivery": before[0].value, "attempt": before[1].value}
-        for move in moves:
-            assert move.previous == walked[move.entity]
-            assert (move.entity, move.previous, move.to) in LEGAL
-            walked[move.entity] = move.to
+        for step, previous in taken:
+            assert previous == walked[step.entity]
+            assert (step.entity, previous, step.to) in LEGAL
+            walked[step.entity] = step.to
         if before[0] in TERMINAL_DELIVERY:
             assert d.status == before[0].value
         if before[1] in TERMINAL_ATTEMPT:

@@ -291,47 +291,42 @@ def route(table: Mapping[S, frozenset[S]], current: S, target: S, *, via: frozen
 
 
 @dataclass(frozen=True, slots=True)
-class Moved:
-    """One transition taken: of `entity` ("attempt" or "delivery"), from `previous` to `to`."""
+class Step:
+    """One transition to take: of `entity` ("attempt" or "delivery"), to `to`."""
 
     entity: str
-    previous: str
     to: str
 
 
-def follow_courier(
-    delivery: Stateful,
-    attempt: Stateful,
+def courier_steps(
+    delivery: DeliveryStatus,
+    attempt: AttemptStatus,
     status: CourierStatus,
     *,
-    at: datetime,
     merchant_cancelled: bool,
     reason: str | None = None,
-) -> tuple[list[Moved], str | None]:
-    """Move a courier attempt and its delivery to where a courier update says the job is,
-    through the steps the network skipped, each through its state machine; a status they are
-    past (or a terminal one) stays. The moves taken, and why the job ended if it did."""
+) -> tuple[list[Step], str | None]:
+    """Where a courier update says the job is, as the transitions that take a courier attempt
+    and its delivery there through the steps the network skipped (the attempt's first), each
+    allowed by its state machine; a status they are past (or a terminal one) stays. The steps,
+    and why the job ended if it did."""
     targets = courier_targets(
-        status,
-        DeliveryStatus(delivery.status),
-        merchant_cancelled=merchant_cancelled,
-        reason=reason,
+        status, delivery, merchant_cancelled=merchant_cancelled, reason=reason
     )
-    moves: list[Moved] = []
+    steps: list[Step] = []
+    ends_as = attempt
     if targets.attempt is not None:
-        current = AttemptStatus(attempt.status)
-        for step in route(ATTEMPT_TRANSITIONS, current, targets.attempt, via=_ATTEMPT_WAYPOINTS):
-            moves.append(Moved("attempt", move_attempt(attempt, step, at=at).value, step.value))
-    handed_over = AttemptStatus(attempt.status) is AttemptStatus.SUCCEEDED
-    if targets.delivery is DeliveryStatus.DELIVERED and not handed_over:
+        for a in route(ATTEMPT_TRANSITIONS, attempt, targets.attempt, via=_ATTEMPT_WAYPOINTS):
+            steps.append(Step("attempt", a.value))
+            ends_as = a
+    if targets.delivery is DeliveryStatus.DELIVERED and ends_as is not AttemptStatus.SUCCEEDED:
         # A hand-over the network reports after it had ended the attempt otherwise (a return):
         # the attempt stays as it ended, and the delivery cannot be called delivered.
         targets = CourierTargets(None, DeliveryStatus.FAILED, "delivered_after_attempt_ended")
     if targets.delivery is not None:
-        current_d = DeliveryStatus(delivery.status)
-        for d in route(DELIVERY_TRANSITIONS, current_d, targets.delivery, via=_DELIVERY_WAYPOINTS):
-            moves.append(Moved("delivery", move_delivery(delivery, d, at=at).value, d.value))
-    return moves, targets.reason
+        for d in route(DELIVERY_TRANSITIONS, delivery, targets.delivery, via=_DELIVERY_WAYPOINTS):
+            steps.append(Step("delivery", d.value))
+    return steps, targets.reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,11 @@ from sidewalk.deliveries.domain import (
     AttemptProvider,
     AttemptStatus,
     DeliveryStatus,
-    move_attempt,
-    move_delivery,
     progress_targets,
 )
 from sidewalk.deliveries.handover import handover, robot_undeliverable, robot_unlocked
 from sidewalk.deliveries.models import INBOX, Delivery, DeliveryAttempt, Merchant
+from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.service import new_attempt, request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.events import Envelope
@@ -64,29 +63,20 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
                 changed_attempt = attempt
             current = AttemptStatus(attempt.status)
             if attempt_target is not None and attempt_target in ATTEMPT_TRANSITIONS[current]:
-                move_attempt(attempt, attempt_target, at=now)
-                attempt.updated_at = now
+                attempt_to(uow, delivery.id, attempt, attempt_target)
                 changed_attempt = attempt
-                uow.record(delivery.id, f"attempt.{attempt_target.value}", attempt_id=attempt.id)
         elif attempt_id is not None:
             delivery_target = None  # an older attempt's news: the delivery has moved on
         changed_delivery = None
         status = DeliveryStatus(delivery.status)
         if delivery_target is not None and delivery_target in DELIVERY_TRANSITIONS[status]:
-            previous = move_delivery(delivery, delivery_target, at=now)
-            delivery.updated_at = now
-            changed_delivery = delivery
             if delivery_target is DeliveryStatus.DELIVERED and delivery.handover is None:
                 # Completed without the compartment opened here: no proof to show.
                 delivery.handover = handover(
                     AttemptProvider.ROBOT, at=now, lat=None, lng=None, proof="none"
                 )
-            uow.record(
-                delivery.id,
-                f"delivery.{delivery_target.value}",
-                previous=previous.value,
-                source_event=event.id,
-            )
+            delivery_to(uow, delivery, delivery_target, source_event=event.id)
+            changed_delivery = delivery
         repository.save_progress(uow.connection, changed_delivery, changed_attempt)
         uow.commit()
 
@@ -119,22 +109,17 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
         if AttemptStatus(attempt.status) in TERMINAL_ATTEMPT:
             uow.commit()  # the merchant cancelled it: nothing more to do
             return
-        now = uow.clock.now()
         reason = str(event.payload.get("reason") or event.type.removeprefix("task."))
         ended = AttemptStatus.CANCELLED if event.type == "task.cancelled" else AttemptStatus.FAILED
-        move_attempt(attempt, ended, at=now)
         attempt.failure_reason = reason
-        attempt.updated_at = now
-        uow.record(delivery.id, f"attempt.{ended.value}", attempt_id=attempt.id, reason=reason)
+        attempt_to(uow, delivery.id, attempt, ended, reason=reason)
         status = DeliveryStatus(delivery.status)
         merchant = uow.session.get_one(Merchant, delivery.merchant_id)
         if status in BEFORE_PICKUP and merchant.courier_fallback:
             _fall_back_to_courier(uow, delivery, len(delivery.attempt_links) + 1)
         elif status in BEFORE_PICKUP or reason in ROBOT_LOST or event.payload.get("goods_disposed"):
-            move_delivery(delivery, DeliveryStatus.FAILED, at=now)
             delivery.failure_reason = reason
-            delivery.updated_at = now
-            uow.record(delivery.id, "delivery.failed", reason=reason)
+            delivery_to(uow, delivery, DeliveryStatus.FAILED, reason=reason)
         uow.commit()
 
 
@@ -147,7 +132,7 @@ def _fall_back_to_courier(uow: DeliveriesUnitOfWork, delivery: Delivery, sequenc
     )
     delivery.latest_attempt_id = attempt.id
     if delivery.status != DeliveryStatus.PENDING:
-        move_delivery(delivery, DeliveryStatus.PENDING, at=now)
+        delivery_to(uow, delivery, DeliveryStatus.PENDING, reason="courier_fallback")
     delivery.updated_at = now
     uow.record(
         delivery.id,

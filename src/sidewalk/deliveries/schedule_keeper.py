@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
-from sidewalk.deliveries.domain import BEFORE_PICKUP, DeliveryStatus, move_delivery, window_missed
+from sidewalk.deliveries.domain import BEFORE_PICKUP, DeliveryStatus, window_missed
 from sidewalk.deliveries.models import Delivery, Quote
+from sidewalk.deliveries.moves import delivery_to
 from sidewalk.deliveries.service import stop_latest_attempt
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,8 @@ def fail_missed_windows(ctx: DeliveriesContext, *, batch: int = 100) -> int:
                 DeliveryStatus(delivery.status), delivery.quote.dropoff_before, now
             ):
                 continue  # picked up or ended meanwhile
-            previous = move_delivery(delivery, DeliveryStatus.FAILED, at=now)
             delivery.failure_reason = REASON
-            delivery.updated_at = now
-            uow.record(delivery.id, "delivery.failed", previous=previous.value, reason=REASON)
+            delivery_to(uow, delivery, DeliveryStatus.FAILED, reason=REASON)
             stop_latest_attempt(uow, delivery, reason=REASON, goods_on_board=False)
             uow.commit()
             failed += 1

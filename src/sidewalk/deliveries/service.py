@@ -16,8 +16,6 @@ from sidewalk.deliveries.domain import (
     cancellation_target,
     check_schedule,
     check_update_allowed,
-    move_attempt,
-    move_delivery,
     not_found,
     plan_schedule,
     quote_expiry,
@@ -29,6 +27,7 @@ from sidewalk.deliveries.models import (
     Attempt,
     Delivery,
 )
+from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.quote_store import insert_quotes
 from sidewalk.deliveries.schemas import (
     CancelRequest,
@@ -324,20 +323,13 @@ def cancel_delivery(
     """Before pickup the delivery ends here; with the goods on board it turns back to the
     merchant (`returning`). A finished delivery cannot be cancelled."""
     with ctx.uow() as uow:
-        now = ctx.clock.now()
         delivery = repository.delivery(uow.session, merchant.id, delivery_id, for_update=True)
         if delivery is None:
             raise not_found("delivery", delivery_id)
         target = cancellation_target(DeliveryStatus(delivery.status))
-        previous = move_delivery(delivery, target, at=now)
-        delivery.cancel_reason = cmd.reason or "cancelled_by_merchant"
-        delivery.updated_at = now
-        uow.record(
-            delivery.id,
-            f"delivery.{target.value}",
-            previous=previous.value,
-            reason=delivery.cancel_reason,
-        )
+        reason = cmd.reason or "cancelled_by_merchant"
+        delivery_to(uow, delivery, target, reason=reason)
+        delivery.cancel_reason = reason
         stop_latest_attempt(
             uow,
             delivery,
@@ -355,7 +347,6 @@ def stop_latest_attempt(
     """Ask the provider of the delivery's latest attempt to stop. Without goods on board the
     attempt ends here, cancelled; with them, operations has the robot bring them back (a
     `return` task), which ends the delivery `returned`."""
-    now = uow.clock.now()
     latest = next(
         (
             link.attempt
@@ -367,9 +358,7 @@ def stop_latest_attempt(
     if latest is None:
         return
     if not goods_on_board and latest.status not in TERMINAL_ATTEMPT:
-        before = move_attempt(latest, AttemptStatus.CANCELLED, at=now)
-        latest.updated_at = now
-        uow.record(delivery.id, "attempt.cancelled", attempt_id=latest.id, previous=before.value)
+        attempt_to(uow, delivery.id, latest, AttemptStatus.CANCELLED)
     uow.emit(
         "attempt.cancel_requested",
         subject={"delivery_id": delivery.id, "attempt_id": latest.id},

@@ -18,12 +18,12 @@ from sidewalk.deliveries.domain import (
     AttemptStatus,
     CourierStatus,
     DeliveryStatus,
-    Moved,
-    follow_courier,
+    courier_steps,
 )
 from sidewalk.deliveries.handover import handover, note_undeliverable
 from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.models import INBOX
+from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInProgress
 from sidewalk.deliveries.providers.courier import CourierUpdate
 from sidewalk.deliveries.shapes import MovingAttempt, MovingDelivery
@@ -136,52 +136,30 @@ def follow(
     source: str,
     at: datetime,
 ) -> None:
-    """Move the attempt and the delivery to where the job stands, recording each step."""
-    now = uow.clock.now()
-    moves, why = follow_courier(
-        delivery,
-        attempt,
+    """Move the attempt and the delivery to where the job stands, recording each step; a step
+    that ends the attempt says why (the merchant's reason for a cancel, the network's for a
+    failure), as does a failed delivery."""
+    steps, why = courier_steps(
+        DeliveryStatus(delivery.status),
+        AttemptStatus(attempt.status),
         status,
-        at=at,
         merchant_cancelled=delivery.cancel_reason is not None,
         reason=reason,
     )
-    for move in moves:
-        if move.entity == "attempt":
-            _attempt_moved(uow, delivery, attempt, move, why)
+    for step in steps:
+        if step.entity == "attempt":
+            to = AttemptStatus(step.to)
+            told: dict[str, str | None] = {"provider_id": attempt.provider_id}
+            if to in {AttemptStatus.FAILED, AttemptStatus.CANCELLED}:
+                cancelled = to is AttemptStatus.CANCELLED
+                attempt.failure_reason = delivery.cancel_reason if cancelled else why
+                told["reason"] = attempt.failure_reason
+            attempt_to(uow, delivery.id, attempt, to, at=at, **told)
             continue
-        delivery.updated_at = now
-        failed = move.to == DeliveryStatus.FAILED
+        to_d = DeliveryStatus(step.to)
+        failed = to_d is DeliveryStatus.FAILED
         if failed:
             delivery.failure_reason = why
-        uow.record(
-            delivery.id,
-            f"delivery.{move.to}",
-            previous=move.previous,
-            source_event=source,
-            **({"reason": why} if failed else {}),
+        delivery_to(
+            uow, delivery, to_d, at=at, source_event=source, **({"reason": why} if failed else {})
         )
-
-
-def _attempt_moved(
-    uow: DeliveriesUnitOfWork,
-    delivery: MovingDelivery,
-    attempt: MovingAttempt,
-    move: Moved,
-    why: str | None,
-) -> None:
-    """Record an attempt's step; one that ends it says why (the merchant's reason for a
-    cancel, the network's for a failure)."""
-    attempt.updated_at = uow.clock.now()
-    ended = move.to in {AttemptStatus.FAILED.value, AttemptStatus.CANCELLED.value}
-    if ended:
-        cancelled = move.to == AttemptStatus.CANCELLED.value
-        attempt.failure_reason = delivery.cancel_reason if cancelled else why
-    uow.record(
-        delivery.id,
-        f"attempt.{move.to}",
-        attempt_id=attempt.id,
-        previous=move.previous,
-        provider_id=attempt.provider_id,
-        **({"reason": attempt.failure_reason} if ended else {}),
-    )

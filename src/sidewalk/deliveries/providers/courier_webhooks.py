@@ -10,7 +10,7 @@
   both the whole delivery in `data`.
 
 Networks deliver out of order and more than once: the update's event id (Uber's own, or one
-made of DoorDash's fields) lets the inbox apply each once, and `follow_courier` leaves alone a
+made of DoorDash's fields) lets the inbox apply each once, and `courier_steps` leaves alone a
 status the delivery has passed."""
 
 import hashlib

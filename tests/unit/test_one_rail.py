@@ -1,0 +1,69 @@
+"""Every status change goes through its aggregate's one function, which moves it through the
+state machine, stamps the time and tells (`deliveries.moves`): read from the sources, so
+that a new module setting a status by hand, and so telling nobody, fails here."""
+
+import ast
+from pathlib import Path
+
+import sidewalk
+
+SRC = Path(sidewalk.__file__).parent
+
+# The state machines' own steps, and the one place each may be called from.
+RAILS = {
+    "move_delivery": {"deliveries/domain.py", "deliveries/moves.py"},
+    "move_attempt": {"deliveries/domain.py", "deliveries/moves.py"},
+}
+# Modules that set a `status` of another aggregate than a delivery or an attempt: webhook
+# endpoints and messages (which are no one's timeline).
+OTHER_STATUSES = {"deliveries/webhooks.py", "deliveries/webhook_sender.py"}
+
+
+def _modules(package: str) -> list[tuple[str, ast.Module]]:
+    return [
+        (str(path.relative_to(SRC)), ast.parse(path.read_text(), str(path)))
+        for path in sorted((SRC / package).rglob("*.py"))
+    ]
+
+
+def _called(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name):
+            return node.func.id
+        if isinstance(node.func, ast.Attribute):
+            return node.func.attr
+    return None
+
+
+def test_only_the_rail_takes_a_delivery_or_an_attempt_through_its_state_machine() -> None:
+    bypasses = [
+        f"{name}:{node.lineno} calls {called}"
+        for name, tree in _modules("")
+        for node in ast.walk(tree)
+        if (called := _called(node)) in RAILS and name not in RAILS[called]
+    ]
+    assert bypasses == []
+
+
+def test_no_module_of_the_deliveries_service_sets_a_status_by_hand() -> None:
+    by_hand = [
+        f"{name}:{node.lineno}"
+        for name, tree in _modules("deliveries")
+        if name not in OTHER_STATUSES
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Attribute) and target.attr in {"status", "status_times"}
+        # A new record stamping its first status is not a change.
+        and not (isinstance(target.value, ast.Name) and target.value.id == "self")
+    ]
+    assert by_hand == []
+
+
+def test_the_checks_see_a_bypass() -> None:
+    """The two checks above find what they look for (they would pass on an empty tree)."""
+    tree = ast.parse("move_delivery(d, to, at=now)\nd.status = 'pending'\n")
+    assert [_called(n) for n in ast.walk(tree) if _called(n)] == ["move_delivery"]
+    assigned = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)]
+    assert isinstance(assigned[0].targets[0], ast.Attribute)
+    assert len(_modules("deliveries")) > 20
