@@ -53,7 +53,8 @@ def test_no_module_of_the_deliveries_service_sets_a_status_by_hand() -> None:
         for node in ast.walk(tree)
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
         for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-        if isinstance(target, ast.Attribute) and target.attr in {"status", "status_times"}
+        if isinstance(target, ast.Attribute)
+        and target.attr in {"status", "status_times"}
         # A new record stamping its first status is not a change.
         and not (isinstance(target.value, ast.Name) and target.value.id == "self")
     ]
