@@ -163,8 +163,8 @@ async def workload(
     stop_ordering, stop_driving = asyncio.Event(), asyncio.Event()
     robots = [
         asyncio.create_task(
-            robot(layout.ops, serial, token, tally, stop_driving, plan.step_s, plan.fault_rate,
-                  random.Random(rng.random()))
+            robot(layout.ops, serial, token, orders, tally, stop_driving, plan.step_s,
+                  plan.fault_rate, random.Random(rng.random()))
         )
         for serial, token in tokens.items()
     ]  # fmt: skip

@@ -43,6 +43,7 @@ class Order:
     reference: str
     delivery_id: str | None = None  # None: never answered, even after every retry
     cancel: bool = False
+    pin: str | None = None  # what the customer types on the robot at the door
 
 
 @dataclass
@@ -114,6 +115,7 @@ async def merchant(
                 )  # fmt: skip
                 if made is not None and made.status_code == 201:
                     order.delivery_id = made.json()["id"]
+                    order.pin = made.json()["unlock_pin"]
                     if rng.random() < cancel_rate:
                         order.cancel = True
                         pending.append(asyncio.create_task(
@@ -136,13 +138,14 @@ NEXT_EVENT = {"pending": "started", "in_progress": "arrived", "arrived": "comple
 
 
 async def robot(
-    ops: str, serial: str, token: str, tally: Tally, stop: asyncio.Event,
+    ops: str, serial: str, token: str, orders: list[Order], tally: Tally, stop: asyncio.Event,
     step_s: float, fault_rate: float, rng: random.Random,
 ) -> None:  # fmt: skip
     """Reports in, then drives whatever task the platform gives it, one trip event every
     `step_s`, reading its task again before each step (so a step that took effect but whose
-    answer was lost is not taken twice). Now and then it faults as it sets off, and reports
-    itself fixed a moment later."""
+    answer was lost is not taken twice). At the door the customer opens the compartment with
+    the order's PIN before the dropoff completes. Now and then it faults as it sets off, and
+    reports itself fixed a moment later."""
     auth = {"Authorization": f"Bearer {token}"}
     last_report = 0.0
     async with httpx.AsyncClient(base_url=ops, headers=auth, timeout=10) as http:
@@ -166,6 +169,10 @@ async def robot(
                 await call(http, tally, "POST", f"/ops/v1/robots/{serial}/telemetry",
                            json={**HOME, "state": "idle"})  # fmt: skip
                 continue
+            if (trip["type"], trip["status"]) == ("to_dropoff", "arrived"):
+                pin = next((o.pin for o in orders if o.delivery_id == task["delivery_id"]), "")
+                await call(http, tally, "POST", f"/ops/v1/robots/{serial}/unlock",
+                           json={"pin": pin or "0000"})  # fmt: skip
             await call(http, tally, "POST", f"/ops/v1/trips/{trip['id']}/events",
                        json={"event": NEXT_EVENT[trip["status"]]})  # fmt: skip
             await asyncio.sleep(step_s)

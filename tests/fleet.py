@@ -5,12 +5,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from sidewalk.bootstrap import Platform
 from sidewalk.kernel.geo import LatLng
-from sidewalk.operations import dispatcher, hubs, operators, robots, tasks
+from sidewalk.operations import dispatcher, doorstep, hubs, operators, robots, tasks
 from sidewalk.operations.dispatcher import RoundReport
 from sidewalk.operations.domain import (
+    ACTIVE_TASK,
     OperatorPrincipal,
     OperatorRole,
     OperatorStatus,
@@ -104,6 +106,21 @@ class Fleet:
 
     def task(self, task_id: str) -> Task:
         return tasks.get_task(self.ctx, task_id)
+
+    def open_door(self, serial: str) -> None:
+        """The customer opens the compartment of `serial` at the door with the delivery's PIN
+        (a task made without one is opened by a pilot), as a dropoff needs before it
+        completes."""
+        with self.platform.operations_engine.connect() as connection:
+            pin = connection.execute(
+                select(Task.unlock_pin).where(
+                    Task.robot_serial == serial, Task.status.in_(ACTIVE_TASK)
+                )
+            ).scalar_one()
+        if pin:
+            doorstep.unlock(self.ctx, serial, pin=pin)
+        else:
+            doorstep.unlock(self.ctx, serial, pin=None, operator_id="op_test", reason="checked ID")
 
     def robot_state(self, serial: str) -> str:
         return str(robots.get_robot(self.ctx, serial).state)

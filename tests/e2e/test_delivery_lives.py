@@ -82,8 +82,13 @@ class Robot:
         assert answer.status_code in (200, 204), answer.text
         return answer.json() if answer.status_code == 200 else None
 
-    def drive(self, trip: dict[str, Any], *events: str) -> None:
+    def drive(self, trip: dict[str, Any], *events: str, pin: str | None = None) -> None:
+        """Report `events` of the trip; at a dropoff the customer types `pin` before the
+        robot may complete it."""
         for event in events:
+            if (trip["type"], event) == ("to_dropoff", "completed"):
+                opened = self.http.post(f"/ops/v1/robots/{self.serial}/unlock", json={"pin": pin})
+                assert opened.status_code == 200, opened.text
             moved = self.http.post(f"/ops/v1/trips/{trip['id']}/events", json={"event": event})
             assert moved.status_code == 200, moved.text
 
@@ -197,8 +202,9 @@ def test_a_robot_delivers(layout: Layout) -> None:
     with layout.merchant() as merchant:
         delivery_id = order(merchant)
         task = eventually(robot.task, "the robot was given the delivery")
+        pin = status_of(merchant, delivery_id)["unlock_pin"]
         for trip in task["trips"]:
-            robot.drive(trip, "started", "arrived", "completed")
+            robot.drive(trip, "started", "arrived", "completed", pin=pin)
         done = reaches(merchant, delivery_id, "delivered")
     assert [(a["provider"], a["status"]) for a in done["attempts"]] == [("robot", "succeeded")]
     assert done["latest_attempt_id"] == done["attempts"][0]["id"]

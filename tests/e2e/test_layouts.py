@@ -77,7 +77,7 @@ def deliver(env: dict[str, str], cwd: Path, api: str, ops: str) -> None:
             "/v1/deliveries", json={"quote_id": quote["id"]}, headers={"Idempotency-Key": "o-1"}
         )
         assert ordered.status_code == 201, ordered.text
-        delivery = ordered.json()["id"]
+        delivery, pin = ordered.json()["id"], ordered.json()["unlock_pin"]
 
         def task() -> dict[str, Any] | None:
             answer = robot.get("/ops/v1/robots/SW-1/task")
@@ -86,6 +86,9 @@ def deliver(env: dict[str, str], cwd: Path, api: str, ops: str) -> None:
         mine = eventually(task, "the robot was given the delivery")
         for trip in mine["trips"]:
             for event in ("started", "arrived", "completed"):
+                if (trip["type"], event) == ("to_dropoff", "completed"):
+                    opened = robot.post("/ops/v1/robots/SW-1/unlock", json={"pin": pin})
+                    assert opened.status_code == 200, opened.text
                 moved = robot.post(f"/ops/v1/trips/{trip['id']}/events", json={"event": event})
                 assert moved.status_code == 200, moved.text
 

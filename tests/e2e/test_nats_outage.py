@@ -73,8 +73,15 @@ class Served:
         mine = [t for t in self.delivery_tasks() if t["delivery_id"] == delivery_id]
         return mine[0] if mine and mine[0]["robot_serial"] else None
 
-    def report(self, serial: str, trip: dict[str, Any], *events: str) -> None:
+    def report(self, serial: str, trip: dict[str, Any], *events: str, pin: str = "") -> None:
+        """The robot reports `events` of the trip; at the dropoff the customer first opens the
+        compartment with the delivery's `pin` (the merchant has it)."""
         for event in events:
+            if (trip["type"], event) == ("to_dropoff", "completed"):
+                opened = self.robots[serial].post(
+                    f"/ops/v1/robots/{serial}/unlock", json={"pin": pin}
+                )
+                assert opened.status_code == 200, opened.text
             moved = self.robots[serial].post(
                 f"/ops/v1/trips/{trip['id']}/events", json={"event": event}
             )
@@ -147,7 +154,8 @@ def test_every_event_written_while_nats_is_away_takes_effect_once_it_is_back(
             nats_server.stop()
             later = [served.order(f"order-{n}") for n in (2, 3, 4)]
             served.report(serial, to_pickup, "completed")
-            served.report(serial, to_dropoff, "started", "arrived", "completed")
+            pin = served.delivery(first)["unlock_pin"]
+            served.report(serial, to_dropoff, "started", "arrived", "completed", pin=pin)
             assert served.status(first) == "at_pickup"  # nothing crosses while it is away
             assert [t["delivery_id"] for t in served.delivery_tasks()] == [first]
             time.sleep(3)  # away for a few of the clients' reconnect attempts (one a second)

@@ -59,6 +59,7 @@ def test_the_served_ops_api_dispatches_a_robot_that_reports_in(
                     attempt_id="att_1",
                     pickup=LatLng(34.0901, -118.3617),
                     dropoff=LatLng(34.0857, -118.3760),
+                    unlock_pin="4821",
                 )
             finally:
                 platform.close()
@@ -71,6 +72,9 @@ def test_the_served_ops_api_dispatches_a_robot_that_reports_in(
             assert task["status"] == "assigned"
             for trip in task["trips"]:
                 for event in ("started", "arrived", "completed"):
+                    if (trip["type"], event) == ("to_dropoff", "completed"):
+                        opened = http.post("/ops/v1/robots/SW-1/unlock", json={"pin": "4821"})
+                        assert opened.status_code == 200, opened.text
                     moved = http.post(f"/ops/v1/trips/{trip['id']}/events", json={"event": event})
                     assert moved.status_code == 200, moved.text
             assert moved.json()["status"] == "completed"

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.settings import Settings
-from sidewalk.operations import robots, tasks
+from sidewalk.operations import doorstep, robots, tasks
 from sidewalk.operations.domain import ACTIVE_TASK, RobotState, TaskStatus
 from sidewalk.operations.models import StateHistory, Task
 from tests.cli import sidewalk_env
@@ -78,6 +78,9 @@ def _free_the_assigned(platform: Platform) -> int:
         if int(task.attempt_id.split("_")[1]) % 10 == 0:  # type: ignore[union-attr]
             for trip in task.trips:
                 for event in ("started", "arrived", "completed"):
+                    if (trip.type, event) == ("to_dropoff", "completed"):
+                        serial = task.robot_serial or ""
+                        doorstep.unlock(ctx, serial, pin=None, operator_id="op_1", reason="test")
                     tasks.report_trip(
                         ctx, tasks.TripReport(trip.id, tasks.TripEvent(event)), by_robot=None
                     )

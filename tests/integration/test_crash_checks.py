@@ -46,6 +46,9 @@ def delivered(
     task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
     for trip in task["trips"]:
         for event in ("started", "arrived", "completed"):
+            if (trip["type"], event) == ("to_dropoff", "completed"):
+                pin = {"pin": delivery["unlock_pin"]}
+                assert fleet.post(token, "/ops/v1/robots/SW-1/unlock", pin).status_code == 200
             answer = fleet.post(token, f"/ops/v1/trips/{trip['id']}/events", {"event": event})
             assert answer.status_code == 200, answer.text
             pump()

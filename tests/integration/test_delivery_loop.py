@@ -100,6 +100,11 @@ def test_a_robot_delivers_and_the_merchant_sees_every_step(
         (to_dropoff, "arrived"),
         (to_dropoff, "completed"),
     ]:
+        if (trip, event) == (to_dropoff, "completed"):  # the customer types the PIN
+            opened = fleet.post(
+                token, "/ops/v1/robots/SW-1/unlock", {"pin": delivery["unlock_pin"]}
+            )
+            assert opened.status_code == 200, opened.text
         _drive(fleet, token, trip, (event,))
         pump()
         statuses.append(merchant.get(f"/v1/deliveries/{delivery['id']}").json()["status"])

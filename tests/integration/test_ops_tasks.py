@@ -38,6 +38,13 @@ def test_a_robot_carries_a_delivery_from_pickup_to_dropoff(fleet: Fleet) -> None
         (to_dropoff, "arrived", "in_progress"),
         (to_dropoff, "completed", "completed"),
     ]:
+        if (trip, event) == (to_dropoff, "completed"):
+            # No handover without proof: the compartment must have been opened first.
+            shut = fleet.post(token, f"/ops/v1/trips/{trip}/events", {"event": event})
+            assert shut.status_code == 409, shut.text
+            assert shut.json()["code"] == "compartment_not_opened"
+            assert fleet.task(task.id).trips[1].status == "arrived"
+            fleet.open_door("SW-1")
         answer = fleet.post(token, f"/ops/v1/trips/{trip}/events", {"event": event})
         assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == task_status

@@ -1,7 +1,8 @@
 """Proof of delivery suited to robots: each delivery has an unlock PIN, given to the merchant
 and on the tracking page; the compartment opens at the door only with it (or for a pilot who
 says why); wrong PINs open nothing and, five of them, only a pilot can open it; the handover
-is recorded with its time, place and proof. A courier's proof comes from its network."""
+is recorded with its time, place and proof, and a robot's dropoff cannot complete without
+it. A courier's proof comes from its network."""
 
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,12 +125,19 @@ def test_after_five_wrong_pins_only_a_pilot_opens_it_and_says_why(
     assert run.seen()["handover"]["proof"] == "pilot"
 
 
-def test_a_robot_that_completes_without_opening_leaves_no_proof(
+def test_a_robot_cannot_complete_the_dropoff_without_opening_the_compartment(
     platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
 ) -> None:
     run = RobotAtDoor(platform, merchant, fleet)
     run.arrive()
+    shut = run.fleet.post(
+        run.token, f"/ops/v1/trips/{run.to_dropoff['id']}/events", {"event": "completed"}
+    )
+    assert (shut.status_code, shut.json()["code"]) == (409, "compartment_not_opened")
+    held = run.seen()
+    assert (held["status"], held["handover"]) == ("at_dropoff", None)
+    assert run.unlock({"pin": run.delivery["unlock_pin"]}).status_code == 200
     run.trip(run.to_dropoff, "completed")
     done = run.seen()
     assert done["status"] == "delivered"
-    assert (done["handover"]["by"], done["handover"]["proof"]) == ("robot", "none")
+    assert (done["handover"]["by"], done["handover"]["proof"]) == ("robot", "pin")

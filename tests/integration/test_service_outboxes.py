@@ -58,6 +58,8 @@ def test_operations_tells_every_step_of_a_task_and_nothing_of_a_refused_one(
     fleet.dispatch()
     for trip in task.trips:
         for event in ("started", "arrived", "completed"):
+            if (trip.type, event) == ("to_dropoff", "completed"):
+                fleet.open_door("SW-1")
             fleet.report(trip.id, event)
     before = outbox_events(fleet.platform.operations_engine, OPERATIONS_OUTBOX)
     with pytest.raises(InvalidTransition):

@@ -88,8 +88,9 @@ def test_the_customer_follows_the_delivery_to_the_door(
     left = datetime.fromisoformat(on_the_way["eta"]) - clock.now()
     assert timedelta(minutes=4) < left < timedelta(minutes=8)
 
-    for event in ("arrived", "completed"):
-        fleet.report(to_dropoff, event)
+    fleet.report(to_dropoff, "arrived")
+    fleet.open_door("SW-1")
+    fleet.report(to_dropoff, "completed")
     pump()
     done = _tracking(client, token)
     assert done["status"] == "delivered"

@@ -49,6 +49,7 @@ _TASK_FIELDS = select(
     _TASKS.c.updated_at,
     _TASKS.c.failure_reason,
     _TASKS.c.area_id,
+    _TASKS.c.unlocked_at,
 )
 _TASK_FOR_UPDATE = _TASK_FIELDS.where(_TASKS.c.id == bindparam("task_id")).with_for_update(
     key_share=True
@@ -138,10 +139,10 @@ def task_for_update(connection: Connection, task_id: str) -> TaskRecord | None:
 def _task_record(row: Any, trips: list[TripRecord]) -> TaskRecord:
     """A task's record from a row of `_TASK_FIELDS`."""
     (task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at,
-     failure_reason, area_id) = row  # fmt: skip
+     failure_reason, area_id, unlocked_at) = row  # fmt: skip
     return TaskRecord(
         task_id, type_, status, times, serial, delivery_id, attempt_id, updated_at,
-        failure_reason, area_id, trips,
+        failure_reason, area_id, unlocked_at, trips,
     )  # fmt: skip
 
 

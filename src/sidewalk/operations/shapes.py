@@ -33,6 +33,8 @@ class TaskFields(TaskSubject, Protocol):
     status: str
     status_times: dict[str, Any]
     updated_at: datetime
+    # When the compartment was opened at the door (a delivery's proof of handover), if it was.
+    unlocked_at: datetime | None
 
     @property
     def trips(self) -> Sequence[TripFields]: ...

@@ -38,6 +38,7 @@ class TaskRecord:
     updated_at: datetime
     failure_reason: str | None
     area_id: str | None
+    unlocked_at: datetime | None
     trips: list[TripRecord]
     stored_status: str = field(init=False)
 

@@ -31,6 +31,7 @@ from sidewalk.operations.domain import (
     TaskType,
     TripEvent,
     TripStatus,
+    TripType,
     robot_busy,
 )
 from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
@@ -367,6 +368,12 @@ def move_trip(
         raise Conflict("An earlier trip of this task is not completed", code="trip_out_of_order")
     if task.status not in ACTIVE_TASK:
         raise Conflict(f"The task is {task.status}", code="task_not_active")
+    if _handover_without_proof(task, trip, target):
+        raise Conflict(
+            "The compartment was not opened at the door: open it with the customer's PIN, or "
+            "as a pilot who checked the customer and says why, before the dropoff completes",
+            code="compartment_not_opened",
+        )
     transition("trip", TRIP_TRANSITIONS, trip, target, at=now)
     trip.updated_at = now
     if target is TripStatus.FAILED:
@@ -387,6 +394,17 @@ def move_trip(
     elif target is TripStatus.COMPLETED and trip.sequence == len(task.trips):
         return TaskStatus.COMPLETED
     return None
+
+
+def _handover_without_proof(task: TaskFields, trip: TripFields, target: TripStatus) -> bool:
+    """A delivery's dropoff completes only once its compartment was opened (`doorstep`): that
+    opening is the proof the merchant is shown of the handover."""
+    return (
+        target is TripStatus.COMPLETED
+        and task.type == TaskType.DELIVERY
+        and trip.type == TripType.TO_DROPOFF
+        and task.unlocked_at is None
+    )
 
 
 def end_with_trip(
