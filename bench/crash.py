@@ -303,13 +303,14 @@ def render(plan: Plan, outcome: Outcome, argv: list[str]) -> str:
         f"- Webhooks: {c['webhooks']:,} messages, {c['webhooks_received']:,} received "
         f"({c['webhooks_received_again']} of them a second time: at least once, same id).",
         f"- Settled {settled} after the last kill; the whole run took {outcome.took_s:.0f} s.",
-        f"- Cancels that crossed a robot finishing the delivery: "
-        f"{len(c['cancels_crossing_a_finished_delivery'])} (the merchant was told `cancelled` "
-        "while the robot's last step was still on its way; see `crash_checks.crossed_cancels`).",
+        f"- Cancels told `cancelled` although the robot had handed the goods over: "
+        f"{len(c['cancels_crossing_a_finished_delivery'])} (a robot's cancel is decided where "
+        "the goods are, by the operations service; see `crash_checks.crossed_cancels`).",
         "- Invariants: "
         + (
             "all held (every order exists once, every delivery ended, both outboxes "
-            "published, attempts and tasks agree but for the crossed cancels above, timelines "
+            "published, attempts and tasks agree (what the merchant was told is what the robot "
+            "did), timelines "
             "replay, no robot on two tasks, "
             "every webhook sent and received with a valid signature)."
             if not outcome.violations

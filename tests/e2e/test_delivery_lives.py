@@ -219,9 +219,10 @@ def test_a_cancel_before_pickup_frees_the_robot(layout: Layout) -> None:
         task = eventually(robot.task, "the robot was given the delivery")
         robot.drive(task["trips"][0], "started")
         reaches(merchant, delivery_id, "enroute_to_pickup")
-        cancelled = merchant.post(f"/v1/deliveries/{delivery_id}/cancel", json={})
-        assert cancelled.status_code == 200, cancelled.text
-        assert cancelled.json()["status"] == "cancelled"
+        asked = merchant.post(f"/v1/deliveries/{delivery_id}/cancel", json={})
+        assert asked.status_code == 202, asked.text  # the robot's operator decides
+        assert asked.json()["cancel_status"] == "requested"
+        assert reaches(merchant, delivery_id, "cancelled")["cancel_status"] == "accepted"
     eventually(lambda: robot.task() is None, "the robot's task ended")
     eventually(lambda: robot.report(**PICKUP) == "idle", "the robot was free again")
     robot.leave()
@@ -234,8 +235,9 @@ def test_a_cancel_after_pickup_brings_the_goods_back(layout: Layout) -> None:
         task = eventually(robot.task, "the robot was given the delivery")
         robot.drive(task["trips"][0], "started", "arrived", "completed")
         reaches(merchant, delivery_id, "enroute_to_dropoff")
-        turned = merchant.post(f"/v1/deliveries/{delivery_id}/cancel", json={"reason": "closed"})
-        assert turned.json()["status"] == "returning", turned.text
+        asked = merchant.post(f"/v1/deliveries/{delivery_id}/cancel", json={"reason": "closed"})
+        assert asked.status_code == 202, asked.text
+        reaches(merchant, delivery_id, "returning")
         back = eventually(
             lambda: (t := robot.task()) is not None and t["type"] == "return" and t,
             "the robot was told to bring the goods back",

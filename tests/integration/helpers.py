@@ -1,5 +1,6 @@
-"""Small helpers shared by the HTTP-level tests: problem checks, row counts, the state the
-operations service will one day set, and requests fired in parallel over a real socket."""
+"""Small helpers shared by the HTTP-level tests: problem checks, row counts, forced states,
+requests fired in parallel over a real socket, and the events carried between the two
+services (`Pump`) as the running platform's bus would carry them."""
 
 import math
 import threading
@@ -9,9 +10,14 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Engine, Table, select, text
 
 from sidewalk.bootstrap import Platform
+from sidewalk.deliveries import handlers as deliveries_handlers
+from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
+from sidewalk.kernel.events import Envelope
+from sidewalk.operations import handlers as operations_handlers
+from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -110,3 +116,46 @@ def post_in_parallel(
 
     with ThreadPoolExecutor(max_workers=len(requests)) as pool:
         return list(pool.map(send, requests))
+
+
+class Pump:
+    """Carries each new event of one service's outbox to the other's handlers, twice."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.seen = {"deliveries": 0, "operations": 0}
+
+    def _new(self, engine: Engine, table: Table, name: str) -> list[Envelope]:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(table.c.seq, table.c.envelope)
+                .where(table.c.seq > self.seen[name])
+                .order_by(table.c.seq)
+            ).all()
+        if rows:
+            self.seen[name] = rows[-1].seq
+        return [Envelope.from_json(r.envelope) for r in rows]
+
+    def __call__(self) -> None:
+        p = self.platform
+        for _ in range(3):  # what one side does may make the other say more
+            p.operations.positions.flush()  # as its thread does every interval
+            for e in self._new(p.deliveries_engine, DELIVERIES_OUTBOX, "deliveries"):
+                operations_handlers.handle(p.operations, e)
+                operations_handlers.handle(p.operations, e)
+            for e in self._new(p.operations_engine, OPERATIONS_OUTBOX, "operations"):
+                deliveries_handlers.handle(p.deliveries, e)
+                deliveries_handlers.handle(p.deliveries, e)
+
+
+def cancelled(
+    platform: Platform, merchant: Any, delivery_id: str, reason: str | None = None
+) -> dict[str, Any]:
+    """Cancel as the merchant, and let the operations service answer (a robot's attempt is
+    stopped there): the delivery as the merchant then reads it."""
+    body = None if reason is None else {"reason": reason}
+    asked = merchant.post(f"/v1/deliveries/{delivery_id}/cancel", body)
+    assert asked.status_code in (200, 202), asked.text
+    Pump(platform)()
+    seen: dict[str, Any] = merchant.get(f"/v1/deliveries/{delivery_id}").json()
+    return seen

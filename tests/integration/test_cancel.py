@@ -1,8 +1,9 @@
-"""Cancelling: before pickup the delivery ends; with the goods on board they go back.
-
-The operations service that moves a delivery along (assigned, picked up, delivered...) does
-not exist yet, so the tests that need a later status set the `deliveries.status` column
-directly (`force_delivery_status`)."""
+"""Cancelling. A robot's delivery is stopped by the operations service, which alone knows
+whether the goods are at the pickup, on board or handed over: the merchant's cancel is asked
+of it (`202`, `cancel_status` `requested`), and its answer, carried back by the events
+between the services (`Pump`), ends the delivery `cancelled` before pickup. With the goods on
+board they come back (the loop tests drive a robot through that, and through a cancel that
+crosses the robot handing over). A finished delivery cannot be cancelled."""
 
 from datetime import timedelta
 from typing import Any
@@ -10,8 +11,11 @@ from typing import Any
 from sidewalk.bootstrap import Platform
 from sidewalk.kernel.clock import ManualClock
 from tests.factories import MerchantClient
+from tests.fleet import Fleet
 from tests.integration.helpers import (
+    Pump,
     at,
+    cancelled,
     force_delivery_status,
     post_in_parallel,
     problem,
@@ -19,11 +23,13 @@ from tests.integration.helpers import (
 )
 
 
-def cancel(merchant: MerchantClient, delivery_id: str, reason: str | None = None) -> dict[str, Any]:
+def ask_to_cancel(
+    merchant: MerchantClient, delivery_id: str, reason: str | None = None
+) -> dict[str, Any]:
     response = merchant.post(
         f"/v1/deliveries/{delivery_id}/cancel", None if reason is None else {"reason": reason}
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     body: dict[str, Any] = response.json()
     return body
 
@@ -33,33 +39,36 @@ def event_types(merchant: MerchantClient, delivery_id: str) -> list[str]:
     return [e["type"] for e in events["data"]]
 
 
-def test_cancelling_a_pending_delivery_cancels_it_and_its_attempt(
-    merchant: MerchantClient, clock: ManualClock
+def test_a_cancel_is_asked_of_the_robot_and_ends_the_delivery_when_answered(
+    platform: Platform, merchant: MerchantClient, clock: ManualClock
 ) -> None:
+    pump = Pump(platform)
     delivery = merchant.delivery()
+    pump()  # operations has the robot's task, waiting for a robot
     clock.advance(timedelta(minutes=2))
 
-    response = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel")
+    asked = ask_to_cancel(merchant, delivery["id"])
 
-    assert response.status_code == 200, response.text
-    cancelled = response.json()
-    assert cancelled["status"] == "cancelled"
-    assert at(cancelled["status_times"]["cancelled"]) == clock.now()
-    assert cancelled["status_times"]["pending"] == delivery["status_times"]["pending"]
-    (attempt,) = cancelled["attempts"]
+    assert (asked["status"], asked["cancel_status"]) == ("pending", "requested")
+    assert asked["cancel_reason"]
+    assert asked["attempts"][0]["status"] == "requested"
+    pump()
+    done = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert (done["status"], done["cancel_status"]) == ("cancelled", "accepted")
+    assert at(done["status_times"]["cancelled"]) == clock.now()
+    assert done["status_times"]["pending"] == delivery["status_times"]["pending"]
+    (attempt,) = done["attempts"]
     assert attempt["status"] == "cancelled"
     assert at(attempt["status_times"]["cancelled"]) == clock.now()
-    assert cancelled["cancel_reason"]
-    assert at(cancelled["updated_at"]) == clock.now()
-    assert merchant.get(f"/v1/deliveries/{delivery['id']}").json() == cancelled
+    assert at(done["updated_at"]) == clock.now()
 
 
 def test_the_timeline_of_a_cancelled_delivery_tells_what_happened_in_order(
-    merchant: MerchantClient, clock: ManualClock
+    platform: Platform, merchant: MerchantClient, clock: ManualClock
 ) -> None:
     delivery = merchant.delivery()
     clock.advance(timedelta(minutes=2))
-    cancel(merchant, delivery["id"])
+    cancelled(platform, merchant, delivery["id"])
 
     response = merchant.get(f"/v1/deliveries/{delivery['id']}/events")
 
@@ -70,14 +79,15 @@ def test_the_timeline_of_a_cancelled_delivery_tells_what_happened_in_order(
     assert [e["type"] for e in events] == [
         "delivery.created",
         "attempt.requested",
-        "delivery.cancelled",
+        "delivery.cancel_requested",
         "attempt.cancelled",
+        "delivery.cancelled",
     ]
     times = [at(e["occurred_at"]) for e in events]
     assert times == sorted(times)
     assert times[0] == at(delivery["created_at"])
     assert times[-1] == clock.now()
-    assert len({e["id"] for e in events}) == 4
+    assert len({e["id"] for e in events}) == 5
     attempt_id = delivery["latest_attempt_id"]
     assert events[1]["data"]["attempt_id"] == attempt_id
     assert events[3]["data"]["attempt_id"] == attempt_id
@@ -89,71 +99,71 @@ def test_a_new_delivery_has_a_timeline_of_two_events(merchant: MerchantClient) -
     assert event_types(merchant, delivery["id"]) == ["delivery.created", "attempt.requested"]
 
 
-def test_a_delivery_cannot_be_cancelled_twice(merchant: MerchantClient, platform: Platform) -> None:
+def test_asking_again_changes_nothing_and_a_cancelled_delivery_cannot_be_cancelled(
+    merchant: MerchantClient, platform: Platform
+) -> None:
     delivery = merchant.delivery()
-    first = cancel(merchant, delivery["id"])
+    first = ask_to_cancel(merchant, delivery["id"], reason="first")
     before = row_counts(platform)
 
-    again = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel")
+    again = ask_to_cancel(merchant, delivery["id"], reason="second")
 
-    body = problem(again, 409, "invalid_transition")
-    assert body["current_status"] == "cancelled"
+    assert again == first
     assert row_counts(platform) == before
-    assert merchant.get(f"/v1/deliveries/{delivery['id']}").json() == first
+    done = cancelled(platform, merchant, delivery["id"])
+    assert done["cancel_reason"] == "first"
+    settled = row_counts(platform)
+    refused = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel")
+    assert problem(refused, 409, "invalid_transition")["current_status"] == "cancelled"
+    assert row_counts(platform) == settled
 
 
-def test_a_cancel_records_the_merchants_reason(merchant: MerchantClient) -> None:
+def test_a_cancel_records_the_merchants_reason(
+    platform: Platform, merchant: MerchantClient
+) -> None:
     delivery = merchant.delivery()
 
-    cancelled = cancel(merchant, delivery["id"], reason="customer changed mind")
+    done = cancelled(platform, merchant, delivery["id"], reason="customer changed mind")
 
-    assert cancelled["cancel_reason"] == "customer changed mind"
+    assert done["cancel_reason"] == "customer changed mind"
     events = merchant.get(f"/v1/deliveries/{delivery['id']}/events").json()["data"]
+    (asked,) = [e for e in events if e["type"] == "delivery.cancel_requested"]
+    assert asked["data"] == {"reason": "customer changed mind", "status": "pending"}
     (event,) = [e for e in events if e["type"] == "delivery.cancelled"]
     assert event["data"]["reason"] == "customer changed mind"
     assert event["data"]["previous"] == "pending"
 
 
 def test_a_cancel_with_an_empty_body_is_a_cancel_without_reason(
-    merchant: MerchantClient,
+    platform: Platform, merchant: MerchantClient
 ) -> None:
     delivery = merchant.delivery()
 
-    cancelled = cancel(merchant, delivery["id"], reason=None)
+    done = cancelled(platform, merchant, delivery["id"])
 
-    assert cancelled["status"] == "cancelled"
+    assert done["status"] == "cancelled"
+    assert done["cancel_reason"] == "cancelled_by_merchant"
 
 
-def test_a_delivery_not_yet_picked_up_is_cancelled(
-    merchant: MerchantClient, platform: Platform
+def test_a_delivery_not_yet_picked_up_is_cancelled_and_its_robot_freed(
+    platform: Platform, merchant: MerchantClient, fleet: Fleet
 ) -> None:
-    for status in ("assigned", "enroute_to_pickup", "at_pickup"):
+    pump = Pump(platform)
+    token = fleet.robot("SW-1")
+    for event in ((), ("started",), ("started", "arrived")):
         delivery = merchant.delivery()
-        force_delivery_status(platform, delivery["id"], status)
+        pump()
+        fleet.dispatch()
+        task = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+        for step in event:
+            fleet.post(token, f"/ops/v1/trips/{task['trips'][0]['id']}/events", {"event": step})
+        pump()
 
-        cancelled = cancel(merchant, delivery["id"])
+        done = cancelled(platform, merchant, delivery["id"])
 
-        assert cancelled["status"] == "cancelled", status
-        assert cancelled["attempts"][0]["status"] == "cancelled", status
-
-
-def test_cancelling_after_pickup_sends_the_goods_back(
-    merchant: MerchantClient, platform: Platform, clock: ManualClock
-) -> None:
-    for status in ("enroute_to_dropoff", "at_dropoff"):
-        delivery = merchant.delivery()
-        force_delivery_status(platform, delivery["id"], status)
-        clock.advance(timedelta(minutes=5))
-
-        returning = cancel(merchant, delivery["id"], reason="wrong address")
-
-        assert returning["status"] == "returning", status
-        assert at(returning["status_times"]["returning"]) == clock.now()
-        assert returning["cancel_reason"] == "wrong address"
-        assert "cancelled" not in returning["status_times"]
-        assert event_types(merchant, delivery["id"])[-1] == "delivery.returning"
-        again = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel")
-        problem(again, 409, "invalid_transition")
+        assert (done["status"], done["cancel_status"]) == ("cancelled", "accepted"), event
+        assert done["attempts"][0]["status"] == "cancelled", event
+        assert fleet.robot_state("SW-1") == "idle", event
 
 
 def test_a_finished_delivery_cannot_be_cancelled(
@@ -171,12 +181,16 @@ def test_a_finished_delivery_cannot_be_cancelled(
         assert merchant.get(f"/v1/deliveries/{delivery['id']}").json()["status"] == status
 
 
-def test_concurrent_cancels_cancel_once(merchant: MerchantClient, live_url: str) -> None:
+def test_concurrent_cancels_ask_once(
+    platform: Platform, merchant: MerchantClient, live_url: str
+) -> None:
     delivery = merchant.delivery()
     path = f"/v1/deliveries/{delivery['id']}/cancel"
 
     answers = post_in_parallel(live_url, path, [(merchant.auth, {"reason": "twice"})] * 10)
 
-    assert sorted(a.status_code for a in answers) == [200] + [409] * 9, [a.text for a in answers]
+    assert [a.status_code for a in answers] == [202] * 10, [a.text for a in answers]
+    assert event_types(merchant, delivery["id"]).count("delivery.cancel_requested") == 1
+    Pump(platform)()
     assert event_types(merchant, delivery["id"]).count("delivery.cancelled") == 1
     assert event_types(merchant, delivery["id"]).count("attempt.cancelled") == 1

@@ -19,7 +19,7 @@ from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
 from sidewalk.operations.models import Task
 from tests.factories import MerchantClient
 from tests.fleet import Fleet
-from tests.integration.test_delivery_loop import Pump
+from tests.integration.helpers import Pump
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from crash_checks import Databases, check_all, check_attempts_and_tasks, crossed_cancels
@@ -163,13 +163,13 @@ def test_each_kind_of_damage_is_found(
     assert any(said in v for v in found), found
 
 
-def test_a_cancel_that_crossed_the_robot_finishing_is_counted_apart(
+def test_a_merchant_told_cancelled_for_goods_handed_over_is_a_violation(
     delivered: tuple[Databases, list[Order], list[Received]],
 ) -> None:
-    """The merchant was told `cancelled` while the robot's last step was on its way: both
-    services applied every event once, yet disagree; the run reports it, it is no loss."""
+    """What the merchant is told must be what the robot did: an attempt cancelled whose task
+    completed (the goods handed over) is named, and breaks the attempts' invariant."""
     dbs = delivered[0]
     assert crossed_cancels(dbs) == []
     _sql(dbs.deliveries, update(Attempt).values(status="cancelled"))
     assert len(crossed_cancels(dbs)) == 1
-    assert not any("Attempt" in v or "attempt" in v for v in check_attempts_and_tasks(dbs))
+    assert any("is cancelled but its task is completed" in v for v in check_attempts_and_tasks(dbs))

@@ -6,8 +6,9 @@ brings the goods back."""
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, Table, select, text
+from sqlalchemy import select, text
 
 from sidewalk.bootstrap import Platform
 from sidewalk.deliveries import handlers as deliveries_handlers
@@ -15,43 +16,11 @@ from sidewalk.deliveries.models import INBOX
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
 from sidewalk.kernel.clock import ManualClock
 from sidewalk.kernel.events import Envelope
-from sidewalk.operations import handlers as operations_handlers
 from sidewalk.operations.domain import OperatorRole
-from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
 from tests.factories import MerchantClient, make_merchant
 from tests.fleet import Fleet
+from tests.integration.helpers import Pump
 from tests.outboxes import outbox_events
-
-
-class Pump:
-    """Carries each new event of one service's outbox to the other's handlers, twice."""
-
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self.seen = {"deliveries": 0, "operations": 0}
-
-    def _new(self, engine: Engine, table: Table, name: str) -> list[Envelope]:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                select(table.c.seq, table.c.envelope)
-                .where(table.c.seq > self.seen[name])
-                .order_by(table.c.seq)
-            ).all()
-        if rows:
-            self.seen[name] = rows[-1].seq
-        return [Envelope.from_json(r.envelope) for r in rows]
-
-    def __call__(self) -> None:
-        p = self.platform
-        for _ in range(3):  # what one side does may make the other say more
-            p.operations.positions.flush()  # as its thread does every interval
-            for e in self._new(p.deliveries_engine, DELIVERIES_OUTBOX, "deliveries"):
-                operations_handlers.handle(p.operations, e)
-                operations_handlers.handle(p.operations, e)
-            for e in self._new(p.operations_engine, OPERATIONS_OUTBOX, "operations"):
-                deliveries_handlers.handle(p.deliveries, e)
-                deliveries_handlers.handle(p.deliveries, e)
-
 
 FAULT = {"lat": 34.0890, "lng": -118.3650, "battery_pct": 70, "state": "fault"}
 
@@ -131,9 +100,15 @@ def test_a_cancel_after_pickup_brings_the_goods_back(
     pump, token, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
     _drive(fleet, token, task["trips"][0], ("started", "arrived", "completed"))
     pump()
-    cancelled = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {"reason": "changed mind"})
-    assert cancelled.json()["status"] == "returning"
+    asked = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {"reason": "changed mind"})
+    assert asked.status_code == 202, asked.text  # the robot's operator decides
+    assert (asked.json()["status"], asked.json()["cancel_status"]) == (
+        "enroute_to_dropoff",
+        "requested",
+    )
     pump()
+    turned = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert (turned["status"], turned["cancel_status"]) == ("returning", "accepted")
     back = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
     assert back["type"] == "return"
     _drive(fleet, token, back["trips"][0], ("started", "arrived", "completed"))
@@ -158,6 +133,96 @@ def test_a_cancel_before_pickup_frees_the_robot(
     seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
     assert seen["status"] == "cancelled"
     assert seen["attempts"][0]["status"] == "cancelled"
+
+
+def _at_the_door(
+    platform: Platform, merchant: MerchantClient, fleet: Fleet
+) -> tuple[Pump, str, dict[str, Any], dict[str, Any]]:
+    """A robot delivery driven to the door, all of it known to the merchant: the pump, the
+    robot's token, the delivery and the dropoff trip."""
+    pump, token, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
+    to_pickup, to_dropoff = task["trips"]
+    _drive(fleet, token, to_pickup, ("started", "arrived", "completed"))
+    _drive(fleet, token, to_dropoff, ("started", "arrived"))
+    pump()
+    return pump, token, delivery, to_dropoff
+
+
+def _open(fleet: Fleet, token: str, delivery: dict[str, Any]) -> httpx.Response:
+    return fleet.post(token, "/ops/v1/robots/SW-1/unlock", {"pin": delivery["unlock_pin"]})
+
+
+def _told(merchant: MerchantClient, delivery_id: str) -> list[str]:
+    events = merchant.get(f"/v1/deliveries/{delivery_id}/events").json()["data"]
+    return [e["type"] for e in events if e["type"].startswith("delivery.")]
+
+
+def test_a_cancel_that_crosses_the_robot_handing_over_ends_delivered_and_too_late(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    """The robot hands the goods over; the news is still on its way when the merchant
+    cancels. The merchant is told what happened to the goods: delivered, the cancel too late,
+    and never cancelled."""
+    pump, token, delivery, to_dropoff = _at_the_door(platform, merchant, fleet)
+    assert _open(fleet, token, delivery).status_code == 200
+    _drive(fleet, token, to_dropoff, ("completed",))  # not yet heard by the deliveries side
+
+    asked = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {"reason": "late"})
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["status"] == "at_dropoff"
+    pump()
+
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert (seen["status"], seen["cancel_status"]) == ("delivered", "too_late")
+    assert seen["attempts"][0]["status"] == "succeeded"
+    told = _told(merchant, delivery["id"])
+    assert "delivery.cancelled" not in told
+    assert "delivery.returning" not in told
+    assert told[-1] == "delivery.delivered"
+    assert told.index("delivery.cancel_requested") < told.index("delivery.delivered")
+    assert fleet.robot_state("SW-1") == "idle"
+    assert fleet.get(token, "/ops/v1/robots/SW-1/task").status_code == 204  # no return task
+
+
+def test_a_cancel_after_the_customer_opened_the_compartment_is_too_late(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    """The compartment is open: the goods are the customer's. The cancel stops nothing, and
+    the robot completes the dropoff."""
+    pump, token, delivery, to_dropoff = _at_the_door(platform, merchant, fleet)
+    assert _open(fleet, token, delivery).status_code == 200
+    asked = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel")
+    assert asked.status_code == 202, asked.text
+    pump()
+    assert fleet.get(token, "/ops/v1/robots/SW-1/task").json()["type"] == "delivery"
+    _drive(fleet, token, to_dropoff, ("completed",))
+    pump()
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert (seen["status"], seen["cancel_status"]) == ("delivered", "too_late")
+
+
+def test_a_cancel_that_reaches_the_robot_first_brings_the_goods_back(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    """The other way round: the cancel reaches the robot at the door before the customer
+    opens it. Its task ends, the compartment stays shut, it may not complete the dropoff, and
+    it brings the goods back."""
+    pump, token, delivery, to_dropoff = _at_the_door(platform, merchant, fleet)
+
+    asked = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {"reason": "wrong address"})
+    assert asked.status_code == 202, asked.text
+    pump()
+    assert _open(fleet, token, delivery).status_code == 409
+    late = fleet.post(token, f"/ops/v1/trips/{to_dropoff['id']}/events", {"event": "completed"})
+    assert late.status_code == 409, late.text
+
+    back = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    assert back["type"] == "return"
+    _drive(fleet, token, back["trips"][0], ("started", "arrived", "completed"))
+    pump()
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert (seen["status"], seen["cancel_status"]) == ("returned", "accepted")
+    assert "delivery.delivered" not in _told(merchant, delivery["id"])
 
 
 def test_a_robot_fault_before_pickup_hands_the_delivery_to_a_courier(

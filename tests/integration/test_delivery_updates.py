@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sidewalk.bootstrap import Platform
 from tests.factories import MerchantClient
 from tests.fleet import Fleet
-from tests.integration.test_delivery_loop import Pump
+from tests.integration.helpers import Pump, cancelled
 
 
 def patch(merchant: MerchantClient, delivery_id: str, body: dict[str, Any]) -> Any:
@@ -93,8 +93,8 @@ def test_after_pickup_only_the_door_details_change_and_a_late_value_changes_noth
     assert (at_door.status_code, at_door.json()["code"]) == (409, "delivery_update_too_late")
 
 
-def test_an_ended_delivery_changes_no_more(merchant: MerchantClient) -> None:
+def test_an_ended_delivery_changes_no_more(platform: Platform, merchant: MerchantClient) -> None:
     delivery = merchant.delivery()
-    assert merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {}).status_code == 200
+    assert cancelled(platform, merchant, delivery["id"])["status"] == "cancelled"
     refused = patch(merchant, delivery["id"], {"customer": {"name": "A", "phone": "+1310555"}})
     assert (refused.status_code, refused.json()["code"]) == (409, "delivery_update_too_late")

@@ -15,7 +15,7 @@ from sidewalk.operations.fleet import tell_fleet
 from sidewalk.operations.models import OUTBOX as OPERATIONS_OUTBOX
 from tests.factories import MerchantClient
 from tests.fleet import MAIN_ST, SUNSET, Fleet
-from tests.integration.test_delivery_loop import Pump
+from tests.integration.helpers import Pump
 from tests.outboxes import outbox_events
 
 # About 1.5 km from the pickup (SUNSET), on foot.

@@ -14,7 +14,7 @@ from sidewalk.operations.domain import OperatorRole
 from sidewalk.operations.doorstep import MAX_WRONG_PINS
 from tests.factories import MerchantClient
 from tests.fleet import MAIN_ST, Fleet
-from tests.integration.test_delivery_loop import Pump
+from tests.integration.helpers import Pump
 
 
 def values(document: Any) -> set[str]:

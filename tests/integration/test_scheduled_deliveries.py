@@ -14,7 +14,7 @@ from sidewalk.kernel.clock import ManualClock
 from sidewalk.operations.tasks import task_of_attempt
 from tests.factories import MerchantClient, quote_body
 from tests.fleet import SUNSET, Fleet
-from tests.integration.test_delivery_loop import Pump
+from tests.integration.helpers import Pump
 
 
 def at(clock: ManualClock, **delta: float) -> str:

@@ -12,7 +12,7 @@ from sidewalk.kernel.clock import ManualClock
 from sidewalk.operations.domain import OperatorRole
 from tests.factories import MerchantClient
 from tests.fleet import Fleet
-from tests.integration.test_delivery_loop import Pump
+from tests.integration.helpers import Pump, cancelled
 
 CUSTOMER = {"name": "Ada Lovelace", "phone": "+13105550142"}
 
@@ -138,8 +138,7 @@ def test_the_live_link_sends_changes_and_ends_with_the_delivery(
         lines = stream.iter_lines()
         first = _next_data(lines)
         assert first["status"] == "pending"
-        cancelled = merchant.post(f"/v1/deliveries/{delivery['id']}/cancel")
-        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled(platform, merchant, delivery["id"])["status"] == "cancelled"
         last = _next_data(lines)
         assert last["status"] == "cancelled"
         assert last["ended"]

@@ -23,8 +23,7 @@ from sidewalk.kernel.settings import Settings
 from tests.conftest import free_port
 from tests.factories import MerchantClient
 from tests.fleet import Fleet
-from tests.integration.helpers import at
-from tests.integration.test_delivery_loop import Pump
+from tests.integration.helpers import Pump, at, cancelled
 from tests.webhook_receiver import Receiver, running_receiver, signature_is_valid
 
 EVERY_STATUS_CHANGE = (
@@ -81,14 +80,15 @@ def messages(merchant: MerchantClient, endpoint_id: str, **params: Any) -> list[
     return list(reversed(response.json()["data"]))
 
 
-def cancel(merchant: MerchantClient, delivery_id: str) -> dict[str, Any]:
-    response = merchant.post(f"/v1/deliveries/{delivery_id}/cancel")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+def cancel(platform: Platform, merchant: MerchantClient, delivery_id: str) -> dict[str, Any]:
+    """The merchant's cancel, answered by the operations service."""
+    done = cancelled(platform, merchant, delivery_id)
+    assert done["status"] == "cancelled", done
+    return done
 
 
 def test_status_changes_are_sent_to_the_endpoints_that_asked_for_them_signed(
+    platform: Platform,
     merchant: MerchantClient,
     rival: MerchantClient,
     receiver: Receiver,
@@ -101,7 +101,7 @@ def test_status_changes_are_sent_to_the_endpoints_that_asked_for_them_signed(
     register(rival, f"{receiver.url}/rival")
     ordered = merchant.delivery()
     clock.advance(timedelta(minutes=2))
-    cancelled = cancel(merchant, ordered["id"])
+    done = cancel(platform, merchant, ordered["id"])
 
     assert send(sender) == 3
 
@@ -123,11 +123,10 @@ def test_status_changes_are_sent_to_the_endpoints_that_asked_for_them_signed(
     }
     assert cancel_hook.json == {
         "type": "delivery.cancelled",
-        "timestamp": cancelled["status_times"]["cancelled"],
-        "data": cancelled,  # the attempt cancelled too: rendered after the whole use case
+        "timestamp": done["status_times"]["cancelled"],
+        "data": done,  # the attempt cancelled too: rendered after the whole use case
     }
-    assert cancelled["attempts"][0]["status"] == "cancelled"
-    assert merchant.get(f"/v1/deliveries/{ordered['id']}").json() == cancelled
+    assert done["attempts"][0]["status"] == "cancelled"
     for received in receiver.received:
         assert received.headers["content-type"] == "application/json"
         assert received.id.startswith("msg_")
@@ -274,14 +273,18 @@ def test_a_receiver_that_cannot_be_reached_or_is_too_slow_is_tried_again(
 
 
 def test_410_gone_disables_the_endpoint_and_ends_its_waiting_messages(
-    merchant: MerchantClient, receiver: Receiver, sender: WebhookSender, clock: ManualClock
+    platform: Platform,
+    merchant: MerchantClient,
+    receiver: Receiver,
+    sender: WebhookSender,
+    clock: ManualClock,
 ) -> None:
     endpoint = register(merchant, f"{receiver.url}/hooks")
     receiver.status = 503
     delivery = merchant.delivery()
     assert send(sender) == 1  # delivery.created, to be tried again in about 5 s
     receiver.status = 410
-    cancel(merchant, delivery["id"])
+    cancel(platform, merchant, delivery["id"])
 
     assert send(sender) == 1  # only delivery.cancelled is due
 
@@ -395,7 +398,7 @@ def test_two_senders_at_once_never_send_one_message_twice(
     has one writer at a time."""
     endpoints = [register(merchant, f"{receiver.url}/{n}") for n in range(3)]
     for _ in range(5):
-        cancel(merchant, merchant.delivery()["id"])
+        cancel(platform, merchant, merchant.delivery()["id"])
     receiver.delay_s = 0.02
     narrow = dataclasses.replace(
         platform.deliveries,

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from sidewalk.deliveries import merchants, ordering, service
 from sidewalk.deliveries.context import DeliveriesContext
-from sidewalk.deliveries.domain import DeliveryStatus, MerchantPrincipal
+from sidewalk.deliveries.domain import CancelStatus, DeliveryStatus, MerchantPrincipal
 from sidewalk.deliveries.repository import DeliveryFilter
 from sidewalk.deliveries.schemas import (
     CancelRequest,
@@ -252,16 +252,29 @@ def update_delivery(caller: CallerDep, delivery_id: str, body: DeliveryUpdate) -
     response_model=DeliveryRead,
     tags=["deliveries"],
     summary="Cancel before pickup, or send the goods back after it",
-    responses=problems(400, 404, 409, 422),
+    responses={
+        202: {
+            "model": DeliveryRead,
+            "description": "A robot carries the delivery: its operator is asked to stop it "
+            "(`cancel_status` `requested`); the outcome comes as `delivery.cancelled`, "
+            "`delivery.returning` or, when it was too late, `delivery.delivered`",
+        },
+        **problems(400, 404, 409, 422),
+    },
 )
 def cancel_delivery(
     caller: CallerDep,
     delivery_id: str,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> Response:
-    return json_response(
-        service.cancel_delivery(caller.ctx, caller.merchant, delivery_id, body or CancelRequest())
+    """Cancelled or turned back at once (200), or, for a delivery a robot carries, asked of
+    the robot's operator (202), which alone knows whether the goods are still at the pickup,
+    on board or handed over."""
+    answer = service.cancel_delivery(
+        caller.ctx, caller.merchant, delivery_id, body or CancelRequest()
     )
+    asked = answer.cancel_status is CancelStatus.REQUESTED
+    return json_response(answer, status_code=202 if asked else 200)
 
 
 @router.get(

@@ -168,6 +168,29 @@ def check_update_allowed(status: DeliveryStatus, fields: Iterable[str]) -> None:
         )
 
 
+class CancelStatus(StrEnum):
+    """Where a merchant's cancel stands. A robot's attempt is stopped by the operations
+    service, which alone knows whether the goods are still at the pickup, on board or handed
+    over: until it answers the cancel is `requested`; then `accepted` (the delivery is
+    cancelled, or the goods come back, or it failed first) or `too_late` (the robot had
+    handed the goods over)."""
+
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    TOO_LATE = "too_late"
+
+
+def cancel_status(status: DeliveryStatus, cancel_reason: str | None) -> CancelStatus | None:
+    """What a delivery's cancel has come to, from its status: None when none was asked."""
+    if cancel_reason is None:
+        return None
+    if status is D.DELIVERED:
+        return CancelStatus.TOO_LATE
+    if status in TERMINAL_DELIVERY or status is D.RETURNING:
+        return CancelStatus.ACCEPTED
+    return CancelStatus.REQUESTED
+
+
 def cancellation_target(status: DeliveryStatus) -> DeliveryStatus:
     """Before pickup a cancel ends the delivery; with the goods on board they go back to the
     merchant first. Anything else is refused by the state machine."""

@@ -6,6 +6,7 @@ attempt) is left out, as the delivery has moved on."""
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from sidewalk.deliveries import fleet, repository
 from sidewalk.deliveries.context import DeliveriesContext
@@ -75,7 +76,10 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
                 delivery.handover = handover(
                     AttemptProvider.ROBOT, at=now, lat=None, lng=None, proof="none"
                 )
-            delivery_to(uow, delivery, delivery_target, source_event=event.id)
+            told: dict[str, Any] = {"source_event": event.id}
+            if delivery_target is DeliveryStatus.DELIVERED and delivery.cancel_reason:
+                told["cancel"] = "too_late"  # handed over before the merchant's cancel came
+            delivery_to(uow, delivery, delivery_target, **told)
             changed_delivery = delivery
         repository.save_progress(uow.connection, changed_delivery, changed_attempt)
         uow.commit()
@@ -115,11 +119,16 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
         attempt_to(uow, delivery.id, attempt, ended, reason=reason)
         status = DeliveryStatus(delivery.status)
         merchant = uow.session.get_one(Merchant, delivery.merchant_id)
-        if status in BEFORE_PICKUP and merchant.courier_fallback:
+        cancelled = delivery.cancel_reason is not None  # operations' answer to the merchant
+        lost = reason in ROBOT_LOST or bool(event.payload.get("goods_disposed"))
+        if status in BEFORE_PICKUP and cancelled:
+            delivery_to(uow, delivery, DeliveryStatus.CANCELLED, reason=delivery.cancel_reason)
+        elif status in BEFORE_PICKUP and merchant.courier_fallback:
             _fall_back_to_courier(uow, delivery, len(delivery.attempt_links) + 1)
-        elif status in BEFORE_PICKUP or reason in ROBOT_LOST or event.payload.get("goods_disposed"):
+        elif status in BEFORE_PICKUP or lost:
             delivery.failure_reason = reason
             delivery_to(uow, delivery, DeliveryStatus.FAILED, reason=reason)
+        # Otherwise the goods are on their way back: the return task's events tell it.
         uow.commit()
 
 

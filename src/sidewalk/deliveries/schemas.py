@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sidewalk.deliveries.domain import (
     AttemptProvider,
     AttemptStatus,
+    CancelStatus,
     DeliveryStatus,
     UndeliverableAction,
 )
@@ -316,6 +317,11 @@ class DeliveryRead(BaseModel):
         description="Nobody took the goods at the door: why, and what was done with them"
     )
     cancel_reason: str | None
+    cancel_status: CancelStatus | None = Field(
+        description="Where your cancel stands: `requested` until the robot's operator answers, "
+        "then `accepted` (cancelled, or the goods come back) or `too_late` (already handed "
+        "over); null when you did not cancel"
+    )
     failure_reason: str | None
     tracking_url: str
     created_at: datetime

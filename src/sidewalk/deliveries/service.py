@@ -7,6 +7,7 @@ from typing import Any
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
+    DELIVERY_TRANSITIONS,
     TERMINAL_ATTEMPT,
     AttemptProvider,
     AttemptStatus,
@@ -50,6 +51,7 @@ from sidewalk.deliveries.views import delivery_read, event_read, quote_read
 from sidewalk.kernel.cursor import encode_cursor
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
+from sidewalk.kernel.statemachine import check
 
 
 def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteCreate) -> QuoteRead:
@@ -320,14 +322,28 @@ def _tell_provider(uow: DeliveriesUnitOfWork, delivery: Delivery) -> None:
 def cancel_delivery(
     ctx: DeliveriesContext, merchant: MerchantPrincipal, delivery_id: str, cmd: CancelRequest
 ) -> DeliveryRead:
-    """Before pickup the delivery ends here; with the goods on board it turns back to the
-    merchant (`returning`). A finished delivery cannot be cancelled."""
+    """Stop a delivery. A robot's attempt is asked to stop (`attempt.cancel_requested`) and
+    the operations service, which alone knows where the goods are, answers through the task's
+    own events: cancelled before pickup, the goods brought back after it, or too late (handed
+    over); until then the delivery stands as it is, its `cancel_status` `requested`, and
+    asking again changes nothing. Otherwise the delivery ends here before pickup, or turns back
+    to the merchant (`returning`) with the goods on board. A finished delivery cannot be
+    cancelled."""
     with ctx.uow() as uow:
         delivery = repository.delivery(uow.session, merchant.id, delivery_id, for_update=True)
         if delivery is None:
             raise not_found("delivery", delivery_id)
-        target = cancellation_target(DeliveryStatus(delivery.status))
+        current = DeliveryStatus(delivery.status)
+        target = cancellation_target(current)
+        check("delivery", DELIVERY_TRANSITIONS, current, target)  # a finished one: 409
         reason = cmd.reason or "cancelled_by_merchant"
+        robot = _robot_under_way(delivery)
+        if robot is not None:
+            if delivery.cancel_reason is None:
+                _ask_robot_to_stop(uow, delivery, robot, reason)
+            answer = delivery_read(delivery, ctx.settings.public_base_url)
+            uow.commit()
+            return answer
         delivery_to(uow, delivery, target, reason=reason)
         delivery.cancel_reason = reason
         stop_latest_attempt(
@@ -339,6 +355,31 @@ def cancel_delivery(
         answer = delivery_read(delivery, ctx.settings.public_base_url)
         uow.commit()
         return answer
+
+
+def _robot_under_way(delivery: Delivery) -> Attempt | None:
+    """The delivery's latest attempt if a robot carries it and it has not ended."""
+    latest = next(
+        (link.attempt for link in delivery.attempt_links
+         if link.attempt.id == delivery.latest_attempt_id),
+        None,
+    )  # fmt: skip
+    if latest is None or latest.provider != AttemptProvider.ROBOT:
+        return None
+    return None if latest.status in TERMINAL_ATTEMPT else latest
+
+
+def _ask_robot_to_stop(
+    uow: DeliveriesUnitOfWork, delivery: Delivery, attempt: Attempt, reason: str
+) -> None:
+    delivery.cancel_reason = reason
+    delivery.updated_at = uow.clock.now()
+    uow.record(delivery.id, "delivery.cancel_requested", reason=reason, status=delivery.status)
+    uow.emit(
+        "attempt.cancel_requested",
+        subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
+        payload={"provider": attempt.provider.value, "reason": reason},
+    )
 
 
 def stop_latest_attempt(

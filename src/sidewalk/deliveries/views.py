@@ -3,6 +3,7 @@ the same shapes) into API read models."""
 
 from datetime import datetime
 
+from sidewalk.deliveries.domain import DeliveryStatus, cancel_status
 from sidewalk.deliveries.models import DeliveryEvent, Quote
 from sidewalk.deliveries.schemas import (
     AttemptRead,
@@ -112,6 +113,7 @@ def delivery_read(delivery: DeliveryFields, public_base_url: str) -> DeliveryRea
         if delivery.undeliverable
         else None,
         cancel_reason=delivery.cancel_reason,
+        cancel_status=cancel_status(DeliveryStatus(delivery.status), delivery.cancel_reason),
         failure_reason=delivery.failure_reason,
         tracking_url=f"{public_base_url.rstrip('/')}/track/{delivery.tracking_token}",
         created_at=delivery.created_at,

@@ -511,7 +511,9 @@ def cancel_task_for_attempt(
 ) -> Task | None:
     """Cancel the task of a delivery attempt, if it has one still open; None when it has none.
     A task already ended is returned as it is (the request may be a redelivery, and an event
-    already in the inbox changes nothing)."""
+    already in the inbox changes nothing), and so is one whose compartment was opened for the
+    customer at the door: the goods are handed over, the cancel comes too late, and the robot
+    completes the dropoff (the merchant is told `delivered`)."""
     with ctx.uow() as uow:
         task = task_of_attempt(uow.session, attempt_id)
         if task is None:
@@ -520,7 +522,9 @@ def cancel_task_for_attempt(
             uow.connection, INBOX, INBOX_CONSUMER, event_id, uow.clock.now()
         ):
             return task
-        task = _end_by_id(uow, task.id, TaskStatus.CANCELLED, reason, if_open=True)
+        task = _end_by_id(
+            uow, task.id, TaskStatus.CANCELLED, reason, if_open=True, unless_handed_over=True
+        )
         uow.commit()
         return task
 
@@ -536,9 +540,11 @@ def _end_by_id(
     reason: str,
     *,
     if_open: bool = False,
+    unless_handed_over: bool = False,
 ) -> Task:
     """Lock the task's robot, then the task, and end it; with `if_open`, a task that has
-    ended meanwhile is left as it is."""
+    ended meanwhile is left as it is, and with `unless_handed_over` one whose compartment was
+    opened at the door."""
     session = uow.session
     for _attempt in range(3):  # the dispatcher may give the task a robot meanwhile
         serial = find_task(session, task_id).robot_serial
@@ -549,6 +555,8 @@ def _end_by_id(
     else:
         raise Conflict("The task keeps changing robot; try again", code="concurrent_change")
     if if_open and task.status in TERMINAL_TASK:
+        return task
+    if unless_handed_over and task.unlocked_at is not None:
         return task
     finish(uow, task, robot, status, reason=reason)
     return task
