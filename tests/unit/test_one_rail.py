@@ -1,6 +1,8 @@
 """Every status change goes through its aggregate's one function, which moves it through the
-state machine, stamps the time and tells (`deliveries.moves`): read from the sources, so
-that a new module setting a status by hand, and so telling nobody, fails here."""
+state machine, stamps the time and tells: deliveries and attempts (`deliveries.moves`),
+tasks and trips (`operations.moves`), robots (`operations.robot_state.change_state`). Read
+from the sources, so that a new module setting a status by hand, and so telling nobody,
+fails here."""
 
 import ast
 from pathlib import Path
@@ -13,10 +15,17 @@ SRC = Path(sidewalk.__file__).parent
 RAILS = {
     "move_delivery": {"deliveries/domain.py", "deliveries/moves.py"},
     "move_attempt": {"deliveries/domain.py", "deliveries/moves.py"},
+    # The state machine's own step: the two above, and the tasks' and trips' rail.
+    "transition": {"deliveries/domain.py", "operations/moves.py"},
 }
-# Modules that set a `status` of another aggregate than a delivery or an attempt: webhook
-# endpoints and messages (which are no one's timeline).
-OTHER_STATUSES = {"deliveries/webhooks.py", "deliveries/webhook_sender.py"}
+# Where a `status` or `state` is set: the rails, and aggregates that are no one's timeline
+# (webhook endpoints and messages, an operator's availability, checked by its table).
+SETTERS = {
+    "operations/robot_state.py",
+    "deliveries/webhooks.py",
+    "deliveries/webhook_sender.py",
+    "operations/operators.py",
+}
 
 
 def _modules(package: str) -> list[tuple[str, ast.Module]]:
@@ -45,16 +54,17 @@ def test_only_the_rail_takes_a_delivery_or_an_attempt_through_its_state_machine(
     assert bypasses == []
 
 
-def test_no_module_of_the_deliveries_service_sets_a_status_by_hand() -> None:
+def test_no_module_of_the_services_sets_a_status_or_a_state_by_hand() -> None:
     by_hand = [
         f"{name}:{node.lineno}"
-        for name, tree in _modules("deliveries")
-        if name not in OTHER_STATUSES
+        for package in ("deliveries", "operations")
+        for name, tree in _modules(package)
+        if name not in SETTERS
         for node in ast.walk(tree)
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign)
         for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
         if isinstance(target, ast.Attribute)
-        and target.attr in {"status", "status_times"}
+        and target.attr in {"status", "status_times", "state"}
         # A new record stamping its first status is not a change.
         and not (isinstance(target.value, ast.Name) and target.value.id == "self")
     ]
@@ -68,3 +78,4 @@ def test_the_checks_see_a_bypass() -> None:
     assigned = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)]
     assert isinstance(assigned[0].targets[0], ast.Attribute)
     assert len(_modules("deliveries")) > 20
+    assert len(_modules("operations")) > 20

@@ -15,14 +15,9 @@ from sidewalk.operations import repository
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import TaskStatus, TaskType, TripStatus
 from sidewalk.operations.models import Robot, Task
+from sidewalk.operations.moves import task_event
 from sidewalk.operations.robot_state import robot_for_update, robot_not_found
-from sidewalk.operations.tasks import (
-    end_with_trip,
-    find_task,
-    finish,
-    move_trip,
-    task_event,
-)
+from sidewalk.operations.tasks import end_with_trip, find_task, finish, move_trip
 from sidewalk.operations.uow import OperationsUnitOfWork
 
 MAX_WRONG_PINS = 5

@@ -4,6 +4,7 @@ pilot roster) so that concurrent ones queue rather than deadlock."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +15,7 @@ from sidewalk.kernel.errors import Conflict, Forbidden, NotFound, ValidationFail
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.outbox import first_time
-from sidewalk.kernel.statemachine import transition
+from sidewalk.kernel.statemachine import check
 from sidewalk.operations import pilots, repository
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
@@ -24,7 +25,6 @@ from sidewalk.operations.domain import (
     TERMINAL_TASK,
     TERMINAL_TRIP,
     TRIP_EVENT_STATUS,
-    TRIP_TRANSITIONS,
     TRIPS_OF,
     RobotState,
     TaskStatus,
@@ -35,12 +35,12 @@ from sidewalk.operations.domain import (
     robot_busy,
 )
 from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
+from sidewalk.operations.moves import task_event, task_to, trip_to
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
 from sidewalk.operations.shapes import (
     EndingTask,
     RobotStateFields,
     TaskFields,
-    TaskSubject,
     TripFields,
 )
 from sidewalk.operations.task_records import NewTask, NewTrip
@@ -56,17 +56,6 @@ def task_not_found(task_id: str) -> NotFound:
 
 def trip_not_found(trip_id: str) -> NotFound:
     return NotFound(f"No trip {trip_id!r}", code="trip_not_found")
-
-
-def task_event(uow: OperationsUnitOfWork, type_: str, task: TaskSubject, **data: object) -> None:
-    uow.record(
-        type_,
-        task_id=task.id,
-        robot_serial=task.robot_serial,
-        delivery_id=task.delivery_id,
-        attempt_id=task.attempt_id,
-        data={"task_type": task.type, **data},
-    )
 
 
 # --- making tasks ---------------------------------------------------------------------------
@@ -260,13 +249,10 @@ def assign(uow: OperationsUnitOfWork, task: TaskFields, robot: RobotStateFields)
     The rows are the ORM's, flushed here, or plain records the caller writes back."""
     if robot.state != RobotState.IDLE:
         raise robot_busy(RobotState(robot.state))
-    now = uow.clock.now()
-    transition("task", TASK_TRANSITIONS, task, TaskStatus.ASSIGNED, at=now)
     task.robot_serial = robot.serial
-    task.updated_at = now
+    task_to(uow, task, TaskStatus.ASSIGNED)
     change_state(uow, robot, RobotState.ON_TASK, reason="assigned", task_id=task.id)
     uow.flush()
-    task_event(uow, "task.assigned", task)
 
 
 def reassign_task(ctx: OperationsContext, task_id: str, robot_serial: str | None) -> Task:
@@ -287,21 +273,18 @@ def reassign_task(ctx: OperationsContext, task_id: str, robot_serial: str | None
             if robot_serial is not None:
                 assign(uow, task, robots[robot_serial])
             elif task.status != TaskStatus.PENDING:
-                transition("task", TASK_TRANSITIONS, task, TaskStatus.PENDING, at=uow.clock.now())
+                task_to(uow, task, TaskStatus.PENDING, told_as="task.unassigned")
             uow.commit()
             return task
     raise Conflict("The task keeps changing robot; try again", code="concurrent_change")
 
 
 def _unassign(uow: OperationsUnitOfWork, task: Task, robot: Robot) -> None:
-    now = uow.clock.now()
-    transition("task", TASK_TRANSITIONS, task, TaskStatus.PENDING, at=now)
     task.robot_serial = None
-    task.updated_at = now
+    task_to(uow, task, TaskStatus.PENDING, told_as="task.unassigned", robot_serial=robot.serial)
     if robot.state == RobotState.ON_TASK:
         change_state(uow, robot, RobotState.IDLE, reason="unassigned", task_id=task.id)
     uow.session.flush()
-    task_event(uow, "task.unassigned", task, robot_serial=robot.serial)
 
 
 # --- moving tasks along ---------------------------------------------------------------------
@@ -362,7 +345,6 @@ def move_trip(
     """Move the trip, and the task with it when its first trip starts (its robot then gets a
     pilot). Returns how the task ends with this trip, if it does (completed, or failed): the
     caller ends it with `end_with_trip`."""
-    now = uow.clock.now()
     earlier = [t for t in task.trips if t.sequence < trip.sequence]
     if target is not TripStatus.FAILED and any(t.status != TripStatus.COMPLETED for t in earlier):
         raise Conflict("An earlier trip of this task is not completed", code="trip_out_of_order")
@@ -374,17 +356,11 @@ def move_trip(
             "as a pilot who checked the customer and says why, before the dropoff completes",
             code="compartment_not_opened",
         )
-    transition("trip", TRIP_TRANSITIONS, trip, target, at=now)
-    trip.updated_at = now
     if target is TripStatus.FAILED:
         trip.failure_reason = reason or "failed"
-    task_event(
-        uow, f"trip.{target.value}", task, trip_id=trip.id, trip_type=trip.type, reason=reason
-    )
+    trip_to(uow, task, trip, target, reason=reason)
     if target is TripStatus.IN_PROGRESS and task.status == TaskStatus.ASSIGNED:
-        transition("task", TASK_TRANSITIONS, task, TaskStatus.IN_PROGRESS, at=now)
-        task.updated_at = now
-        task_event(uow, "task.in_progress", task)
+        task_to(uow, task, TaskStatus.IN_PROGRESS)
         if task.robot_serial is not None and not pilots.assign_pilot(
             uow, task.id, task.robot_serial
         ):
@@ -436,25 +412,19 @@ def finish(
     `return` task (unless the goods are to be disposed of: `send_back` False). The task and
     robot are ORM rows, or plain records the caller writes back; the return task is written
     as the transaction commits, after the ended task (a robot has one active task at most)."""
-    now = uow.clock.now()
     carrying = _goods_on_board(task) and robot is not None and robot.state == RobotState.ON_TASK
-    transition("task", TASK_TRANSITIONS, task, status, at=now)
-    task.updated_at = now
+    check("task", TASK_TRANSITIONS, TaskStatus(task.status), status)  # before its trips end
     task.failure_reason = reason if status is TaskStatus.FAILED else task.failure_reason
     trip_end = TripStatus.FAILED if status is TaskStatus.FAILED else TripStatus.CANCELLED
     for trip in task.trips:
         if trip.status not in TERMINAL_TRIP:
-            transition("trip", TRIP_TRANSITIONS, trip, trip_end, at=now)
-            trip.updated_at = now
+            trip_to(uow, task, trip, trip_end, silently=True)
     pilots.release_pilot(uow, task.id, reason=f"task_{status.value}")
     disposed = carrying and not send_back and status is not TaskStatus.COMPLETED
-    task_event(
-        uow,
-        f"task.{status.value}",
-        task,
-        reason=reason,
-        **({"goods_disposed": True} if disposed else {}),
-    )
+    told: dict[str, Any] = {"reason": reason}
+    if disposed:
+        told["goods_disposed"] = True
+    task_to(uow, task, status, **told)
     if carrying and send_back and robot is not None and status is not TaskStatus.COMPLETED:
         _send_goods_back(uow, task, robot)
         return
@@ -489,10 +459,9 @@ def _send_goods_back(uow: OperationsUnitOfWork, task: EndingTask, robot: RobotSt
     )
     task_event(uow, "task.created", back)
     back.return_of_task_id = task.id
-    transition("task", TASK_TRANSITIONS, back, TaskStatus.ASSIGNED, at=uow.clock.now())
     back.robot_serial = robot.serial  # it stays on_task: one task follows the other
+    task_to(uow, back, TaskStatus.ASSIGNED, return_of_task_id=task.id)
     repository.insert_task(uow.inserts, back)
-    task_event(uow, "task.assigned", back, return_of_task_id=task.id)
 
 
 def cancel_task(ctx: OperationsContext, task_id: str, *, reason: str = "cancelled") -> Task:
