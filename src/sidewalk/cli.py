@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sidewalk import cli_ops, cli_sim, cli_warehouse, cli_worker
+from sidewalk import cli_events, cli_ops, cli_sim, cli_warehouse, cli_worker
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries import merchants
 from sidewalk.deliveries.models import Merchant
@@ -31,6 +31,7 @@ app.add_typer(cli_ops.operators_app, name="operators")
 app.add_typer(cli_ops.hubs_app, name="hubs")
 app.add_typer(cli_ops.dispatch_app, name="dispatch")
 app.add_typer(cli_worker.worker_app, name="worker")
+app.add_typer(cli_events.events_app, name="events")
 app.add_typer(cli_warehouse.warehouse_app, name="warehouse")
 app.command("simulate")(cli_sim.simulate_command)
 app.command("plan")(cli_sim.plan_command)

@@ -5,8 +5,9 @@ from sqlalchemy import func, select
 
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import DeliveryStatus
-from sidewalk.deliveries.models import OUTBOX, Delivery, WebhookMessage
+from sidewalk.deliveries.models import DEAD_LETTERS, OUTBOX, Delivery, WebhookMessage
 from sidewalk.deliveries.webhook_domain import MessageStatus
+from sidewalk.kernel.dead_letters import count_waiting, waiting_gauge
 from sidewalk.kernel.metrics import gauge
 from sidewalk.kernel.outbox_lag import outbox_lag
 
@@ -23,7 +24,9 @@ def snapshot(ctx: DeliveriesContext) -> list[Metric]:
             .where(WebhookMessage.status == MessageStatus.PENDING)
         )
         unpublished, lag_s = outbox_lag(s, OUTBOX, ctx.clock.now())
+        dead = count_waiting(s.connection(), DEAD_LETTERS)
     return [
+        waiting_gauge("deliveries", dead),
         gauge(
             "sidewalk_deliveries",
             "Deliveries by status.",

@@ -21,10 +21,11 @@ from sidewalk.deliveries.domain import (
     progress_targets,
 )
 from sidewalk.deliveries.handover import handover, robot_undeliverable, robot_unlocked
-from sidewalk.deliveries.models import INBOX, Delivery, DeliveryAttempt, Merchant
+from sidewalk.deliveries.models import DEAD_LETTERS, INBOX, Delivery, DeliveryAttempt, Merchant
 from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.service import new_attempt, request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters, handle_or_keep
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import first_time
 
@@ -154,17 +155,11 @@ def _fall_back_to_courier(uow: DeliveriesUnitOfWork, delivery: Delivery, sequenc
 
 
 def robot_position(ctx: DeliveriesContext, event: Envelope) -> None:
-    try:
-        fleet.store_position(ctx, event)
-    except (KeyError, TypeError, ValueError) as e:
-        log.error("dropped unreadable %s event %s: %r", event.type, event.id, e)
+    fleet.store_position(ctx, event)
 
 
 def fleet_snapshot(ctx: DeliveriesContext, event: Envelope) -> None:
-    try:
-        fleet.store_snapshot(ctx, event)
-    except (KeyError, TypeError, ValueError) as e:
-        log.error("dropped unreadable %s event %s: %r", event.type, event.id, e)
+    fleet.store_snapshot(ctx, event)
 
 
 HANDLERS: Mapping[str, Handler] = {
@@ -183,7 +178,17 @@ HANDLERS: Mapping[str, Handler] = {
 
 
 def handle(ctx: DeliveriesContext, event: Envelope) -> None:
-    """Run the handler of `event`'s type; other types are not this service's business."""
-    handler = HANDLERS.get(event.type)
-    if handler is not None:
-        handler(ctx, event)
+    """Run the handler of `event`'s type (other types are not this service's business); an
+    event it cannot read is kept as a dead letter."""
+    if event.type in HANDLERS:
+        keep = dead_letters(ctx).keeper(INBOX_CONSUMER)
+        handle_or_keep(lambda e: HANDLERS[e.type](ctx, e), event, keep)
+
+
+def dead_letters(ctx: DeliveriesContext) -> DeadLetters:
+    return DeadLetters(ctx.uow, DEAD_LETTERS)
+
+
+def replay_dead_letter(ctx: DeliveriesContext, seq: int) -> DeadLetter | None:
+    """Run the handler again on a dead letter, once its cause is fixed."""
+    return dead_letters(ctx).replay(seq, {INBOX_CONSUMER: lambda e: HANDLERS[e.type](ctx, e)})

@@ -27,6 +27,7 @@ from sidewalk.deliveries.domain import (
 from sidewalk.deliveries.webhook_domain import EndpointStatus, MessageStatus
 from sidewalk.kernel.audit import audit_table
 from sidewalk.kernel.db import UTCDateTime, new_metadata, text_enum
+from sidewalk.kernel.dead_letters import dead_letter_table
 from sidewalk.kernel.outbox import inbox_table, outbox_table
 
 
@@ -39,6 +40,7 @@ class Base(DeclarativeBase):
 # ids of the events it has handled (see `kernel.outbox`).
 OUTBOX = outbox_table(Base.metadata, "deliveries")
 INBOX = inbox_table(Base.metadata, "deliveries")
+DEAD_LETTERS = dead_letter_table(Base.metadata, "deliveries")
 # Who called the merchant API, what for and when (see `kernel.audit`).
 API_REQUESTS = audit_table(Base.metadata, "deliveries")
 

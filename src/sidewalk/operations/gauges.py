@@ -3,11 +3,12 @@
 from prometheus_client.core import Metric
 from sqlalchemy import func, select
 
+from sidewalk.kernel.dead_letters import count_waiting, waiting_gauge
 from sidewalk.kernel.metrics import gauge
 from sidewalk.kernel.outbox_lag import outbox_lag
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import OPEN_TASK, RobotState
-from sidewalk.operations.models import OUTBOX, PilotAssignment, Robot, Task
+from sidewalk.operations.models import DEAD_LETTERS, OUTBOX, PilotAssignment, Robot, Task
 
 
 def snapshot(ctx: OperationsContext) -> list[Metric]:
@@ -29,7 +30,9 @@ def snapshot(ctx: OperationsContext) -> list[Metric]:
             .where(PilotAssignment.released_at.is_(None))
         )
         unpublished, lag_s = outbox_lag(s, OUTBOX, ctx.clock.now())
+        dead = count_waiting(s.connection(), DEAD_LETTERS)
     return [
+        waiting_gauge("operations", dead),
         gauge(
             "sidewalk_robots", "Robots by state.", {(k,): v for k, v in robots.items()}, ("state",)
         ),

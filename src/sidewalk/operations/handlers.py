@@ -1,18 +1,22 @@
 """What the operations service does when the deliveries service tells it something. Each
 handler is safe to run twice for one event: the inbox (written with the effect) or the use
-case itself makes a redelivery change nothing. An event this service cannot read is logged and
-dropped, as no redelivery would ever make it readable."""
+case itself makes a redelivery change nothing. An event this service cannot read is kept as a
+dead letter (`kernel.dead_letters`), as no redelivery would ever make it readable, to be
+replayed once the cause is fixed."""
 
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters, handle_or_keep
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.geo import LatLng
 from sidewalk.operations import tasks
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import UNDELIVERABLE_ACTIONS
+from sidewalk.operations.models import DEAD_LETTERS
+from sidewalk.operations.tasks import INBOX_CONSUMER
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +97,15 @@ HANDLERS: Mapping[str, Handler] = {
 
 def handle(ctx: OperationsContext, event: Envelope) -> None:
     """Run the handler of `event`'s type; unknown types are not this service's business."""
-    handler = HANDLERS.get(event.type)
-    if handler is None:
-        return
-    try:
-        handler(ctx, event)
-    except (KeyError, TypeError, ValueError) as e:
-        log.error("dropped unreadable %s event %s: %r", event.type, event.id, e)
+    if event.type in HANDLERS:
+        keep = dead_letters(ctx).keeper(INBOX_CONSUMER)
+        handle_or_keep(lambda e: HANDLERS[e.type](ctx, e), event, keep)
+
+
+def dead_letters(ctx: OperationsContext) -> DeadLetters:
+    return DeadLetters(ctx.uow, DEAD_LETTERS)
+
+
+def replay_dead_letter(ctx: OperationsContext, seq: int) -> DeadLetter | None:
+    """Run the handler again on a dead letter, once its cause is fixed."""
+    return dead_letters(ctx).replay(seq, {INBOX_CONSUMER: lambda e: HANDLERS[e.type](ctx, e)})

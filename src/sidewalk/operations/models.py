@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from sidewalk.kernel.audit import audit_table
 from sidewalk.kernel.db import UTCDateTime, new_metadata, text_enum
+from sidewalk.kernel.dead_letters import dead_letter_table
 from sidewalk.kernel.outbox import inbox_table, outbox_table
 from sidewalk.operations.domain import (
     OperatorRole,
@@ -43,6 +44,7 @@ class Base(DeclarativeBase):
 # ids of the events it has handled (see `kernel.outbox`).
 OUTBOX = outbox_table(Base.metadata, "operations")
 INBOX = inbox_table(Base.metadata, "operations")
+DEAD_LETTERS = dead_letter_table(Base.metadata, "operations")
 # Who called the ops API, what for and when (see `kernel.audit`).
 API_REQUESTS = audit_table(Base.metadata, "operations")
 

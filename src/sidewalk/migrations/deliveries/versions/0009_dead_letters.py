@@ -1,0 +1,44 @@
+"""dead letters: the events the deliveries service could not read, kept with the reason for an
+admin to see and replay once the cause is fixed, instead of dropped
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-07 15:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import sidewalk.kernel.db
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "deliveries_dead_letters",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("consumer", sa.String(length=64), nullable=False),
+        sa.Column("event_id", sa.String(length=40), nullable=False),
+        sa.Column("type", sa.String(length=100), nullable=False),
+        sa.Column("envelope", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("failed_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("replayed_at", sidewalk.kernel.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_deliveries_dead_letters")),
+    )
+    with op.batch_alter_table("deliveries_dead_letters", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_deliveries_dead_letters_waiting", ["replayed_at", "seq"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deliveries_dead_letters", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_dead_letters_waiting")
+    op.drop_table("deliveries_dead_letters")
