@@ -104,11 +104,8 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
         if delivery is None or delivery.latest_attempt_id != event.subject["attempt_id"]:
             uow.commit()
             return
-        attempt = next(
-            link.attempt
-            for link in delivery.attempt_links
-            if link.attempt.id == delivery.latest_attempt_id
-        )
+        attempt = delivery.latest_attempt
+        assert attempt is not None  # its id was just matched
         # A task that never got a robot is named here first.
         attempt.provider_id = attempt.provider_id or event.subject.get("task_id")
         if AttemptStatus(attempt.status) in TERMINAL_ATTEMPT:

@@ -212,10 +212,23 @@ class Delivery(Base):
 
     quote: Mapped[Quote] = relationship(lazy="raise")
     # Declared so that a flush inserts the attempt before the delivery that points at it.
-    latest_attempt: Mapped[Attempt | None] = relationship(lazy="raise")
+    _latest_attempt_row: Mapped[Attempt | None] = relationship(lazy="raise")
     attempt_links: Mapped[list[DeliveryAttempt]] = relationship(
         lazy="raise", order_by=DeliveryAttempt.sequence
     )
+
+    @property
+    def latest_attempt(self) -> Attempt | None:
+        """The attempt `latest_attempt_id` names, from the attempts loaded with the delivery:
+        the one way to it."""
+        return next(
+            (
+                link.attempt
+                for link in self.attempt_links
+                if link.attempt_id == self.latest_attempt_id
+            ),
+            None,
+        )
 
     __table_args__ = (
         Index("ix_deliveries_merchant_created", "merchant_id", "created_at", "id"),

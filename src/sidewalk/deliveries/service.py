@@ -277,11 +277,8 @@ def _eta_now(ctx: DeliveriesContext, merchant: MerchantPrincipal, delivery_id: s
         if delivery is None:
             raise not_found("delivery", delivery_id)
         quote = delivery.quote
-        provider = next(
-            (link.attempt.provider for link in delivery.attempt_links
-             if link.attempt.id == delivery.latest_attempt_id),
-            quote.provider,
-        )  # fmt: skip
+        latest = delivery.latest_attempt
+        provider = latest.provider if latest is not None else quote.provider
         pickup = LatLng(quote.pickup.lat, quote.pickup.lng)
         dropoff = LatLng(quote.dropoff.lat, quote.dropoff.lng)
         distance, area = quote.distance_m, quote.service_area_id
@@ -305,11 +302,7 @@ def _tell_provider(uow: DeliveriesUnitOfWork, delivery: Delivery) -> None:
     """Tell the latest attempt's provider what it is to carry out now (`attempt.updated`):
     operations takes the pickup time and the undeliverable action; a courier network, what it
     accepts to change."""
-    latest = next(
-        (link.attempt for link in delivery.attempt_links
-         if link.attempt.id == delivery.latest_attempt_id),
-        None,
-    )  # fmt: skip
+    latest = delivery.latest_attempt
     if latest is None or latest.status in TERMINAL_ATTEMPT:
         return
     uow.emit(
@@ -359,11 +352,7 @@ def cancel_delivery(
 
 def _robot_under_way(delivery: Delivery) -> Attempt | None:
     """The delivery's latest attempt if a robot carries it and it has not ended."""
-    latest = next(
-        (link.attempt for link in delivery.attempt_links
-         if link.attempt.id == delivery.latest_attempt_id),
-        None,
-    )  # fmt: skip
+    latest = delivery.latest_attempt
     if latest is None or latest.provider != AttemptProvider.ROBOT:
         return None
     return None if latest.status in TERMINAL_ATTEMPT else latest
@@ -388,14 +377,7 @@ def stop_latest_attempt(
     """Ask the provider of the delivery's latest attempt to stop. Without goods on board the
     attempt ends here, cancelled; with them, operations has the robot bring them back (a
     `return` task), which ends the delivery `returned`."""
-    latest = next(
-        (
-            link.attempt
-            for link in delivery.attempt_links
-            if link.attempt.id == delivery.latest_attempt_id
-        ),
-        None,
-    )
+    latest = delivery.latest_attempt
     if latest is None:
         return
     if not goods_on_board and latest.status not in TERMINAL_ATTEMPT:

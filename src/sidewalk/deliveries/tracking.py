@@ -99,14 +99,7 @@ def tracking_view(ctx: DeliveriesContext, token: str) -> TrackingRead:
             expires = _ended_at(delivery) + timedelta(seconds=ctx.settings.tracking_link_ttl_s)
             if now >= expires:
                 raise TrackingExpired("This tracking link has expired", code="tracking_expired")
-        latest = next(
-            (
-                link.attempt
-                for link in delivery.attempt_links
-                if link.attempt_id == delivery.latest_attempt_id
-            ),
-            None,
-        )
+        latest = delivery.latest_attempt
         vehicle = None
         if not ended and delivery.courier_lat is not None and delivery.courier_lng is not None:
             assert delivery.courier_seen_at is not None
