@@ -21,13 +21,12 @@ from sidewalk.deliveries.domain import (
     progress_targets,
 )
 from sidewalk.deliveries.handover import handover, robot_undeliverable, robot_unlocked
-from sidewalk.deliveries.models import DEAD_LETTERS, INBOX, Delivery, DeliveryAttempt, Merchant
+from sidewalk.deliveries.models import DEAD_LETTERS, Delivery, DeliveryAttempt, Merchant
 from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.service import new_attempt, request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters, handle_or_keep
 from sidewalk.kernel.events import Envelope
-from sidewalk.kernel.outbox import first_time
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
     if attempt_target is None and delivery_target is None:
         return
     with ctx.uow() as uow:
-        if not first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+        if not uow.first_time(INBOX_CONSUMER, event.id):
             return
         delivery = repository.delivery_in_progress(uow.connection, delivery_id)
         if delivery is None:
@@ -98,7 +97,7 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
     if event.payload.get("task_type") != "delivery" or "attempt_id" not in event.subject:
         return
     with ctx.uow() as uow:
-        if not first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+        if not uow.first_time(INBOX_CONSUMER, event.id):
             return
         delivery = repository.delivery_for_update(uow.session, event.subject["delivery_id"])
         if delivery is None or delivery.latest_attempt_id != event.subject["attempt_id"]:

@@ -10,12 +10,10 @@ from typing import Any
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import UNDELIVERABLE_TAKEN, AttemptProvider, UndeliverableAction
-from sidewalk.deliveries.models import INBOX
 from sidewalk.deliveries.progress_records import DeliveryInProgress
 from sidewalk.deliveries.shapes import MovingDelivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.events import Envelope
-from sidewalk.kernel.outbox import first_time
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ def _first_news_of_latest(
     delivery_id = event.subject.get("delivery_id")
     if delivery_id is None:
         return None
-    if not first_time(uow.connection, INBOX, consumer, event.id, uow.clock.now()):
+    if not uow.first_time(consumer, event.id):
         return None
     delivery = repository.delivery_in_progress(uow.connection, delivery_id)
     if delivery is None or delivery.latest_attempt_id != event.subject.get("attempt_id"):

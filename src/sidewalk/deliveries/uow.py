@@ -10,7 +10,7 @@ from typing import Any, Self, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from sidewalk.deliveries.models import OUTBOX, DeliveryEvent
+from sidewalk.deliveries.models import INBOX, OUTBOX, DeliveryEvent
 from sidewalk.deliveries.schemas import DeliveryRead
 from sidewalk.deliveries.webhook_domain import WEBHOOK_EVENT_TYPES
 from sidewalk.deliveries.webhook_messages import StatusChange, queue_webhooks
@@ -24,6 +24,8 @@ _TIMELINE = cast(Table, DeliveryEvent.__table__)
 
 
 class DeliveriesUnitOfWork(UnitOfWork):
+    inbox = INBOX
+
     def __init__(
         self,
         session_factory: sessionmaker[Session],

@@ -6,14 +6,18 @@ from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.db import Inserts
+from sidewalk.kernel.outbox import first_time
 
 
 class UnitOfWork:
+    # The service's inbox: which of its consumers has handled which event.
+    inbox: Table | None = None
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
@@ -69,6 +73,13 @@ class UnitOfWork:
         """Write what the ORM holds, if the use case made a session."""
         if self._session is not None:
             self._session.flush()
+
+    def first_time(self, consumer: str, event_id: str) -> bool:
+        """Note in this transaction that `consumer` handles `event_id`: False when it did
+        already (a redelivery, to be left alone). The one place duplicates are seen; the
+        note stands only if the transaction commits."""
+        assert self.inbox is not None, "this service keeps no inbox"
+        return first_time(self.connection, self.inbox, consumer, event_id, self.clock.now())
 
     def __enter__(self) -> Self:
         self._lock.__enter__()

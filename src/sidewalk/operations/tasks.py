@@ -14,7 +14,6 @@ from sidewalk.kernel.db import among
 from sidewalk.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
-from sidewalk.kernel.outbox import first_time
 from sidewalk.kernel.statemachine import check
 from sidewalk.operations import pilots, repository
 from sidewalk.operations.context import OperationsContext
@@ -34,7 +33,7 @@ from sidewalk.operations.domain import (
     TripType,
     robot_busy,
 )
-from sidewalk.operations.models import INBOX, Hub, Robot, Task, Trip
+from sidewalk.operations.models import Hub, Robot, Task, Trip
 from sidewalk.operations.moves import task_event, task_to, trip_to
 from sidewalk.operations.robot_state import change_state, robot_for_update, robot_not_found
 from sidewalk.operations.shapes import (
@@ -143,7 +142,7 @@ def create_delivery_task(
             if existing is not None:
                 return existing
             if event_id is not None:
-                first_time(uow.connection, INBOX, INBOX_CONSUMER, event_id, uow.clock.now())
+                uow.first_time(INBOX_CONSUMER, event_id)
             task = plan_task(
                 uow.clock.now(),
                 TaskType.DELIVERY,
@@ -487,9 +486,7 @@ def cancel_task_for_attempt(
         task = task_of_attempt(uow.session, attempt_id)
         if task is None:
             return None
-        if event_id is not None and not first_time(
-            uow.connection, INBOX, INBOX_CONSUMER, event_id, uow.clock.now()
-        ):
+        if event_id is not None and not uow.first_time(INBOX_CONSUMER, event_id):
             return task
         task = _end_by_id(
             uow, task.id, TaskStatus.CANCELLED, reason, if_open=True, unless_handed_over=True

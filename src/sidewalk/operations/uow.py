@@ -15,7 +15,7 @@ from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import add_to_outbox
 from sidewalk.kernel.settings import Settings
 from sidewalk.kernel.uow import UnitOfWork
-from sidewalk.operations.models import OUTBOX
+from sidewalk.operations.models import INBOX, OUTBOX
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ Observer = Callable[[Sequence[OpsEvent]], None]
 
 class OperationsUnitOfWork(UnitOfWork):
     detaches = True
+    inbox = INBOX
 
     def __init__(
         self,

@@ -28,7 +28,6 @@ from sidewalk.deliveries.providers.courier import (
 )
 from sidewalk.deliveries.providers.courier_updates import follow, is_live
 from sidewalk.kernel.events import Envelope
-from sidewalk.kernel.outbox import first_time
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def attempt_requested(ctx: DeliveriesContext, provider: CourierProvider, event: 
             found[1].updated_at = uow.clock.now()
             repository.save_progress(uow.connection, None, found[1])
         if found is not None and not _abandoned(*found):
-            first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now())
+            uow.first_time(INBOX_CONSUMER, event.id)
             uow.commit()
             return
         reason = found[0].cancel_reason if found is not None else None
@@ -195,7 +194,7 @@ _SEEN = select(INBOX.c.event_id).where(
 
 def _remember(ctx: DeliveriesContext, event: Envelope) -> None:
     with ctx.uow() as uow:
-        if first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+        if uow.first_time(INBOX_CONSUMER, event.id):
             uow.commit()
 
 
@@ -203,7 +202,7 @@ def _give_up(ctx: DeliveriesContext, event: Envelope, attempt_id: str, reason: s
     """No courier will carry this attempt: it fails, and the delivery with it (the courier is
     the last way)."""
     with ctx.uow() as uow:
-        if not first_time(uow.connection, INBOX, INBOX_CONSUMER, event.id, uow.clock.now()):
+        if not uow.first_time(INBOX_CONSUMER, event.id):
             return
         found = _courier_attempt(uow.connection, attempt_id)
         if found is not None and is_live(*found):

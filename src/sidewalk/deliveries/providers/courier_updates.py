@@ -22,13 +22,11 @@ from sidewalk.deliveries.domain import (
 )
 from sidewalk.deliveries.handover import handover, note_undeliverable
 from sidewalk.deliveries.location_webhooks import tell_location
-from sidewalk.deliveries.models import INBOX
 from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInProgress
 from sidewalk.deliveries.providers.courier import CourierUpdate
 from sidewalk.deliveries.shapes import MovingAttempt, MovingDelivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
-from sidewalk.kernel.outbox import first_time
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
     with ctx.uow() as uow:
         now = uow.clock.now()
         consumer, key = inbox_consumer(update.provider), inbox_key(update.event_id)
-        if not first_time(uow.connection, INBOX, consumer, key, now):
+        if not uow.first_time(consumer, key):
             return
         delivery = repository.courier_attempt_in_progress(uow.connection, update.external_id)
         attempt = delivery.attempt if delivery is not None else None
