@@ -10,7 +10,7 @@ from rich.table import Table
 
 from sidewalk.bootstrap import Platform, bootstrap
 from sidewalk.deliveries import handlers as deliveries_handlers
-from sidewalk.kernel.dead_letters import DeadLetter
+from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations import handlers as operations_handlers
 
@@ -42,10 +42,10 @@ def _letter_dict(letter: DeadLetter) -> dict[str, Any]:
     }
 
 
-def _waiting(platform: Platform, service: str, limit: int) -> list[DeadLetter]:
+def _dead_letters(platform: Platform, service: str) -> DeadLetters:
     if service == "deliveries":
-        return deliveries_handlers.dead_letters(platform.deliveries).waiting(limit=limit)
-    return operations_handlers.dead_letters(platform.operations).waiting(limit=limit)
+        return deliveries_handlers.dead_letters(platform.deliveries)
+    return operations_handlers.dead_letters(platform.operations)
 
 
 @events_app.command("dead-letters")
@@ -57,7 +57,7 @@ def dead_letters(
     """The events SERVICE could not read and has not replayed, oldest first, with why."""
     platform = bootstrap(Settings())
     try:
-        letters = _waiting(platform, _service(service), limit)
+        letters = _dead_letters(platform, _service(service)).waiting(limit=limit)
     finally:
         platform.close()
     if as_json:
@@ -85,10 +85,7 @@ def replay(
     the list; failing again, it stays and the error is shown."""
     platform = bootstrap(Settings())
     try:
-        if _service(service) == "deliveries":
-            replayed = deliveries_handlers.replay_dead_letter(platform.deliveries, seq)
-        else:
-            replayed = operations_handlers.replay_dead_letter(platform.operations, seq)
+        replayed = _dead_letters(platform, _service(service)).replay(seq)
     except (KeyError, TypeError, ValueError) as error:
         errors.print(f"[red]still unreadable[/red]: {type(error).__name__}: {error}")
         raise typer.Exit(code=1) from None

@@ -25,7 +25,7 @@ from sidewalk.deliveries.models import DEAD_LETTERS, Delivery, DeliveryAttempt, 
 from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.service import new_attempt, request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
-from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters, handle_or_keep
+from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters
 from sidewalk.kernel.events import Envelope
 
 log = logging.getLogger(__name__)
@@ -177,14 +177,14 @@ def handle(ctx: DeliveriesContext, event: Envelope) -> None:
     """Run the handler of `event`'s type (other types are not this service's business); an
     event it cannot read is kept as a dead letter."""
     if event.type in HANDLERS:
-        keep = dead_letters(ctx).keeper(INBOX_CONSUMER)
-        handle_or_keep(lambda e: HANDLERS[e.type](ctx, e), event, keep)
+        dead_letters(ctx).handle(event)
 
 
 def dead_letters(ctx: DeliveriesContext) -> DeadLetters:
-    return DeadLetters(ctx.uow, DEAD_LETTERS)
+    """This service's handling of the other's events, with the ones it could not read."""
+    return DeadLetters(ctx.uow, DEAD_LETTERS, INBOX_CONSUMER, lambda e: HANDLERS[e.type](ctx, e))
 
 
 def replay_dead_letter(ctx: DeliveriesContext, seq: int) -> DeadLetter | None:
     """Run the handler again on a dead letter, once its cause is fixed."""
-    return dead_letters(ctx).replay(seq, {INBOX_CONSUMER: lambda e: HANDLERS[e.type](ctx, e)})
+    return dead_letters(ctx).replay(seq)

@@ -5,19 +5,11 @@ would be a change nobody hears of (a delivery once went back to `pending` that w
 test keeps every other module from calling the domain's `move_delivery` and `move_attempt`."""
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sidewalk.deliveries.domain import AttemptStatus, DeliveryStatus, move_attempt, move_delivery
+from sidewalk.deliveries.shapes import Moving
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
-
-
-class Moving(Protocol):
-    """What a move reads and writes: the ORM row, or a plain record of it."""
-
-    id: str
-    status: str
-    status_times: dict[str, Any]
-    updated_at: datetime
 
 
 def delivery_to(

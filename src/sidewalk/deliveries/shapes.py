@@ -82,25 +82,26 @@ class DeliveryFields(Protocol):
     def attempt_links(self) -> Sequence[AttemptLinkFields]: ...
 
 
-class MovingAttempt(Protocol):
+class Moving(Protocol):
+    """What a change of status reads and writes (`moves`): the ORM row, or a plain record."""
+
+    id: str
+    status: str
+    status_times: dict[str, Any]
+    updated_at: datetime
+
+
+class MovingAttempt(Moving, Protocol):
     """What following a provider's progress reads and writes of an attempt (the ORM row, or
     `progress_records.AttemptInProgress`)."""
 
-    id: str
-    status: str
-    status_times: dict[str, Any]
     provider_id: str | None
     failure_reason: str | None
-    updated_at: datetime
 
 
-class MovingDelivery(Protocol):
+class MovingDelivery(Moving, Protocol):
     """What following a provider's progress reads and writes of a delivery."""
 
-    id: str
-    status: str
-    status_times: dict[str, Any]
     cancel_reason: str | None
     failure_reason: str | None
     undeliverable: dict[str, Any] | None
-    updated_at: datetime

@@ -1,14 +1,14 @@
 """Events a service could not read, kept instead of dropped or retried for ever. A handler
 that cannot make sense of an event (a field missing, a value of the wrong kind, a payload of
-a version it does not know) raises; `handle_or_keep` then writes the event and the reason to
-the service's `<owner>_dead_letters` table and the consumer moves on. An admin sees them
+a version it does not know) raises; `DeadLetters.handle` then writes the event and the reason
+to the service's `<owner>_dead_letters` table and the consumer moves on. An admin sees them
 (`sidewalk events dead-letters`, and a gauge in `/metrics`) and, once the cause is fixed,
 replays them (`sidewalk events replay`): the handler runs again on the stored event, which
 its inbox still applies once. Errors of the database or the network are not the event's
 fault: they propagate, and the bus delivers the event again."""
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,83 +69,13 @@ class DeadLetter:
     type: str
     reason: str
     failed_at: datetime
-    replayed_at: datetime | None
     envelope: Envelope
 
 
-def _reason(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:2000]
-
-
-def handle_or_keep(
-    handle: Callable[[Envelope], None], event: Envelope, keep: Callable[[Envelope, str], None]
-) -> bool:
-    """Run `handle(event)`; if it cannot read the event, `keep(event, reason)` it as a dead
-    letter (in a transaction of its own: the handler's was rolled back) and return False.
-    Any other error propagates, for the bus to deliver the event again."""
-    try:
-        handle(event)
-    except UNREADABLE as error:
-        log.error("%s %s kept as a dead letter: %r", event.type, event.id, error)
-        keep(event, _reason(error))
-        return False
-    return True
-
-
-def keep(
-    connection: Connection,
-    table: Table,
-    *,
-    consumer: str,
-    event: Envelope,
-    reason: str,
-    at: datetime,
-) -> None:
-    connection.execute(
-        insert(table).values(
-            consumer=consumer,
-            event_id=event.id,
-            type=event.type,
-            envelope=event.to_json().decode(),
-            reason=reason,
-            failed_at=at,
-        )
-    )
-
-
-def waiting(connection: Connection, table: Table, *, limit: int = 100) -> list[DeadLetter]:
-    """The dead letters not replayed yet, oldest first."""
-    query = select(table).where(table.c.replayed_at.is_(None)).order_by(table.c.seq).limit(limit)
-    return [_letter(row) for row in connection.execute(query)]
-
-
 def count_waiting(connection: Connection, table: Table) -> int:
+    """The dead letters of `table` not replayed yet (all its consumers')."""
     query = select(func.count()).select_from(table).where(table.c.replayed_at.is_(None))
     return int(connection.execute(query).scalar_one())
-
-
-def one_waiting(connection: Connection, table: Table, seq: int) -> DeadLetter | None:
-    query = select(table).where(table.c.seq == seq, table.c.replayed_at.is_(None))
-    row = connection.execute(query).first()
-    return None if row is None else _letter(row)
-
-
-def mark_replayed(connection: Connection, table: Table, seq: int, at: datetime) -> None:
-    connection.execute(update(table).where(table.c.seq == seq).values(replayed_at=at))
-
-
-def _letter(row: Row[Any]) -> DeadLetter:
-    r = row._mapping
-    return DeadLetter(
-        seq=r["seq"],
-        consumer=r["consumer"],
-        event_id=r["event_id"],
-        type=r["type"],
-        reason=r["reason"],
-        failed_at=r["failed_at"],
-        replayed_at=r["replayed_at"],
-        envelope=Envelope.from_json(r["envelope"]),
-    )
 
 
 def waiting_gauge(service: str, waiting: int) -> GaugeMetricFamily:
@@ -159,48 +89,84 @@ def waiting_gauge(service: str, waiting: int) -> GaugeMetricFamily:
 
 
 class DeadLetters:
-    """One service's dead letters, through its units of work."""
+    """One consumer's handling of events, with its dead letters: `handle` runs the handler
+    and keeps what it cannot read; `replay` runs it again on one kept."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], table: Table) -> None:
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        table: Table,
+        consumer: str,
+        handler: Callable[[Envelope], None],
+    ) -> None:
         self._uow, self._table = uow, table
+        self._consumer, self._handler = consumer, handler
 
-    def keeper(self, consumer: str) -> Callable[[Envelope, str], None]:
-        """What `handle_or_keep` calls for an event `consumer` could not read."""
+    def handle(self, event: Envelope) -> bool:
+        """Run the handler on `event`; if it cannot read it, keep it as a dead letter (in a
+        transaction of its own: the handler's was rolled back) and return False. Any other
+        error propagates, for the bus to deliver the event again."""
+        try:
+            self._handler(event)
+        except UNREADABLE as error:
+            log.error("%s %s kept as a dead letter: %r", event.type, event.id, error)
+            self._keep(event, f"{type(error).__name__}: {error}"[:2000])
+            return False
+        return True
 
-        def keep_it(event: Envelope, reason: str) -> None:
-            with self._uow() as uow:
-                keep(
-                    uow.connection,
-                    self._table,
-                    consumer=consumer,
-                    event=event,
+    def _keep(self, event: Envelope, reason: str) -> None:
+        with self._uow() as uow:
+            uow.connection.execute(
+                insert(self._table).values(
+                    consumer=self._consumer,
+                    event_id=event.id,
+                    type=event.type,
+                    envelope=event.to_json().decode(),
                     reason=reason,
-                    at=uow.clock.now(),
+                    failed_at=uow.clock.now(),
                 )
-                uow.commit()
-
-        return keep_it
+            )
+            uow.commit()
 
     def waiting(self, *, limit: int = 100) -> list[DeadLetter]:
+        """The dead letters not replayed yet, oldest first."""
+        t = self._table
+        mine = t.c.consumer == self._consumer
+        query = select(t).where(mine, t.c.replayed_at.is_(None)).order_by(t.c.seq).limit(limit)
         with self._uow() as uow:
-            return waiting(uow.connection, self._table, limit=limit)
+            return [_letter(row) for row in uow.connection.execute(query)]
 
     def count(self) -> int:
         with self._uow() as uow:
             return count_waiting(uow.connection, self._table)
 
-    def replay(
-        self, seq: int, handlers: Mapping[str, Callable[[Envelope], None]]
-    ) -> DeadLetter | None:
-        """Run the handler of its consumer (in `handlers`) again on dead letter `seq`; on
-        success it is marked replayed, on failure it stays and the error propagates. None:
-        no such letter is waiting."""
+    def replay(self, seq: int) -> DeadLetter | None:
+        """Run the handler again on dead letter `seq`; on success it is marked replayed, on
+        failure it stays and the error propagates. None: no such letter is waiting."""
+        t = self._table
+        mine = t.c.consumer == self._consumer
+        query = select(t).where(mine, t.c.seq == seq, t.c.replayed_at.is_(None))
         with self._uow() as uow:
-            letter = one_waiting(uow.connection, self._table, seq)
-        if letter is None:
+            row = uow.connection.execute(query).first()
+        if row is None:
             return None
-        handlers[letter.consumer](letter.envelope)
+        letter = _letter(row)
+        self._handler(letter.envelope)
         with self._uow() as uow:
-            mark_replayed(uow.connection, self._table, seq, uow.clock.now())
+            done = update(t).where(t.c.seq == seq).values(replayed_at=uow.clock.now())
+            uow.connection.execute(done)
             uow.commit()
         return letter
+
+
+def _letter(row: Row[Any]) -> DeadLetter:
+    r = row._mapping
+    return DeadLetter(
+        seq=r["seq"],
+        consumer=r["consumer"],
+        event_id=r["event_id"],
+        type=r["type"],
+        reason=r["reason"],
+        failed_at=r["failed_at"],
+        envelope=Envelope.from_json(r["envelope"]),
+    )

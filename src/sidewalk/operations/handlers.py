@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters, handle_or_keep
+from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.geo import LatLng
 from sidewalk.operations import tasks
@@ -98,14 +98,14 @@ HANDLERS: Mapping[str, Handler] = {
 def handle(ctx: OperationsContext, event: Envelope) -> None:
     """Run the handler of `event`'s type; unknown types are not this service's business."""
     if event.type in HANDLERS:
-        keep = dead_letters(ctx).keeper(INBOX_CONSUMER)
-        handle_or_keep(lambda e: HANDLERS[e.type](ctx, e), event, keep)
+        dead_letters(ctx).handle(event)
 
 
 def dead_letters(ctx: OperationsContext) -> DeadLetters:
-    return DeadLetters(ctx.uow, DEAD_LETTERS)
+    """This service's handling of the other's events, with the ones it could not read."""
+    return DeadLetters(ctx.uow, DEAD_LETTERS, INBOX_CONSUMER, lambda e: HANDLERS[e.type](ctx, e))
 
 
 def replay_dead_letter(ctx: OperationsContext, seq: int) -> DeadLetter | None:
     """Run the handler again on a dead letter, once its cause is fixed."""
-    return dead_letters(ctx).replay(seq, {INBOX_CONSUMER: lambda e: HANDLERS[e.type](ctx, e)})
+    return dead_letters(ctx).replay(seq)

@@ -3,27 +3,10 @@ state machine, stamp the time, and tell (`task_event`: the outbox event the deli
 service and the dashboards follow). A robot's state has its own (`robot_state.change_state`).
 A test keeps every other module from calling the state machine's `transition`."""
 
-from datetime import datetime
-from typing import Any, Protocol
-
 from sidewalk.kernel.statemachine import transition
 from sidewalk.operations.domain import TASK_TRANSITIONS, TRIP_TRANSITIONS, TaskStatus, TripStatus
-from sidewalk.operations.shapes import TaskSubject
+from sidewalk.operations.shapes import MovingTask, TaskSubject, TripFields
 from sidewalk.operations.uow import OperationsUnitOfWork
-
-
-class Moving(TaskSubject, Protocol):
-    status: str
-    status_times: dict[str, Any]
-    updated_at: datetime
-
-
-class MovingTrip(Protocol):
-    id: str
-    type: Any
-    status: str
-    status_times: dict[str, Any]
-    updated_at: datetime
 
 
 def task_event(uow: OperationsUnitOfWork, type_: str, task: TaskSubject, **data: object) -> None:
@@ -40,7 +23,7 @@ def task_event(uow: OperationsUnitOfWork, type_: str, task: TaskSubject, **data:
 
 def task_to(
     uow: OperationsUnitOfWork,
-    task: Moving,
+    task: MovingTask,
     to: TaskStatus,
     *,
     told_as: str | None = None,
@@ -58,7 +41,7 @@ def task_to(
 def trip_to(
     uow: OperationsUnitOfWork,
     task: TaskSubject,
-    trip: MovingTrip,
+    trip: TripFields,
     to: TripStatus,
     *,
     silently: bool = False,

@@ -29,10 +29,15 @@ class TaskSubject(Protocol):
     attempt_id: str | None
 
 
-class TaskFields(TaskSubject, Protocol):
+class MovingTask(TaskSubject, Protocol):
+    """What a change of a task's status reads and writes (`moves.task_to`)."""
+
     status: str
     status_times: dict[str, Any]
     updated_at: datetime
+
+
+class TaskFields(MovingTask, Protocol):
     # When the compartment was opened at the door (a delivery's proof of handover), if it was.
     unlocked_at: datetime | None
 
