@@ -61,6 +61,7 @@ def _merchant_dict(m: Merchant) -> dict[str, Any]:
         "fee_per_km_cents": m.fee_per_km_cents,
         "max_robot_distance_m": m.max_robot_distance_m,
         "courier_fallback": m.courier_fallback,
+        "max_attempts": m.max_attempts,
         "quote_lifetime_s": m.quote_lifetime_s,
         "created_at": m.created_at.isoformat().replace("+00:00", "Z"),
     }
@@ -91,6 +92,10 @@ def merchants_create(
     courier_fallback: Annotated[
         bool | None, typer.Option("--courier-fallback/--no-courier-fallback")
     ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(min=1, max=10, help="Attempts per delivery, robots' and couriers' together."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a merchant and print its API key (shown this once only)."""
@@ -105,6 +110,7 @@ def merchants_create(
             fee_per_km_cents=fee_per_km_cents,
             max_robot_distance_m=max_robot_distance_m,
             courier_fallback=courier_fallback,
+            max_attempts=max_attempts,
         )
     except SidewalkError as e:
         raise _fail(e) from e
@@ -129,7 +135,14 @@ def merchants_list(as_json: JsonFlag = False) -> None:
         typer.echo(json.dumps([_merchant_dict(m) for m in found]))
         return
     table = Table(
-        "id", "name", "partner", "fees", "robot range", "courier fallback", title="Merchants"
+        "id",
+        "name",
+        "partner",
+        "fees",
+        "robot range",
+        "courier fallback",
+        "attempts",
+        title="Merchants",
     )
     for m in found:
         table.add_row(
@@ -139,6 +152,7 @@ def merchants_list(as_json: JsonFlag = False) -> None:
             f"{m.base_fee_cents} + {m.fee_per_km_cents}/km {m.currency}",
             f"{m.max_robot_distance_m} m",
             "yes" if m.courier_fallback else "no",
+            str(m.max_attempts),
         )
     console.print(table)
 

@@ -17,6 +17,8 @@ def test_merchants_create_json_prints_one_document_with_the_key_once(
         "Sunset Bakery",
         "--partner-id",
         "market-1",
+        "--max-attempts",
+        "2",
         "--json",
         env=env,
         cwd=tmp_path,
@@ -25,6 +27,7 @@ def test_merchants_create_json_prints_one_document_with_the_key_once(
     merchant = json.loads(created.stdout)
     assert merchant["name"] == "Sunset Bakery"
     assert merchant["partner_id"] == "market-1"
+    assert merchant["max_attempts"] == 2
     assert merchant["id"].startswith("mer_")
     assert merchant["api_key"].startswith("sk_live_")
 

@@ -314,14 +314,17 @@ def test_when_no_courier_can_do_it_the_delivery_fails_with_the_reason(
     platform: Platform, client: TestClient, merchant: MerchantClient, clock: ManualClock
 ) -> None:
     network(platform, failure_rate=1.0)
+    cap = platform.settings.default_max_attempts
     with running(platform):
         delivery = courier_order(merchant)
-        job_of(merchant, delivery)
-        clock.advance(LATER)
+        for n in range(1, cap + 1):  # another courier after each failure, up to the cap
+            eventually(lambda n=n: len(seen(merchant, delivery)["attempts"]) == n, "an attempt")
+            job_of(merchant, delivery)
+            clock.advance(LATER)
         failed = wait_for(merchant, delivery, "failed")
     assert failed["failure_reason"] in {"no_courier_available", "courier_failed"}
-    assert failed["attempts"][0]["status"] == "failed"
-    assert failed["attempts"][0]["failure_reason"] == failed["failure_reason"]
+    assert [a["status"] for a in failed["attempts"]] == ["failed"] * cap
+    assert failed["attempts"][-1]["failure_reason"] == failed["failure_reason"]
     assert timeline(merchant, delivery)[-2:] == ["attempt.failed", "delivery.failed"]
 
 

@@ -138,6 +138,34 @@ def test_the_warehouse_keeps_types_times_with_their_zone_and_money_in_cents(
         assert isinstance(fee_cents, int)
 
 
+def test_each_attempt_keeps_its_own_times_and_network(
+    simulated: tuple[Simulation, SyncSources], warehouse: Warehouse
+) -> None:
+    """A delivery another provider took over keeps each attempt's times apart: the robot's
+    request and failure, then the next attempt's request, each named with its network."""
+    _, sources = simulated
+    sync(sources, warehouse)
+    _, rows = warehouse.query(
+        "SELECT l.delivery_id, l.sequence, a.provider, a.network, a.requested_at,"
+        " COALESCE(a.failed_at, a.cancelled_at) "
+        "FROM deliveries_v3.delivery_attempts l JOIN deliveries_v3.attempts a"
+        " ON a.id = l.attempt_id ORDER BY l.delivery_id, l.sequence"
+    )
+    by_delivery: dict[str, list[tuple[Any, ...]]] = {}
+    for delivery_id, *attempt in rows:
+        by_delivery.setdefault(delivery_id, []).append(tuple(attempt))
+    taken_over = [a for a in by_delivery.values() if len(a) > 1]
+    assert taken_over
+    for attempts in taken_over:
+        assert [a[0] for a in attempts] == list(range(1, len(attempts) + 1))
+        for (_, provider, network, _, ended), (_, _, _, next_requested, _) in zip(
+            attempts, attempts[1:], strict=False
+        ):
+            assert network == ("sidewalk" if provider == "robot" else "simulated")
+            assert ended is not None
+            assert ended.astimezone(UTC) <= next_requested.astimezone(UTC)
+
+
 # Where the services keep what must never leave them: credentials, the PIN that opens a
 # robot, and how to reach a customer or an operator.
 SECRETS = {

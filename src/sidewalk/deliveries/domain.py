@@ -273,10 +273,12 @@ def courier_targets(
     *,
     merchant_cancelled: bool,
     reason: str | None = None,
+    retried: bool = False,
 ) -> CourierTargets:
     """Progress moves both forward; a return ends the attempt (cancelled when the merchant
     asked for it, else failed) and brings the delivery back; a job given up fails both, except
-    what a merchant's cancel has already ended. A handover the merchant's cancel came too late
+    what a merchant's cancel has already ended, or sends the delivery back to `pending` when
+    another attempt takes over (`retried`). A handover the merchant's cancel came too late
     for stands: the customer has the goods, and the delivery is delivered after all."""
     if status in COURIER_PROGRESS:
         return CourierTargets(*COURIER_PROGRESS[status], None)
@@ -284,7 +286,7 @@ def courier_targets(
     why = reason or COURIER_REASONS[status]
     if status in COURIER_RETURN:
         return CourierTargets(ended, COURIER_RETURN[status], why)
-    return CourierTargets(ended, D.FAILED, why)
+    return CourierTargets(ended, D.PENDING if retried else D.FAILED, why)
 
 
 def route(table: Mapping[S, frozenset[S]], current: S, target: S, *, via: frozenset[S]) -> list[S]:
@@ -328,13 +330,14 @@ def courier_steps(
     *,
     merchant_cancelled: bool,
     reason: str | None = None,
+    retried: bool = False,
 ) -> tuple[list[Step], str | None]:
     """Where a courier update says the job is, as the transitions that take a courier attempt
     and its delivery there through the steps the network skipped (the attempt's first), each
     allowed by its state machine; a status they are past (or a terminal one) stays. The steps,
     and why the job ended if it did."""
     targets = courier_targets(
-        status, delivery, merchant_cancelled=merchant_cancelled, reason=reason
+        status, delivery, merchant_cancelled=merchant_cancelled, reason=reason, retried=retried
     )
     steps: list[Step] = []
     ends_as = attempt

@@ -35,6 +35,12 @@ class EtaEstimator(Protocol):
         area_id: str | None = None,
     ) -> Eta: ...
 
+    def robot_from_fleet(
+        self, pickup: LatLng, dropoff: LatLng, distance_m: int, *, at: datetime, area_id: str
+    ) -> Eta | None:
+        """A robot's times from the fleet's known state alone: None when the area's state is
+        not known (or too old) or it has no robot that can take work."""
+
     def forget(self) -> None:
         """Drop what was read of the fleet: a newer snapshot has just been stored."""
 
@@ -74,6 +80,11 @@ class DistanceEta:
         lead = self.robot_pickup_lead_s if robot else self.courier_pickup_lead_s
         pickup_at = at + timedelta(seconds=lead)
         return Eta(pickup_at, self.dropoff_after(provider, pickup_at, distance_m))
+
+    def robot_from_fleet(
+        self, pickup: LatLng, dropoff: LatLng, distance_m: int, *, at: datetime, area_id: str
+    ) -> Eta | None:
+        return None  # nothing is known of the fleet
 
     def forget(self) -> None:
         """Nothing is read of the fleet: distance alone decides."""
@@ -167,12 +178,17 @@ class FleetEta:
         at: datetime,
         area_id: str | None = None,
     ) -> Eta:
-        fallback = self._fallback.estimate(provider, pickup, dropoff, distance_m, at=at)
-        if provider is not AttemptProvider.ROBOT or area_id is None:
-            return fallback
+        known = None
+        if provider is AttemptProvider.ROBOT and area_id is not None:
+            known = self.robot_from_fleet(pickup, dropoff, distance_m, at=at, area_id=area_id)
+        return known or self._fallback.estimate(provider, pickup, dropoff, distance_m, at=at)
+
+    def robot_from_fleet(
+        self, pickup: LatLng, dropoff: LatLng, distance_m: int, *, at: datetime, area_id: str
+    ) -> Eta | None:
         state = self._current().get(area_id)
         if state is None or at - state.taken_at > self._max_age:
-            return fallback
+            return None
         lead = fleet_pickup_lead_s(
             state,
             pickup,
@@ -181,6 +197,7 @@ class FleetEta:
             age_s=max(0.0, (at - state.taken_at).total_seconds()),
         )
         if lead is None:
-            return fallback
+            return None
         pickup_at = at + timedelta(seconds=round(lead))
-        return Eta(pickup_at, self._fallback.dropoff_after(provider, pickup_at, distance_m))
+        robot = AttemptProvider.ROBOT
+        return Eta(pickup_at, self._fallback.dropoff_after(robot, pickup_at, distance_m))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sidewalk.deliveries import fleet, repository
+from sidewalk.deliveries.attempt_policy import CANCELLED_BY_OPERATIONS
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     ATTEMPT_TRANSITIONS,
@@ -21,10 +22,9 @@ from sidewalk.deliveries.domain import (
     progress_targets,
 )
 from sidewalk.deliveries.handover import handover, robot_undeliverable, robot_unlocked
-from sidewalk.deliveries.models import DEAD_LETTERS, Delivery, DeliveryAttempt, Merchant
+from sidewalk.deliveries.models import DEAD_LETTERS
 from sidewalk.deliveries.moves import attempt_to, delivery_to
-from sidewalk.deliveries.service import new_attempt, request_attempt
-from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.deliveries.retries import next_after_failure, open_attempt
 from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters
 from sidewalk.kernel.events import Envelope
 
@@ -91,9 +91,9 @@ ROBOT_LOST = frozenset({"robot_fault", "robot_offline"})
 
 def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
     """The robot's task failed, or operations cancelled it: the attempt failed. Before pickup
-    the delivery falls back by the merchant's policy (a courier attempt, told to operations as
-    `attempt.requested`) or fails; with the goods on board it waits for their return (its
-    return task), unless the robot itself is lost."""
+    the merchant's attempt policy says who takes over (another robot, a courier; each told to
+    operations as `attempt.requested`) or the delivery fails; with the goods on board it waits
+    for their return (its return task), unless the robot itself is lost."""
     if event.payload.get("task_type") != "delivery" or "attempt_id" not in event.subject:
         return
     with ctx.uow() as uow:
@@ -115,39 +115,24 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
         attempt.failure_reason = reason
         attempt_to(uow, delivery.id, attempt, ended, reason=reason)
         status = DeliveryStatus(delivery.status)
-        merchant = uow.session.get_one(Merchant, delivery.merchant_id)
         cancelled = delivery.cancel_reason is not None  # operations' answer to the merchant
         lost = reason in ROBOT_LOST or bool(event.payload.get("goods_disposed"))
         if status in BEFORE_PICKUP and cancelled:
             delivery_to(uow, delivery, DeliveryStatus.CANCELLED, reason=delivery.cancel_reason)
-        elif status in BEFORE_PICKUP and merchant.courier_fallback:
-            _fall_back_to_courier(uow, delivery, len(delivery.attempt_links) + 1)
-        elif status in BEFORE_PICKUP or lost:
+        elif status in BEFORE_PICKUP:
+            cancelled_there = ended is AttemptStatus.CANCELLED
+            why = CANCELLED_BY_OPERATIONS if cancelled_there else reason
+            after = next_after_failure(ctx, uow, delivery.id, AttemptProvider.ROBOT, why)
+            if after is not None:
+                open_attempt(ctx, uow, delivery, after)
+            else:
+                delivery.failure_reason = reason
+                delivery_to(uow, delivery, DeliveryStatus.FAILED, reason=reason)
+        elif lost:
             delivery.failure_reason = reason
             delivery_to(uow, delivery, DeliveryStatus.FAILED, reason=reason)
         # Otherwise the goods are on their way back: the return task's events tell it.
         uow.commit()
-
-
-def _fall_back_to_courier(uow: DeliveriesUnitOfWork, delivery: Delivery, sequence: int) -> None:
-    now = uow.clock.now()
-    attempt = new_attempt(AttemptProvider.COURIER, now)
-    uow.session.add(attempt)
-    uow.session.add(
-        DeliveryAttempt(delivery_id=delivery.id, attempt_id=attempt.id, sequence=sequence)
-    )
-    delivery.latest_attempt_id = attempt.id
-    if delivery.status != DeliveryStatus.PENDING:
-        delivery_to(uow, delivery, DeliveryStatus.PENDING, reason="courier_fallback")
-    delivery.updated_at = now
-    uow.record(
-        delivery.id,
-        "attempt.requested",
-        attempt_id=attempt.id,
-        provider=AttemptProvider.COURIER.value,
-        sequence=sequence,
-    )
-    request_attempt(uow, delivery, delivery.quote, attempt, sequence=sequence)
 
 
 def robot_position(ctx: DeliveriesContext, event: Envelope) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
+from sidewalk.deliveries.attempt_policy import MAX_ATTEMPTS_ALLOWED, AttemptPolicy
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import MerchantPrincipal, MerchantTerms
 from sidewalk.deliveries.models import ApiKey, Merchant
@@ -36,6 +37,10 @@ def terms_of(merchant: Merchant) -> MerchantTerms:
     )
 
 
+def policy_of(merchant: Merchant) -> AttemptPolicy:
+    return AttemptPolicy(merchant.max_attempts, merchant.courier_fallback)
+
+
 def create_merchant(
     ctx: DeliveriesContext,
     name: str,
@@ -47,6 +52,7 @@ def create_merchant(
     max_robot_distance_m: int | None = None,
     courier_fallback: bool | None = None,
     quote_lifetime_s: int | None = None,
+    max_attempts: int | None = None,
 ) -> CreatedMerchant:
     """A merchant with the deployment's default terms unless told otherwise, and its first
     API key, which is returned here once and never again."""
@@ -71,6 +77,11 @@ def create_merchant(
     }
     if any(v < 0 for v in numbers.values()):
         raise ValidationFailed("Fees, distances and lifetimes cannot be negative")
+    attempts = s.default_max_attempts if max_attempts is None else max_attempts
+    if not 1 <= attempts <= MAX_ATTEMPTS_ALLOWED:
+        raise ValidationFailed(
+            f"A delivery may have 1 to {MAX_ATTEMPTS_ALLOWED} attempts", code="validation_error"
+        )
     with ctx.uow() as uow:
         now = ctx.clock.now()
         merchant = Merchant(
@@ -83,6 +94,7 @@ def create_merchant(
             courier_fallback=s.default_courier_fallback
             if courier_fallback is None
             else courier_fallback,
+            max_attempts=attempts,
             created_at=now,
             updated_at=now,
             **numbers,

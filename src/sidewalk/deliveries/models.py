@@ -59,12 +59,15 @@ class Merchant(Base):
     max_robot_distance_m: Mapped[int] = mapped_column(Integer)
     courier_fallback: Mapped[bool] = mapped_column(Boolean)
     quote_lifetime_s: Mapped[int] = mapped_column(Integer)
+    # At most this many attempts per delivery, robots' and couriers' together.
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     __table_args__ = (
         CheckConstraint("base_fee_cents >= 0 AND fee_per_km_cents >= 0", name="fees_not_negative"),
         CheckConstraint("quote_lifetime_s > 0", name="quote_lifetime_positive"),
+        CheckConstraint("max_attempts BETWEEN 1 AND 10", name="max_attempts_in_range"),
     )
 
 
@@ -140,7 +143,9 @@ class Quote(Base):
 
 class Attempt(Base):
     """One try at carrying a delivery out, by one provider. `provider_id` is the provider's
-    own reference: the operations task id for a robot, the courier network's job id."""
+    own reference: the operations task id for a robot, the courier network's job id;
+    `network` who carried it (`sidewalk` for the platform's robots, else the courier
+    network's name; unknown for courier attempts older than the column)."""
 
     __tablename__ = "attempts"
 
@@ -150,6 +155,7 @@ class Attempt(Base):
     )
     status: Mapped[str] = mapped_column(text_enum(AttemptStatus, "attempt_status"))
     provider_id: Mapped[str | None] = mapped_column(String(100))
+    network: Mapped[str | None] = mapped_column(String(40))
     status_times: Mapped[dict[str, Any]]
     failure_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -45,6 +45,7 @@ class QuoteToOrder:
 class NewAttempt:
     id: str
     provider: AttemptProvider
+    network: str
     created_at: datetime
     status: str = AttemptStatus.REQUESTED.value
     provider_id: str | None = None
@@ -58,6 +59,7 @@ class NewAttempt:
         return {
             "id": self.id,
             "provider": self.provider.value,
+            "network": self.network,
             "status": self.status,
             "provider_id": self.provider_id,
             "status_times": self.status_times,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
+from sidewalk.deliveries.attempt_policy import network_of
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     AttemptProvider,
@@ -154,6 +155,7 @@ def write_orders(uow: Units, settings: Settings, requests: list[OrderRequest]) -
             requests,
             public_base_url=settings.public_base_url,
             keep_keys_for=timedelta(hours=settings.idempotency_ttl_hours),
+            courier_network=settings.courier_provider,
         )
         unit.commit()
 
@@ -192,6 +194,7 @@ def order_deliveries(
     *,
     public_base_url: str,
     keep_keys_for: timedelta,
+    courier_network: str,
 ) -> None:
     """Answer each request in `uow`'s transaction, to be committed by the caller; raises
     only when the transaction fails (and then nothing may be committed)."""
@@ -204,7 +207,8 @@ def order_deliveries(
     orders: list[tuple[OrderRequest, NewOrder, Ordered]] = []
     for request in to_order:
         try:
-            delivery = _new_order(request, quotes.get(request.cmd.quote_id), claimed, now)
+            quote = quotes.get(request.cmd.quote_id)
+            delivery = _new_order(request, quote, claimed, now, courier_network)
         except SidewalkError as refused:
             request.outcome = refused
             continue
@@ -294,7 +298,11 @@ def _replay_known_keys(
 
 
 def _new_order(
-    request: OrderRequest, quote: QuoteToOrder | None, claimed: dict[str, str], now: datetime
+    request: OrderRequest,
+    quote: QuoteToOrder | None,
+    claimed: dict[str, str],
+    now: datetime,
+    courier_network: str,
 ) -> NewOrder:
     """The delivery, its first attempt and their link, for a quote of the merchant's still
     unused (by the store or by an earlier order of the batch) and unexpired."""
@@ -307,7 +315,8 @@ def _new_order(
         used_by=claimed.get(quote.id, quote.used_by_delivery_id),
         now=now,
     )
-    attempt = NewAttempt(new_id("att"), AttemptProvider(quote.provider), now)
+    provider = AttemptProvider(quote.provider)
+    attempt = NewAttempt(new_id("att"), provider, network_of(provider, courier_network), now)
     return NewOrder(
         id=new_id("dlv"),
         quote=quote,

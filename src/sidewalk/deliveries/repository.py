@@ -20,8 +20,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
+from sidewalk.deliveries.attempt_policy import AttemptPolicy
 from sidewalk.deliveries.models import (
     ApiKey,
     Attempt,
@@ -38,6 +39,7 @@ from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInPr
 from sidewalk.kernel.cursor import decode_cursor, storable
 from sidewalk.kernel.db import Inserts, OneOrMany, RowUpdates
 from sidewalk.kernel.errors import Conflict
+from sidewalk.kernel.geo import LatLng
 
 PLACE_COLUMNS = ("id", "lat", "lng", "full_address")
 
@@ -225,6 +227,65 @@ def save_progress(
     """Write back the records an event changed (None: unchanged)."""
     _SAVE_ATTEMPT.write(connection, [attempt] if attempt is not None else [])
     _SAVE_DELIVERY.write(connection, [delivery] if delivery is not None else [])
+
+
+@dataclass(frozen=True, slots=True)
+class RetryFacts:
+    """What deciding a delivery's next attempt reads: the merchant's policy, the attempts made,
+    and the trip and its times as quoted."""
+
+    policy: AttemptPolicy
+    attempts: int
+    pickup: LatLng
+    dropoff: LatLng
+    distance_m: int
+    service_area_id: str | None
+    dropoff_before: datetime | None
+    dropoff_eta: datetime
+
+
+_FROM = aliased(Location)
+_TO = aliased(Location)
+_RETRY_FACTS = (
+    select(
+        Merchant.max_attempts,
+        Merchant.courier_fallback,
+        select(func.count())
+        .where(DeliveryAttempt.delivery_id == Delivery.id)
+        .scalar_subquery()
+        .label("attempts"),
+        _FROM.lat,
+        _FROM.lng,
+        _TO.lat,
+        _TO.lng,
+        Quote.distance_m,
+        Quote.service_area_id,
+        Quote.dropoff_before,
+        Quote.dropoff_eta,
+    )
+    .join_from(Delivery, Merchant, Merchant.id == Delivery.merchant_id)
+    .join(Quote, Quote.id == Delivery.quote_id)
+    .join(_FROM, _FROM.id == Quote.pickup_location_id)
+    .join(_TO, _TO.id == Quote.dropoff_location_id)
+    .where(Delivery.id == bindparam("delivery_id"))
+)
+
+
+def retry_facts(connection: Connection, delivery_id: str) -> RetryFacts | None:
+    row = connection.execute(_RETRY_FACTS, {"delivery_id": delivery_id}).first()
+    if row is None:
+        return None
+    most, fallback, made, p_lat, p_lng, d_lat, d_lng, metres, area, before, eta = row
+    return RetryFacts(
+        AttemptPolicy(most, fallback),
+        made,
+        LatLng(p_lat, p_lng),
+        LatLng(d_lat, d_lng),
+        metres,
+        area,
+        before,
+        eta,
+    )
 
 
 def deliveries_as_stored(session: Session, delivery_ids: set[str]) -> list[Delivery]:

@@ -248,6 +248,10 @@ class AttemptRead(BaseModel):
     id: str
     sequence: int
     provider: AttemptProvider
+    network: str | None = Field(
+        description="Who carried the attempt: `sidewalk` for the platform's robots, else the "
+        "courier network (`doordash`, `uber`, `simulated`)"
+    )
     status: AttemptStatus
     provider_id: str | None
     failure_reason: str | None

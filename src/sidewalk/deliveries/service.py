@@ -143,18 +143,6 @@ def get_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, quote_id: str
         return quote_read(quote)
 
 
-def new_attempt(provider: AttemptProvider, now: datetime) -> Attempt:
-    return Attempt(
-        id=new_id("att"),
-        provider=provider,
-        status=AttemptStatus.REQUESTED.value,
-        provider_id=None,
-        status_times={AttemptStatus.REQUESTED.value: now.isoformat()},
-        created_at=now,
-        updated_at=now,
-    )
-
-
 def request_attempt(
     uow: DeliveriesUnitOfWork,
     delivery: DeliveryFields,

@@ -42,6 +42,9 @@ class AttemptFields(Protocol):
     @property
     def provider(self) -> Any: ...  # an `AttemptProvider`, or its value
 
+    @property
+    def network(self) -> str | None: ...
+
 
 class AttemptLinkFields(Protocol):
     sequence: int

@@ -66,6 +66,7 @@ def delivery_read(delivery: DeliveryFields, public_base_url: str) -> DeliveryRea
             id=link.attempt.id,
             sequence=link.sequence,
             provider=link.attempt.provider,
+            network=link.attempt.network,
             status=link.attempt.status,
             provider_id=link.attempt.provider_id,
             failure_reason=link.attempt.failure_reason,

@@ -172,6 +172,16 @@ class Settings(BaseSettings):
     default_courier_fee_per_km_cents: int = Field(150, ge=0)
     default_max_robot_distance_m: int = Field(3_000, gt=0)
     default_courier_fallback: bool = True
+    default_max_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts per delivery, robots' and couriers' together."
+    )
+    robot_retry_grace_s: float = Field(
+        600,
+        ge=0,
+        description="A robot that fails before pickup is followed by another robot if one can "
+        "hand over by the end of the dropoff window, or with no window within this long of the "
+        "time promised at the quote; otherwise by a courier.",
+    )
 
     # Operations: robots, dispatch and pilots.
     robot_battery_low_pct: float = Field(

@@ -11,6 +11,9 @@ from datetime import datetime
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
+    BEFORE_PICKUP,
+    COURIER_GAVE_UP,
+    COURIER_REASONS,
     TERMINAL_ATTEMPT,
     TERMINAL_DELIVERY,
     UNDELIVERABLE_TAKEN,
@@ -25,6 +28,7 @@ from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInProgress
 from sidewalk.deliveries.providers.courier import CourierUpdate
+from sidewalk.deliveries.retries import next_after_failure, open_attempt
 from sidewalk.deliveries.shapes import MovingAttempt, MovingDelivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 
@@ -82,6 +86,7 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
             uow.commit()
             return
         was_over = DeliveryStatus(delivery.status) in TERMINAL_DELIVERY
+        after = _next_attempt(ctx, uow, delivery, update)
         follow(
             uow,
             delivery,
@@ -91,6 +96,7 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
             "undeliverable" if update.undeliverable == "disposed" else update.reason,
             source=update.event_id,
             at=min(update.occurred_at, now),
+            retried=after is not None,
         )
         if update.undeliverable is not None and delivery.undeliverable is None:
             taken = {v: k for k, v in UNDELIVERABLE_TAKEN.items()}.get(update.undeliverable)
@@ -112,6 +118,7 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
             update.lat is not None
             and update.lng is not None
             and not was_over
+            and after is None
             and (seen is None or seen < update.occurred_at)
         )
         if moved:
@@ -121,7 +128,29 @@ def apply_courier_update(ctx: DeliveriesContext, update: CourierUpdate) -> None:
         if moved:
             interval = ctx.settings.webhook_location_interval_s
             tell_location(uow, delivery.id, update.occurred_at, interval_s=interval)
+        if after is not None:
+            waiting = repository.delivery_for_update(uow.session, delivery.id)
+            assert waiting is not None  # locked above
+            open_attempt(ctx, uow, waiting, after)
         uow.commit()
+
+
+def _next_attempt(
+    ctx: DeliveriesContext,
+    uow: DeliveriesUnitOfWork,
+    delivery: DeliveryInProgress,
+    update: CourierUpdate,
+) -> AttemptProvider | None:
+    """Who takes over from a courier whose job the network gave up before pickup, by the
+    merchant's attempt policy (None: nobody, or the job did not end so)."""
+    if (
+        update.status not in COURIER_GAVE_UP
+        or DeliveryStatus(delivery.status) not in BEFORE_PICKUP
+        or delivery.cancel_reason is not None
+    ):
+        return None
+    why = update.reason or COURIER_REASONS[update.status]
+    return next_after_failure(ctx, uow, delivery.id, AttemptProvider.COURIER, why)
 
 
 def follow(
@@ -133,16 +162,19 @@ def follow(
     *,
     source: str,
     at: datetime,
+    retried: bool = False,
 ) -> None:
     """Move the attempt and the delivery to where the job stands, recording each step; a step
     that ends the attempt says why (the merchant's reason for a cancel, the network's for a
-    failure), as does a failed delivery."""
+    failure), as does a failed delivery. A job given up that another attempt takes over from
+    (`retried`) sends the delivery back to `pending` instead of failing it."""
     steps, why = courier_steps(
         DeliveryStatus(delivery.status),
         AttemptStatus(attempt.status),
         status,
         merchant_cancelled=delivery.cancel_reason is not None,
         reason=reason,
+        retried=retried,
     )
     for step in steps:
         if step.entity == "attempt":
