@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck imports browser wrk unit bench clean
+.PHONY: setup demo test lint typecheck imports docs browser wrk unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 imports: $(STAMP)
 	$(BIN)/lint-imports
+
+# The contracts' tables in docs/events.md are written from their classes.
+docs: $(STAMP)
+	$(BIN)/python -m sidewalk.kernel.contracts.doc docs/events.md
 
 # The browser tests drive Debian's Chromium (Playwright is told where it is; it downloads none);
 # the load benchmark's short form in the suite drives wrk.

@@ -9,7 +9,7 @@ network (no relay of its own: the deliveries relay publishes those events) and k
 in-process network (the simulated one) running beside it."""
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ class _Side:
     engine: Engine
     outbox: Table
     handle: Callable[[Envelope], None]
-    types: Mapping[str, Any]
+    types: Collection[str]
     relay: bool = True
     # Runs beside the consumer until the runtime stops (the simulated courier network, the
     # keeper of dropoff windows).
@@ -56,7 +56,7 @@ class EventRuntime:
                 platform.deliveries_engine,
                 DELIVERIES_OUTBOX,
                 lambda e: deliveries_handlers.handle(platform.deliveries, e),
-                deliveries_handlers.HANDLERS,
+                deliveries_handlers.ROUTES.types,
                 background=lambda stop: keep_windows(platform.deliveries, stop),
             ),
             "operations": _Side(
@@ -64,7 +64,7 @@ class EventRuntime:
                 platform.operations_engine,
                 OPERATIONS_OUTBOX,
                 lambda e: operations_handlers.handle(platform.operations, e),
-                operations_handlers.HANDLERS,
+                operations_handlers.ROUTES.types,
             ),
         }
         if "couriers" in services:
@@ -115,7 +115,7 @@ def _couriers_side(platform: Platform) -> _Side:
         platform.deliveries_engine,
         DELIVERIES_OUTBOX,
         lambda e: courier_handlers.handle(platform.deliveries, couriers, e),
-        courier_handlers.HANDLERS,
+        courier_handlers.ROUTES.types,
         relay=False,
         background=couriers.run if isinstance(couriers, InProcessNetwork) else None,
     )

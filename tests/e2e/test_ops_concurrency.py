@@ -16,7 +16,7 @@ from sidewalk.bootstrap import bootstrap
 from sidewalk.kernel.errors import SidewalkError
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.settings import Settings
-from sidewalk.operations import dispatcher, operators, robots, tasks
+from sidewalk.operations import dispatcher, doorstep, operators, robots, tasks
 from sidewalk.operations.context import OperationsContext
 from sidewalk.operations.domain import (
     OperatorPrincipal,
@@ -92,6 +92,11 @@ def _race(ctx: OperationsContext) -> None:
             if rng.random() < cancel_share:
                 tasks.cancel_task(ctx, task.id)
                 continue
+            if event == "completed" and trip.type == "to_dropoff" and task.robot_serial:
+                # A dropoff completes once the compartment was opened: here by a pilot.
+                doorstep.unlock(
+                    ctx, task.robot_serial, pin=None, operator_id="op_race", reason="checked ID"
+                )
             tasks.report_trip(ctx, tasks.TripReport(trip.id, TripEvent(event)), by_robot=None)
 
     def toggle_pilots(rng: random.Random) -> None:

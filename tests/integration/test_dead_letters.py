@@ -28,7 +28,15 @@ def attempt_requested(platform: Platform, **payload: Any) -> Envelope:
         "deliveries",
         occurred_at=platform.clock.now(),
         subject={"delivery_id": "dlv_x1", "attempt_id": "att_x1"},
-        payload={"provider": "robot", "pickup": PLACE, "dropoff": PLACE, **payload},
+        payload={
+            "provider": "robot",
+            "sequence": 1,
+            "merchant_id": "mer_x1",
+            "currency": "USD",
+            "pickup": PLACE,
+            "dropoff": PLACE,
+            **payload,
+        },
     )
 
 
@@ -41,7 +49,7 @@ def test_an_event_that_cannot_be_read_is_kept_with_its_reason_and_counted(
     platform: Platform, fleet: Fleet
 ) -> None:
     ops = platform.operations
-    broken = attempt_requested(platform, pickup={"lat": "north", "lng": 1})
+    broken = attempt_requested(platform, pickup={"lat": "north", "lng": 1, "full_address": "?"})
 
     operations_handlers.handle(ops, broken)
 
@@ -51,7 +59,9 @@ def test_an_event_that_cannot_be_read_is_kept_with_its_reason_and_counted(
         broken.id,
         "attempt.requested",
     )
-    assert letter.reason.startswith("ValueError")
+    assert letter.reason.startswith("Unreadable: attempt.requested does not match AttemptRequested")
+    assert "pickup.lat" in letter.reason
+    assert "merchant_id" not in letter.reason  # only what is wrong
     assert letter.envelope == broken
     assert task_of(platform) is None  # nothing half-done
     samples = _scrape(fleet.http)
@@ -73,19 +83,19 @@ def test_a_dead_letter_is_replayed_once_its_cause_is_fixed(
 ) -> None:
     ops = platform.operations
     event = attempt_requested(platform)
-    fixed = operations_handlers.HANDLERS["attempt.requested"]
+    fixed = operations_handlers.tasks.create_delivery_task
 
-    def bug(ctx: Any, e: Envelope) -> None:
-        raise TypeError("a handler that cannot read what it should")
+    def bug(*args: Any, **kwargs: Any) -> str:
+        raise TypeError("a use case that cannot read what it should")
 
-    monkeypatch.setitem(operations_handlers.HANDLERS, "attempt.requested", bug)  # type: ignore[arg-type]
+    monkeypatch.setattr(operations_handlers.tasks, "create_delivery_task", bug)
     operations_handlers.handle(ops, event)
     (letter,) = operations_handlers.dead_letters(ops).waiting()
     with pytest.raises(TypeError):
         operations_handlers.replay_dead_letter(ops, letter.seq)  # not fixed yet: it stays
     assert operations_handlers.dead_letters(ops).count() == 1
 
-    monkeypatch.setitem(operations_handlers.HANDLERS, "attempt.requested", fixed)
+    monkeypatch.setattr(operations_handlers.tasks, "create_delivery_task", fixed)
     replayed = operations_handlers.replay_dead_letter(ops, letter.seq)
 
     assert replayed is not None
@@ -101,10 +111,10 @@ def test_a_dead_letter_is_replayed_once_its_cause_is_fixed(
 def test_an_error_that_is_not_the_events_fault_is_raised_for_a_redelivery(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def database_away(ctx: Any, e: Envelope) -> None:
+    def database_away(*args: Any, **kwargs: Any) -> str:
         raise ConnectionError("the database went away")
 
-    monkeypatch.setitem(operations_handlers.HANDLERS, "attempt.requested", database_away)  # type: ignore[arg-type]
+    monkeypatch.setattr(operations_handlers.tasks, "create_delivery_task", database_away)
     with pytest.raises(ConnectionError):
         operations_handlers.handle(platform.operations, attempt_requested(platform))
     assert operations_handlers.dead_letters(platform.operations).count() == 0
@@ -131,7 +141,8 @@ def test_an_admin_lists_and_replays_dead_letters_from_the_command_line(
     )
     assert listed.returncode == 0, listed.stderr
     (letter,) = json.loads(listed.stdout)
-    assert (letter["event_id"], letter["reason"]) == (broken.id, "KeyError: 'lat'")
+    assert letter["event_id"] == broken.id
+    assert "dropoff.lat: Field required" in letter["reason"]
     assert letter["envelope"]["payload"]["dropoff"] == {"lng": 1.0}
 
     again = run_sidewalk(

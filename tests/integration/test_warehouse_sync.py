@@ -7,6 +7,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -158,9 +159,7 @@ def test_each_attempt_keeps_its_own_times_and_network(
     assert taken_over
     for attempts in taken_over:
         assert [a[0] for a in attempts] == list(range(1, len(attempts) + 1))
-        for (_, provider, network, _, ended), (_, _, _, next_requested, _) in zip(
-            attempts, attempts[1:], strict=False
-        ):
+        for (_, provider, network, _, ended), (_, _, _, next_requested, _) in pairwise(attempts):
             assert network == ("sidewalk" if provider == "robot" else "simulated")
             assert ended is not None
             assert ended.astimezone(UTC) <= next_requested.astimezone(UTC)

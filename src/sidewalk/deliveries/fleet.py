@@ -3,7 +3,6 @@ quote ETAs) and the position of the robot on each delivery (for the merchant and
 customer). Both are "newest wins" facts, so applying an event twice, or an old one late,
 changes nothing: no inbox entry is needed."""
 
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, bindparam, or_, select, update
@@ -14,18 +13,17 @@ from sidewalk.deliveries.domain import TERMINAL_DELIVERY
 from sidewalk.deliveries.eta import FleetState
 from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.models import Delivery, FleetSnapshot
+from sidewalk.kernel import contracts
 from sidewalk.kernel.db import among, conflict_insert
-from sidewalk.kernel.events import Envelope
 
 
-def store_snapshot(ctx: DeliveriesContext, event: Envelope) -> None:
+def store_snapshot(ctx: DeliveriesContext, snapshot: contracts.FleetSnapshot) -> None:
     """Keep an area's snapshot unless a newer one is kept already."""
-    p = event.payload
     row: dict[str, Any] = {
-        "area_id": str(p["area_id"]),
-        "taken_at": datetime.fromisoformat(str(p["taken_at"])),
-        "robots": [[float(v) for v in robot[:4]] for robot in p["robots"]],
-        "pending": int(p["pending"]),
+        "area_id": snapshot.area_id,
+        "taken_at": snapshot.taken_at,
+        "robots": snapshot.robots,
+        "pending": snapshot.pending,
     }
     with ctx.uow() as uow:
         row["received_at"] = uow.clock.now()
@@ -74,19 +72,15 @@ _STORE_POSITION_OF_ATTEMPT = _STORE_POSITION.where(
 )
 
 
-def store_position(ctx: DeliveriesContext, event: Envelope) -> None:
+def store_position(ctx: DeliveriesContext, position: contracts.RobotPosition) -> None:
     """The robot's position on the delivery it carries out (or brings back), if newer than
     the one kept and the delivery is still under way with that attempt."""
-    delivery_id = event.subject.get("delivery_id")
+    delivery_id = position.delivery_id
     if delivery_id is None:
         return
-    p = event.payload
-    lat, lng = float(p["lat"]), float(p["lng"])
-    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise ValueError("a position outside the globe")
-    taken = datetime.fromisoformat(str(p["taken_at"]))
-    attempt_id = event.subject.get("attempt_id")
-    params = {"delivery_id": delivery_id, "taken": taken, "lat": lat, "lng": lng}
+    taken = position.taken_at
+    attempt_id = position.attempt_id
+    params = {"delivery_id": delivery_id, "taken": taken, "lat": position.lat, "lng": position.lng}
     with ctx.uow() as uow:
         connection = uow.connection
         if attempt_id is None:

@@ -5,7 +5,7 @@ the delivery cannot take any more (it was cancelled meanwhile, or the event is o
 attempt) is left out, as the delivery has moved on."""
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from sidewalk.deliveries import fleet, repository
@@ -25,6 +25,16 @@ from sidewalk.deliveries.handover import handover, robot_undeliverable, robot_un
 from sidewalk.deliveries.models import DEAD_LETTERS
 from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.retries import next_after_failure, open_attempt
+from sidewalk.kernel.contracts import (
+    FleetSnapshot,
+    RobotPosition,
+    Routes,
+    TaskEnded,
+    TaskProgress,
+    TaskUndeliverable,
+    TaskUnlocked,
+)
+from sidewalk.kernel.contracts.base import on
 from sidewalk.kernel.dead_letters import DeadLetter, DeadLetters
 from sidewalk.kernel.events import Envelope
 
@@ -35,14 +45,12 @@ INBOX_CONSUMER = "deliveries"
 Handler = Callable[[DeliveriesContext, Envelope], None]
 
 
-def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
-    delivery_id = event.subject.get("delivery_id")
+def robot_progress(ctx: DeliveriesContext, event: Envelope, progress: TaskProgress) -> None:
+    delivery_id = progress.delivery_id
     if delivery_id is None:
         return  # a charge or reposition task: no delivery to tell
     attempt_target, delivery_target = progress_targets(
-        event.type,
-        str(event.payload.get("task_type", "")),
-        str(event.payload.get("trip_type", "")),
+        event.type, progress.task_type, progress.trip_type or ""
     )
     if attempt_target is None and delivery_target is None:
         return
@@ -55,12 +63,12 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
             uow.commit()  # remembered as handled: it will never become readable
             return
         now = uow.clock.now()
-        attempt_id = event.subject.get("attempt_id")
+        attempt_id = progress.attempt_id
         attempt = delivery.attempt if attempt_id is not None else None
         changed_attempt = None
         if attempt is not None and attempt.id == attempt_id:
-            if event.type == "task.assigned" and "task_id" in event.subject:
-                attempt.provider_id = event.subject["task_id"]
+            if event.type == "task.assigned":
+                attempt.provider_id = progress.task_id
                 changed_attempt = attempt
             current = AttemptStatus(attempt.status)
             if attempt_target is not None and attempt_target in ATTEMPT_TRANSITIONS[current]:
@@ -89,34 +97,35 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope) -> None:
 ROBOT_LOST = frozenset({"robot_fault", "robot_offline"})
 
 
-def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
+def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope, ended_task: TaskEnded) -> None:
     """The robot's task failed, or operations cancelled it: the attempt failed. Before pickup
     the merchant's attempt policy says who takes over (another robot, a courier; each told to
     operations as `attempt.requested`) or the delivery fails; with the goods on board it waits
     for their return (its return task), unless the robot itself is lost."""
-    if event.payload.get("task_type") != "delivery" or "attempt_id" not in event.subject:
+    delivery_id, attempt_id = ended_task.delivery_id, ended_task.attempt_id
+    if ended_task.task_type != "delivery" or delivery_id is None or attempt_id is None:
         return
     with ctx.uow() as uow:
         if not uow.first_time(INBOX_CONSUMER, event.id):
             return
-        delivery = repository.delivery_for_update(uow.session, event.subject["delivery_id"])
-        if delivery is None or delivery.latest_attempt_id != event.subject["attempt_id"]:
+        delivery = repository.delivery_for_update(uow.session, delivery_id)
+        if delivery is None or delivery.latest_attempt_id != attempt_id:
             uow.commit()
             return
         attempt = delivery.latest_attempt
         assert attempt is not None  # its id was just matched
         # A task that never got a robot is named here first.
-        attempt.provider_id = attempt.provider_id or event.subject.get("task_id")
+        attempt.provider_id = attempt.provider_id or ended_task.task_id
         if AttemptStatus(attempt.status) in TERMINAL_ATTEMPT:
             uow.commit()  # the merchant cancelled it: nothing more to do
             return
-        reason = str(event.payload.get("reason") or event.type.removeprefix("task."))
+        reason = ended_task.reason or event.type.removeprefix("task.")
         ended = AttemptStatus.CANCELLED if event.type == "task.cancelled" else AttemptStatus.FAILED
         attempt.failure_reason = reason
         attempt_to(uow, delivery.id, attempt, ended, reason=reason)
         status = DeliveryStatus(delivery.status)
         cancelled = delivery.cancel_reason is not None  # operations' answer to the merchant
-        lost = reason in ROBOT_LOST or bool(event.payload.get("goods_disposed"))
+        lost = reason in ROBOT_LOST or bool(ended_task.goods_disposed)
         if status in BEFORE_PICKUP and cancelled:
             delivery_to(uow, delivery, DeliveryStatus.CANCELLED, reason=delivery.cancel_reason)
         elif status in BEFORE_PICKUP:
@@ -135,39 +144,30 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope) -> None:
         uow.commit()
 
 
-def robot_position(ctx: DeliveriesContext, event: Envelope) -> None:
-    fleet.store_position(ctx, event)
-
-
-def fleet_snapshot(ctx: DeliveriesContext, event: Envelope) -> None:
-    fleet.store_snapshot(ctx, event)
-
-
-HANDLERS: Mapping[str, Handler] = {
-    "robot.position": robot_position,
-    "fleet.snapshot": fleet_snapshot,
-    "task.failed": robot_attempt_ended,
-    "task.cancelled": robot_attempt_ended,
-    "task.assigned": robot_progress,
-    "trip.in_progress": robot_progress,
-    "trip.arrived": robot_progress,
-    "trip.completed": robot_progress,
-    "task.completed": robot_progress,
-    "task.unlocked": lambda ctx, event: robot_unlocked(ctx, event, INBOX_CONSUMER),
-    "task.undeliverable": lambda ctx, event: robot_undeliverable(ctx, event, INBOX_CONSUMER),
-}
+# What this service reads of the other's events, by contract.
+ROUTES: Routes[DeliveriesContext] = Routes(
+    on(TaskProgress, robot_progress),
+    on(TaskEnded, robot_attempt_ended),
+    on(TaskUnlocked, lambda ctx, event, opened: robot_unlocked(ctx, event, opened, INBOX_CONSUMER)),
+    on(
+        TaskUndeliverable,
+        lambda ctx, event, nobody: robot_undeliverable(ctx, event, nobody, INBOX_CONSUMER),
+    ),
+    on(RobotPosition, lambda ctx, _, position: fleet.store_position(ctx, position)),
+    on(FleetSnapshot, lambda ctx, _, snapshot: fleet.store_snapshot(ctx, snapshot)),
+)
 
 
 def handle(ctx: DeliveriesContext, event: Envelope) -> None:
     """Run the handler of `event`'s type (other types are not this service's business); an
     event it cannot read is kept as a dead letter."""
-    if event.type in HANDLERS:
+    if ROUTES.reads(event.type):
         dead_letters(ctx).handle(event)
 
 
 def dead_letters(ctx: DeliveriesContext) -> DeadLetters:
     """This service's handling of the other's events, with the ones it could not read."""
-    return DeadLetters(ctx.uow, DEAD_LETTERS, INBOX_CONSUMER, lambda e: HANDLERS[e.type](ctx, e))
+    return DeadLetters(ctx.uow, DEAD_LETTERS, INBOX_CONSUMER, lambda e: ROUTES(ctx, e))
 
 
 def replay_dead_letter(ctx: DeliveriesContext, seq: int) -> DeadLetter | None:

@@ -48,6 +48,7 @@ from sidewalk.deliveries.schemas import (
 from sidewalk.deliveries.shapes import AttemptFields, DeliveryFields, PlaceFields, QuoteFields
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read, event_read, quote_read
+from sidewalk.kernel.contracts import AttemptCancelRequested, AttemptRequested, AttemptUpdated
 from sidewalk.kernel.cursor import encode_cursor
 from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
@@ -153,21 +154,22 @@ def request_attempt(
 ) -> None:
     """Tell operations (and any provider listening) that the attempt wants carrying out, with
     what a courier network asks for too (whom to hand the goods to, their value, our order)."""
-    uow.emit(
-        "attempt.requested",
-        subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
-        payload={"sequence": sequence, **attempt_payload(delivery, quote, attempt)},
-    )
+    uow.tell(AttemptRequested(**attempt_plan(delivery, quote, attempt), sequence=sequence))
 
 
-def attempt_payload(
+def attempt_plan(
     delivery: DeliveryFields, quote: QuoteFields, attempt: AttemptFields
 ) -> dict[str, Any]:
-    """What an attempt's provider is to carry out, as it stands."""
+    """What an attempt's provider is to carry out, as it stands (`AttemptPlan`'s fields). A
+    scheduled attempt is wanted at the pickup at the planned time (else now); the goods must be
+    at the door by the window's end, if there is one."""
     customer = None
     if delivery.customer_name is not None:
         customer = {"name": delivery.customer_name, "phone": delivery.customer_phone}
+    scheduled = quote.pickup_ready_at is not None or quote.dropoff_after is not None
     return {
+        "delivery_id": delivery.id,
+        "attempt_id": attempt.id,
         "provider": AttemptProvider(attempt.provider).value,
         "merchant_id": delivery.merchant_id,
         "pickup": place(quote.pickup),
@@ -179,17 +181,8 @@ def attempt_payload(
         "external_reference_id": delivery.external_reference_id,
         "unlock_pin": delivery.unlock_pin,
         "undeliverable_action": delivery.undeliverable_action,
-        **schedule_payload(quote),
-    }
-
-
-def schedule_payload(quote: QuoteFields) -> dict[str, Any]:
-    """When a scheduled attempt is wanted at the pickup (None: now) and by when the goods must
-    be at the door (None: no deadline)."""
-    scheduled = quote.pickup_ready_at is not None or quote.dropoff_after is not None
-    return {
-        "pickup_at": quote.pickup_eta.isoformat() if scheduled else None,
-        "dropoff_before": quote.dropoff_before.isoformat() if quote.dropoff_before else None,
+        "pickup_at": quote.pickup_eta if scheduled else None,
+        "dropoff_before": quote.dropoff_before,
     }
 
 
@@ -293,11 +286,7 @@ def _tell_provider(uow: DeliveriesUnitOfWork, delivery: Delivery) -> None:
     latest = delivery.latest_attempt
     if latest is None or latest.status in TERMINAL_ATTEMPT:
         return
-    uow.emit(
-        "attempt.updated",
-        subject={"delivery_id": delivery.id, "attempt_id": latest.id},
-        payload=attempt_payload(delivery, delivery.quote, latest),
-    )
+    uow.tell(AttemptUpdated(**attempt_plan(delivery, delivery.quote, latest)))
 
 
 def cancel_delivery(
@@ -352,10 +341,13 @@ def _ask_robot_to_stop(
     delivery.cancel_reason = reason
     delivery.updated_at = uow.clock.now()
     uow.record(delivery.id, "delivery.cancel_requested", reason=reason, status=delivery.status)
-    uow.emit(
-        "attempt.cancel_requested",
-        subject={"delivery_id": delivery.id, "attempt_id": attempt.id},
-        payload={"provider": attempt.provider.value, "reason": reason},
+    uow.tell(
+        AttemptCancelRequested(
+            delivery_id=delivery.id,
+            attempt_id=attempt.id,
+            provider=attempt.provider.value,
+            reason=reason,
+        )
     )
 
 
@@ -370,14 +362,14 @@ def stop_latest_attempt(
         return
     if not goods_on_board and latest.status not in TERMINAL_ATTEMPT:
         attempt_to(uow, delivery.id, latest, AttemptStatus.CANCELLED)
-    uow.emit(
-        "attempt.cancel_requested",
-        subject={"delivery_id": delivery.id, "attempt_id": latest.id},
-        payload={
-            "provider": latest.provider.value,
-            "reason": reason,
-            "goods_on_board": goods_on_board,
-        },
+    uow.tell(
+        AttemptCancelRequested(
+            delivery_id=delivery.id,
+            attempt_id=latest.id,
+            provider=latest.provider.value,
+            reason=reason,
+            goods_on_board=goods_on_board,
+        )
     )
 
 

@@ -15,6 +15,7 @@ from sidewalk.deliveries.schemas import DeliveryRead
 from sidewalk.deliveries.webhook_domain import WEBHOOK_EVENT_TYPES
 from sidewalk.deliveries.webhook_messages import StatusChange, queue_webhooks
 from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.contracts import Contract
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.outbox import add_to_outbox
@@ -67,13 +68,10 @@ class DeliveriesUnitOfWork(UnitOfWork):
         with those of the use case: sent only if it commits."""
         self._status_changes.append(StatusChange(delivery_id, type_, at))
 
-    def emit(self, type_: str, *, subject: dict[str, str], payload: dict[str, Any]) -> None:
-        """Tell the operations service something, through the outbox: sent only if the use
-        case commits."""
-        envelope = Envelope.new(
-            type_, "deliveries", occurred_at=self.clock.now(), subject=subject, payload=payload
-        )
-        self._envelopes.append(envelope)
+    def tell(self, contract: Contract) -> None:
+        """Tell the other side something (one of the contracts between the services), through
+        the outbox: sent only if the use case commits."""
+        self._envelopes.append(contract.envelope(occurred_at=self.clock.now()))
 
     def rendered(self, delivery: DeliveryRead) -> None:
         """The delivery as the use case leaves it, rendered already: its webhooks need not

@@ -52,10 +52,6 @@ class TripStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# What a robot does with goods nobody takes at the door, as the delivery says.
-UNDELIVERABLE_ACTIONS = frozenset({"return", "leave_at_door", "dispose"})
-
-
 class TripEvent(StrEnum):
     """What a robot reports about the leg it drives."""
 

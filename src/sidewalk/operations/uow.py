@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk.kernel.clock import Clock
+from sidewalk.kernel.contracts import CONTRACTS, Contract
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.outbox import add_to_outbox
 from sidewalk.kernel.settings import Settings
@@ -73,6 +74,16 @@ class OperationsUnitOfWork(UnitOfWork):
         self.events = []
 
 
+# The contracts operations writes, by event type: an event of these types is written by its
+# contract's class (checked there), any other as operations' own.
+_CONTRACTS: dict[str, type[Contract]] = {
+    type_: contract
+    for contract in CONTRACTS
+    if contract.SOURCE == "operations"
+    for type_ in contract.TYPES
+}
+
+
 def _envelope(event: OpsEvent) -> Envelope:
     ids = {
         "task_id": event.task_id,
@@ -80,6 +91,9 @@ def _envelope(event: OpsEvent) -> Envelope:
         "delivery_id": event.delivery_id,
         "attempt_id": event.attempt_id,
     }
+    contract = _CONTRACTS.get(event.type)
+    if contract is not None:
+        return contract.write(event.type, occurred_at=event.occurred_at, **ids, **event.data)
     return Envelope.new(
         event.type,
         "operations",

@@ -33,12 +33,12 @@ class EventPump:
         consumers = [
             _Consumer(
                 "deliveries",
-                frozenset(deliveries_handlers.HANDLERS),
+                deliveries_handlers.ROUTES.types,
                 lambda e: deliveries_handlers.handle(platform.deliveries, e),
             ),
             _Consumer(
                 "operations",
-                frozenset(operations_handlers.HANDLERS),
+                operations_handlers.ROUTES.types,
                 lambda e: operations_handlers.handle(platform.operations, e),
             ),
         ]
@@ -46,7 +46,7 @@ class EventPump:
             consumers.append(
                 _Consumer(
                     "couriers",
-                    frozenset(courier_handlers.HANDLERS),
+                    courier_handlers.ROUTES.types,
                     lambda e: courier_handlers.handle(platform.deliveries, couriers, e),
                 )
             )

@@ -9,9 +9,7 @@ job changes nothing, and the inbox is written only once the work is done. A merc
 may overtake the job's creation: whichever of the two sees the other finishes the job off."""
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -27,21 +25,36 @@ from sidewalk.deliveries.providers.courier import (
     CourierRequest,
 )
 from sidewalk.deliveries.providers.courier_updates import follow, is_live
+from sidewalk.kernel.contracts import (
+    AttemptCancelRequested,
+    AttemptRequested,
+    AttemptUpdated,
+    Routes,
+    Unreadable,
+)
+from sidewalk.kernel.contracts.base import on
+from sidewalk.kernel.contracts.deliveries import AttemptPlan, Place
 from sidewalk.kernel.events import Envelope
 
 log = logging.getLogger(__name__)
 
 INBOX_CONSUMER = "couriers"
 
-Handler = Callable[[DeliveriesContext, CourierProvider, Envelope], None]
+
+@dataclass(frozen=True, slots=True)
+class CourierSide:
+    """What the couriers side works with: the deliveries service and the network."""
+
+    ctx: DeliveriesContext
+    provider: CourierProvider
 
 
-def attempt_requested(ctx: DeliveriesContext, provider: CourierProvider, event: Envelope) -> None:
+def attempt_requested(side: CourierSide, event: Envelope, asked: AttemptRequested) -> None:
     """Create the courier job of a courier attempt and note its id on the attempt. If the
     attempt ended meanwhile (the merchant cancelled), the job is cancelled at once."""
-    if event.payload.get("provider") != AttemptProvider.COURIER.value:
+    if asked.provider != AttemptProvider.COURIER.value:
         return
-    attempt_id = event.subject["attempt_id"]
+    ctx, provider, attempt_id = side.ctx, side.provider, asked.attempt_id
     with ctx.uow() as uow:
         if _handled(uow.connection, event):
             return
@@ -56,13 +69,7 @@ def attempt_requested(ctx: DeliveriesContext, provider: CourierProvider, event: 
         _remember(ctx, event)
         return
     try:
-        request = courier_request(attempt_id, event.payload, ctx.settings.default_currency)
-    except (KeyError, TypeError, ValueError) as e:
-        log.error("attempt.requested %s cannot be read: %r", event.id, e)
-        _give_up(ctx, event, attempt_id, "invalid_request")
-        return
-    try:
-        job = provider.create(request)
+        job = provider.create(courier_request(asked))
     except CourierRejected as e:
         log.warning("the courier network refused attempt %s: %s", attempt_id, e)
         _give_up(ctx, event, attempt_id, e.code)
@@ -84,54 +91,45 @@ def attempt_requested(ctx: DeliveriesContext, provider: CourierProvider, event: 
 
 
 def attempt_cancel_requested(
-    ctx: DeliveriesContext, provider: CourierProvider, event: Envelope
+    side: CourierSide, event: Envelope, cancel: AttemptCancelRequested
 ) -> None:
     """Cancel the attempt's job: before pickup it ends; with the goods on board the courier
     brings them back. An attempt with no job yet needs nothing: its creation sees the cancel."""
-    if event.payload.get("provider") != AttemptProvider.COURIER.value:
+    if cancel.provider != AttemptProvider.COURIER.value:
         return
+    ctx = side.ctx
     with ctx.uow() as uow:
         if _handled(uow.connection, event):
             return
-        found = _courier_attempt(uow.connection, event.subject["attempt_id"])
+        found = _courier_attempt(uow.connection, cancel.attempt_id)
         job_id = found[1].provider_id if found is not None else None
     if job_id is not None:
-        _cancel(provider, job_id, str(event.payload.get("reason") or "cancelled_by_merchant"))
+        _cancel(side.provider, job_id, cancel.reason or "cancelled_by_merchant")
     _remember(ctx, event)
 
 
-def courier_request(attempt_id: str, payload: Mapping[str, Any], currency: str) -> CourierRequest:
-    """The network's request for an attempt, from its `attempt.requested` payload."""
-    customer = payload.get("customer") or {}
-    value = payload.get("order_value_cents")
+def courier_request(plan: AttemptPlan) -> CourierRequest:
+    """The network's request for an attempt, from what the attempt is to carry out."""
+    customer = plan.customer
     return CourierRequest(
-        external_id=attempt_id,
-        pickup=_place(payload["pickup"]),
-        dropoff=_place(payload["dropoff"]),
-        dropoff_contact_name=customer.get("name"),
-        dropoff_phone=customer.get("phone"),
-        dropoff_instructions=payload.get("dropoff_instructions"),
-        order_value_cents=None if value is None else int(value),
-        currency=str(payload.get("currency") or currency),
-        reference=payload.get("external_reference_id"),
-        pickup_at=_when(payload.get("pickup_at")),
-        dropoff_before=_when(payload.get("dropoff_before")),
-        dropoff_pin=payload.get("unlock_pin"),
-        undeliverable_action=str(payload.get("undeliverable_action") or "return"),
+        external_id=plan.attempt_id,
+        pickup=_place(plan.pickup),
+        dropoff=_place(plan.dropoff),
+        dropoff_contact_name=customer.name if customer else None,
+        dropoff_phone=customer.phone if customer else None,
+        dropoff_instructions=plan.dropoff_instructions,
+        order_value_cents=plan.order_value_cents,
+        currency=plan.currency,
+        reference=plan.external_reference_id,
+        pickup_at=plan.pickup_at,
+        dropoff_before=plan.dropoff_before,
+        dropoff_pin=plan.unlock_pin,
+        undeliverable_action=plan.undeliverable_action,
     )
 
 
-def _when(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    at = datetime.fromisoformat(str(value))
-    if at.tzinfo is None:
-        raise ValueError("a time with no time zone")
-    return at
-
-
-def _place(place: Mapping[str, Any]) -> CourierPlace:
-    return CourierPlace(float(place["lat"]), float(place["lng"]), str(place["full_address"]))
+def _place(place: Place) -> CourierPlace:
+    return CourierPlace(place.lat, place.lng, place.full_address)
 
 
 def _courier_attempt(
@@ -161,23 +159,20 @@ def _cancel(provider: CourierProvider, job_id: str, reason: str | None) -> None:
         log.warning("the courier network refused to cancel job %s: %s", job_id, e)
 
 
-def attempt_updated(ctx: DeliveriesContext, provider: CourierProvider, event: Envelope) -> None:
+def attempt_updated(side: CourierSide, event: Envelope, changed: AttemptUpdated) -> None:
     """Pass the merchant's change on to the attempt's job, as far as the network takes it; a
     network that no longer takes changes keeps the job as it was."""
-    if event.payload.get("provider") != AttemptProvider.COURIER.value:
+    if changed.provider != AttemptProvider.COURIER.value:
         return
-    attempt_id = event.subject["attempt_id"]
+    ctx = side.ctx
     with ctx.uow() as uow:
         if _handled(uow.connection, event):
             return
-        found = _courier_attempt(uow.connection, attempt_id)
+        found = _courier_attempt(uow.connection, changed.attempt_id)
         job_id = found[1].provider_id if found is not None and is_live(*found) else None
     if job_id is not None:
         try:
-            request = courier_request(attempt_id, event.payload, ctx.settings.default_currency)
-            provider.update(job_id, request)
-        except (KeyError, TypeError, ValueError) as e:
-            log.error("attempt.updated %s cannot be read: %r", event.id, e)
+            side.provider.update(job_id, courier_request(changed))
         except CourierRejected as e:
             log.warning("the courier network kept job %s as it was: %s", job_id, e)
     _remember(ctx, event)
@@ -220,15 +215,27 @@ def _give_up(ctx: DeliveriesContext, event: Envelope, attempt_id: str, reason: s
         uow.commit()
 
 
-HANDLERS: Mapping[str, Handler] = {
-    "attempt.requested": attempt_requested,
-    "attempt.cancel_requested": attempt_cancel_requested,
-    "attempt.updated": attempt_updated,
-}
+# What the couriers side reads of the service's own events, by contract.
+ROUTES: Routes[CourierSide] = Routes(
+    on(AttemptRequested, attempt_requested),
+    on(AttemptCancelRequested, attempt_cancel_requested),
+    on(AttemptUpdated, attempt_updated),
+)
 
 
 def handle(ctx: DeliveriesContext, provider: CourierProvider, event: Envelope) -> None:
-    """Run the handler of `event`'s type; other types are not the couriers' business."""
-    handler = HANDLERS.get(event.type)
-    if handler is not None:
-        handler(ctx, provider, event)
+    """Run the handler of `event`'s type (other types are not the couriers' business). A
+    courier attempt whose request cannot be read fails (`invalid_request`): no network could
+    carry it out; any other event that cannot be read is logged and left."""
+    if not ROUTES.reads(event.type):
+        return
+    try:
+        ROUTES(CourierSide(ctx, provider), event)
+    except Unreadable as e:
+        log.error("%s %s cannot be read: %s", event.type, event.id, e)
+        attempt_id = event.subject.get("attempt_id")
+        courier = event.payload.get("provider") == AttemptProvider.COURIER.value
+        if event.type in AttemptRequested.TYPES and courier and attempt_id is not None:
+            _give_up(ctx, event, attempt_id, "invalid_request")
+        else:
+            _remember(ctx, event)
