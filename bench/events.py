@@ -55,7 +55,7 @@ from sections import code_version, machine, write_section
 from sidewalk import migrations
 from sidewalk.app import service_events
 from sidewalk.bootstrap import Platform, bootstrap
-from sidewalk.deliveries import merchants, ordering, service
+from sidewalk.deliveries import merchants, ordering, quoting
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.models import OUTBOX
@@ -251,7 +251,7 @@ def measure_latency(
         merchant = merchants.authenticate(ctx, f"Bearer {made.api_key}")
         ask = QuoteCreate(pickup=PICKUP, dropoff=DROPOFF)
         quotes = [
-            service.price_quote(ctx, merchant, ask) for _ in range(WARMUP_ORDERS + opts.events)
+            quoting.price_quote(ctx, merchant, ask) for _ in range(WARMUP_ORDERS + opts.events)
         ]
         with ctx.uow() as uow:
             insert_quotes(uow.session, quotes)

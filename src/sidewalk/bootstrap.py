@@ -20,6 +20,7 @@ from sidewalk.deliveries.providers.registry import courier_provider
 from sidewalk.deliveries.quote_store import PostgresQuoteWriter, sqlite_quote_writer
 from sidewalk.deliveries.schemas import QuoteRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
+from sidewalk.deliveries.webhook_messages import WebhookQueue
 from sidewalk.kernel.audit import AuditLog
 from sidewalk.kernel.cache import TtlCache
 from sidewalk.kernel.clock import Clock, SystemClock
@@ -96,9 +97,11 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         max_age_s=settings.fleet_snapshot_max_age_s,
     )
 
+    tell_merchants = WebhookQueue(settings.public_base_url)
+
     def uow() -> DeliveriesUnitOfWork:
         return DeliveriesUnitOfWork(
-            sessions, clock, public_base_url=settings.public_base_url, write_lock=write_lock
+            sessions, clock, tell_merchants=tell_merchants, write_lock=write_lock
         )
 
     deliveries = DeliveriesContext(

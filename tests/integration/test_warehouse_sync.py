@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from sidewalk.bootstrap import Platform
-from sidewalk.deliveries import merchants, ordering, service, webhooks
+from sidewalk.deliveries import merchants, ordering, quoting, webhooks
 from sidewalk.deliveries.models import Delivery
 from sidewalk.deliveries.schemas import CustomerIn, DeliveryCreate, LocationIn, QuoteCreate
 from sidewalk.deliveries.webhook_schemas import WebhookEndpointCreate
@@ -195,7 +195,7 @@ def _order_with_everything_personal(sim: Simulation) -> None:
         WebhookEndpointCreate(url="https://merchant.example/hooks", events=["delivery.created"]),
     )
     shop = next(m.place for m in sim.world.city.merchants if m.place.name == name)
-    quote = service.price_quote(
+    quote = quoting.price_quote(
         ctx,
         who,
         QuoteCreate(
@@ -203,7 +203,7 @@ def _order_with_everything_personal(sim: Simulation) -> None:
             dropoff=LocationIn(lat=shop.lat + 0.004, lng=shop.lng, full_address="12 Elm St"),
         ),
     )
-    service.store_quote(ctx, quote)
+    quoting.store_quote(ctx, quote)
     customer = CustomerIn(name="Quentin Marchetti-Oyelaran", phone="+1 310 555 0199")
     ordering.create_delivery(
         ctx,

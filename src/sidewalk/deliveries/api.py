@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from sidewalk.deliveries import merchants, ordering, service
+from sidewalk.deliveries import changes, endings, merchants, ordering, quoting, reads
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import CancelStatus, DeliveryStatus, MerchantPrincipal
 from sidewalk.deliveries.repository import DeliveryFilter
@@ -97,7 +97,7 @@ def service_areas(caller: CallerDep) -> Response:
 )
 async def create_quote(caller: CallerDep, body: QuoteCreate) -> Response:
     """Priced on the event loop; stored by the group-commit writer with concurrent quotes."""
-    quote = service.price_quote(caller.ctx, caller.merchant, body)
+    quote = quoting.price_quote(caller.ctx, caller.merchant, body)
     await caller.ctx.quote_writer.submit(quote)
     return json_response(quote, 201)
 
@@ -111,14 +111,14 @@ async def create_quote(caller: CallerDep, body: QuoteCreate) -> Response:
 )
 def check_serviceability(caller: CallerDep, body: ServiceabilityCheck) -> Response:
     """On the merchant's own terms, as a quote would decide; nothing is priced or stored."""
-    return json_response(service.check_serviceability(caller.ctx, caller.merchant, body))
+    return json_response(quoting.check_serviceability(caller.ctx, caller.merchant, body))
 
 
 @router.get(
     "/quotes/{quote_id}", response_model=QuoteRead, tags=["quotes"], responses=problems(404)
 )
 def get_quote(caller: CallerDep, quote_id: str) -> Response:
-    return json_response(service.get_quote(caller.ctx, caller.merchant, quote_id))
+    return json_response(quoting.get_quote(caller.ctx, caller.merchant, quote_id))
 
 
 IdempotencyKey = Annotated[
@@ -220,7 +220,7 @@ def list_deliveries(
         created_to=created_to,
     )
     return json_response(
-        service.list_deliveries(caller.ctx, caller.merchant, filt, cursor=cursor, limit=limit)
+        reads.list_deliveries(caller.ctx, caller.merchant, filt, cursor=cursor, limit=limit)
     )
 
 
@@ -231,7 +231,7 @@ def list_deliveries(
     responses=problems(404),
 )
 def get_delivery(caller: CallerDep, delivery_id: str) -> Response:
-    return json_response(service.get_delivery(caller.ctx, caller.merchant, delivery_id))
+    return json_response(reads.get_delivery(caller.ctx, caller.merchant, delivery_id))
 
 
 @router.patch(
@@ -244,7 +244,7 @@ def get_delivery(caller: CallerDep, delivery_id: str) -> Response:
 def update_delivery(caller: CallerDep, delivery_id: str, body: DeliveryUpdate) -> Response:
     """The order's value until pickup; the customer and the instructions until the door.
     Too late answers `409 delivery_update_too_late`."""
-    return json_response(service.update_delivery(caller.ctx, caller.merchant, delivery_id, body))
+    return json_response(changes.update_delivery(caller.ctx, caller.merchant, delivery_id, body))
 
 
 @router.post(
@@ -270,7 +270,7 @@ def cancel_delivery(
     """Cancelled or turned back at once (200), or, for a delivery a robot carries, asked of
     the robot's operator (202), which alone knows whether the goods are still at the pickup,
     on board or handed over."""
-    answer = service.cancel_delivery(
+    answer = endings.cancel_delivery(
         caller.ctx, caller.merchant, delivery_id, body or CancelRequest()
     )
     asked = answer.cancel_status is CancelStatus.REQUESTED
@@ -285,4 +285,4 @@ def cancel_delivery(
     responses=problems(404),
 )
 def delivery_events(caller: CallerDep, delivery_id: str) -> Response:
-    return json_response(service.delivery_events(caller.ctx, caller.merchant, delivery_id))
+    return json_response(reads.delivery_events(caller.ctx, caller.merchant, delivery_id))

@@ -16,6 +16,9 @@ from sidewalk.kernel.group_commit import GroupCommit
 from sidewalk.kernel.rate_limit import RateLimiter
 from sidewalk.kernel.settings import Settings
 
+# The inbox's name for the events of the operations service this service has handled.
+INBOX_CONSUMER = "deliveries"
+
 if TYPE_CHECKING:
     from sidewalk.deliveries.ordering import OrderRequest
 

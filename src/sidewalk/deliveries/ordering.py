@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.attempt_policy import network_of
+from sidewalk.deliveries.attempts import request_attempt
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import (
     AttemptProvider,
@@ -29,7 +30,6 @@ from sidewalk.deliveries.domain import (
 )
 from sidewalk.deliveries.order_records import NewAttempt, NewLink, NewOrder, QuoteToOrder
 from sidewalk.deliveries.schemas import DeliveryCreate, DeliveryRead
-from sidewalk.deliveries.service import request_attempt
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read
 from sidewalk.kernel.db import JsonText

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
 from sidewalk.deliveries.domain import BEFORE_PICKUP, DeliveryStatus, window_missed
+from sidewalk.deliveries.endings import stop_latest_attempt
 from sidewalk.deliveries.models import Delivery, Quote
 from sidewalk.deliveries.moves import delivery_to
-from sidewalk.deliveries.service import stop_latest_attempt
 
 log = logging.getLogger(__name__)
 

@@ -1,19 +1,20 @@
-"""The deliveries unit of work: the session of one use case and the timeline entries it
-records, written in the same transaction as the change they describe, with the webhooks they
-owe the merchant. What a use case records and emits is kept until it commits and then written
-in one statement per table, however many deliveries the use case touched."""
+"""The deliveries unit of work: the session of one use case, the timeline entries it records
+(written in the same transaction as the change they describe) and the contracts it tells the
+other side (through the outbox). Before it commits, one explicit step, given by the
+composition (`TellMerchants`: the webhooks), turns what was recorded into what the merchants
+are owed; the unit of work itself renders nothing. What a use case records and tells is kept
+until it commits and then written in one statement per table, however many deliveries the use
+case touched."""
 
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Self, cast
+from typing import Any, NamedTuple, Self, cast
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk.deliveries.models import INBOX, OUTBOX, DeliveryEvent
-from sidewalk.deliveries.schemas import DeliveryRead
-from sidewalk.deliveries.webhook_domain import WEBHOOK_EVENT_TYPES
-from sidewalk.deliveries.webhook_messages import StatusChange, queue_webhooks
 from sidewalk.kernel.clock import Clock
 from sidewalk.kernel.contracts import Contract
 from sidewalk.kernel.events import Envelope
@@ -24,6 +25,20 @@ from sidewalk.kernel.uow import UnitOfWork
 _TIMELINE = cast(Table, DeliveryEvent.__table__)
 
 
+class Recorded(NamedTuple):
+    """Something that happened to a delivery in this use case: a timeline entry, or a notice
+    the timeline does not keep (where the courier is)."""
+
+    delivery_id: str
+    type: str
+    occurred_at: datetime
+
+
+# The step before commit that tells merchants what was recorded (their webhooks), given the
+# deliveries the use case rendered already (by id), so they need not be read back.
+TellMerchants = Callable[["DeliveriesUnitOfWork", Sequence[Recorded], Mapping[str, Any]], None]
+
+
 class DeliveriesUnitOfWork(UnitOfWork):
     inbox = INBOX
 
@@ -32,19 +47,18 @@ class DeliveriesUnitOfWork(UnitOfWork):
         session_factory: sessionmaker[Session],
         clock: Clock,
         *,
-        public_base_url: str,
+        tell_merchants: TellMerchants | None = None,
         write_lock: AbstractContextManager[object] | None = None,
     ) -> None:
-        """`public_base_url` renders deliveries in webhooks as the API shows them."""
         super().__init__(session_factory, clock, write_lock=write_lock)
-        self._public_base_url = public_base_url
-        self._status_changes: list[StatusChange] = []
+        self._tell_merchants = tell_merchants
+        self._recorded: list[Recorded] = []
         self._timeline: list[dict[str, Any]] = []
         self._envelopes: list[Envelope] = []
-        self._rendered: dict[str, DeliveryRead] = {}
+        self._rendered: dict[str, Any] = {}
 
     def __enter__(self) -> Self:
-        self._status_changes, self._timeline, self._envelopes = [], [], []
+        self._recorded, self._timeline, self._envelopes = [], [], []
         self._rendered = {}
         return super().__enter__()
 
@@ -60,34 +74,32 @@ class DeliveriesUnitOfWork(UnitOfWork):
                 "data": data,
             }
         )
-        if type_ in WEBHOOK_EVENT_TYPES:
-            self._status_changes.append(StatusChange(delivery_id, type_, now))
+        self._recorded.append(Recorded(delivery_id, type_, now))
 
     def notify(self, delivery_id: str, type_: str, at: datetime) -> None:
-        """Queue the webhooks of an event the timeline does not keep (the courier's location),
-        with those of the use case: sent only if it commits."""
-        self._status_changes.append(StatusChange(delivery_id, type_, at))
+        """Note for the merchants an event the timeline does not keep (the courier's location),
+        with those of the use case: told only if it commits."""
+        self._recorded.append(Recorded(delivery_id, type_, at))
 
     def tell(self, contract: Contract) -> None:
         """Tell the other side something (one of the contracts between the services), through
         the outbox: sent only if the use case commits."""
         self._envelopes.append(contract.envelope(occurred_at=self.clock.now()))
 
-    def rendered(self, delivery: DeliveryRead) -> None:
-        """The delivery as the use case leaves it, rendered already: its webhooks need not
-        read it back."""
+    def rendered(self, delivery: Any) -> None:
+        """The delivery as the use case leaves it, rendered already (with an `id`): telling
+        the merchants need not read it back."""
         self._rendered[delivery.id] = delivery
 
     def commit(self) -> None:
-        """Write the timeline and the outbox, queue the webhooks of the status changes
-        recorded, rendering each delivery as it is now that the use case is done, then commit
-        all of it together."""
+        """Write the timeline and the outbox, tell the merchants what was recorded (the step
+        given), then commit all of it together."""
         timeline, self._timeline = self._timeline, []
         envelopes, self._envelopes = self._envelopes, []
-        changes, self._status_changes = self._status_changes, []
+        recorded, self._recorded = self._recorded, []
         rendered, self._rendered = self._rendered, {}
         self.inserts.add(_TIMELINE, timeline)
         add_to_outbox(self.inserts, OUTBOX, envelopes)
-        if changes:
-            queue_webhooks(self, self.inserts, changes, self._public_base_url, rendered)
+        if recorded and self._tell_merchants is not None:
+            self._tell_merchants(self, recorded, rendered)
         super().commit()

@@ -1,10 +1,12 @@
 """The webhooks a use case queues: written in its own transaction, just before it commits, so a
-merchant is told of a status change exactly when it happened, and never of one rolled back."""
+merchant is told of a status change exactly when it happened, and never of one rolled back.
+`WebhookQueue` is the step the unit of work runs for it (`uow.TellMerchants`), from what the
+use case recorded."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -12,8 +14,10 @@ from sqlalchemy.orm import Session
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.models import Delivery, WebhookEndpoint, WebhookMessage
 from sidewalk.deliveries.schemas import DeliveryRead
+from sidewalk.deliveries.uow import Recorded
 from sidewalk.deliveries.views import delivery_read
 from sidewalk.deliveries.webhook_domain import (
+    WEBHOOK_EVENT_TYPES,
     EndpointStatus,
     MessageStatus,
     check_message_move,
@@ -22,13 +26,6 @@ from sidewalk.deliveries.webhook_schemas import WebhookPayload
 from sidewalk.kernel.db import Inserts, OneOrMany
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.uow import UnitOfWork
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    delivery_id: str
-    event_type: str
-    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +61,26 @@ _WITH_ENDPOINTS = (
 _ENDPOINTS_OF_DELIVERIES = OneOrMany(_WITH_ENDPOINTS.where, _DELIVERIES.c.id, "deliveries")
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookQueue:
+    """Tells merchants what a use case recorded: the webhooks of the events merchants may
+    subscribe to (each status a delivery enters, where the courier is), queued in the use
+    case's transaction."""
+
+    public_base_url: str
+
+    def __call__(
+        self, uow: UnitOfWork, recorded: Sequence[Recorded], rendered: Mapping[str, Any]
+    ) -> None:
+        changes = [r for r in recorded if r.type in WEBHOOK_EVENT_TYPES]
+        if changes:
+            queue_webhooks(uow, uow.inserts, changes, self.public_base_url, rendered)
+
+
 def queue_webhooks(
     uow: UnitOfWork,
     inserts: Inserts,
-    changes: list[StatusChange],
+    changes: Sequence[Recorded],
     public_base_url: str,
     rendered: Mapping[str, DeliveryRead] | None = None,
 ) -> int:
@@ -101,7 +114,7 @@ def queue_webhooks(
         for change in changes
         for endpoint in ordered
         if endpoint.merchant_id == merchant_of[change.delivery_id]
-        and change.event_type in endpoint.events
+        and change.type in endpoint.events
     ]
     if not wanted:
         return 0
@@ -117,9 +130,9 @@ def queue_webhooks(
             "id": new_id("msg"),
             "endpoint_id": endpoint.id,
             "delivery_id": change.delivery_id,
-            "event_type": change.event_type,
+            "event_type": change.type,
             "body": WebhookPayload(
-                type=change.event_type,
+                type=change.type,
                 timestamp=change.occurred_at,
                 data=known[change.delivery_id],
             ).model_dump_json(),

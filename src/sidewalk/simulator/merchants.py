@@ -9,7 +9,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from sidewalk.deliveries import ordering, service
+from sidewalk.deliveries import endings, ordering, quoting
 from sidewalk.deliveries.domain import MerchantPrincipal
 from sidewalk.deliveries.schemas import (
     CancelRequest,
@@ -92,7 +92,7 @@ class MerchantAgent:
         place = self.merchant.place
         world.tally.quotes += 1
         try:
-            quote = service.price_quote(
+            quote = quoting.price_quote(
                 ctx,
                 self.principal,
                 QuoteCreate(
@@ -107,7 +107,7 @@ class MerchantAgent:
         except SidewalkError:
             world.tally.refused += 1
             return
-        service.store_quote(ctx, quote)
+        quoting.store_quote(ctx, quote)
         try:
             ordered = ordering.create_delivery(
                 ctx,
@@ -131,7 +131,7 @@ class MerchantAgent:
     def _cancel(self, delivery_id: str) -> None:
         self.world.tally.cancel_asked += 1
         try:
-            service.cancel_delivery(
+            endings.cancel_delivery(
                 self.world.platform.deliveries,
                 self.principal,
                 delivery_id,

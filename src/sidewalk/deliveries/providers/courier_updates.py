@@ -23,12 +23,12 @@ from sidewalk.deliveries.domain import (
     DeliveryStatus,
     courier_steps,
 )
+from sidewalk.deliveries.endings import next_after_failure, open_attempt
 from sidewalk.deliveries.handover import handover, note_undeliverable
 from sidewalk.deliveries.location_webhooks import tell_location
 from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.progress_records import AttemptInProgress, DeliveryInProgress
 from sidewalk.deliveries.providers.courier import CourierUpdate
-from sidewalk.deliveries.retries import next_after_failure, open_attempt
 from sidewalk.deliveries.shapes import MovingAttempt, MovingDelivery
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 
