@@ -46,7 +46,11 @@ def test_cancelling_asks_operations_to_stop_the_attempt(
     told = outbox_events(platform.deliveries_engine, DELIVERIES_OUTBOX)
     assert [e.type for e in told] == ["attempt.requested", "attempt.cancel_requested"]
     # Where the goods are, the operations service knows: the request says only why.
-    assert told[1].payload == {"provider": "robot", "reason": "customer_left"}
+    assert told[1].payload == {
+        "provider": "robot",
+        "reason": "customer_left",
+        "goods_on_board": None,
+    }
 
 
 def test_operations_tells_every_step_of_a_task_and_nothing_of_a_refused_one(
