@@ -170,9 +170,15 @@ async def robot(
                            json={**HOME, "state": "idle"})  # fmt: skip
                 continue
             if (trip["type"], trip["status"]) == ("to_dropoff", "arrived"):
-                pin = next((o.pin for o in orders if o.delivery_id == task["delivery_id"]), "")
+                pin = next((o.pin for o in orders if o.delivery_id == task["delivery_id"]), None)
+                if not pin:
+                    # The merchant has not had the order's answer yet (the API died before
+                    # giving it), so its customer has no PIN: the robot waits at the door
+                    # rather than have wrong PINs lock the compartment.
+                    await asyncio.sleep(step_s)
+                    continue
                 await call(http, tally, "POST", f"/ops/v1/robots/{serial}/unlock",
-                           json={"pin": pin or "0000"})  # fmt: skip
+                           json={"pin": pin})  # fmt: skip
             await call(http, tally, "POST", f"/ops/v1/trips/{trip['id']}/events",
                        json={"event": NEXT_EVENT[trip["status"]]})  # fmt: skip
             await asyncio.sleep(step_s)

@@ -96,6 +96,21 @@ def test_a_robot_fault_before_pickup_sends_another_robot_that_makes_the_window(
     assert carried["status"] == "assigned"
     assert carried["attempts"][1]["provider_id"] == new_task["id"]
     assert carried["latest_attempt_id"] == carried["attempts"][1]["id"]
+    # The second robot carries it to the door, where the customer's PIN opens it.
+    token = tokens["SW-2"]
+    for trip in new_task["trips"]:
+        for event in ("started", "arrived", "completed"):
+            if (trip["type"], event) == ("to_dropoff", "completed"):
+                fleet.open_door("SW-2")
+            answer = fleet.post(token, f"/ops/v1/trips/{trip['id']}/events", {"event": event})
+            assert answer.status_code == 200, answer.text
+            pump()
+    done = _seen(merchant, delivery)
+    assert done["status"] == "delivered"
+    assert _attempts(done) == [
+        ("robot", "sidewalk", "failed"),
+        ("robot", "sidewalk", "succeeded"),
+    ]
 
 
 def test_a_robot_that_cannot_make_the_window_any_more_is_followed_by_a_courier(

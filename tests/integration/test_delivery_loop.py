@@ -117,6 +117,31 @@ def test_a_cancel_after_pickup_brings_the_goods_back(
     assert fleet.robot_state("SW-1") == "idle"
 
 
+def test_goods_whose_return_robot_faults_fail_the_delivery_instead_of_leaving_it_returning(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    pump, token, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
+    _drive(fleet, token, task["trips"][0], ("started", "arrived", "completed"))
+    pump()
+    merchant.post(f"/v1/deliveries/{delivery['id']}/cancel", {"reason": "changed mind"})
+    pump()
+    assert merchant.get(f"/v1/deliveries/{delivery['id']}").json()["status"] == "returning"
+    back = fleet.get(token, "/ops/v1/robots/SW-1/task").json()
+    assert back["type"] == "return"
+    assert fleet.post(token, "/ops/v1/robots/SW-1/telemetry", FAULT).status_code == 200
+    pump()
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert (seen["status"], seen["failure_reason"]) == ("failed", "robot_fault")
+    failed = [
+        e
+        for e in merchant.get(f"/v1/deliveries/{delivery['id']}/events").json()["data"]
+        if e["type"] == "delivery.failed"
+    ]
+    assert [(e["data"]["previous"], e["data"]["return_task_id"]) for e in failed] == [
+        ("returning", back["id"])
+    ]
+
+
 def test_a_cancel_before_pickup_frees_the_robot(
     platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
 ) -> None:

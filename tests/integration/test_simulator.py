@@ -128,7 +128,9 @@ def test_every_delivery_is_explained_by_its_attempts(day: tuple[Simulation, SimR
     sim, _ = day
     with sim.world.platform.deliveries.uow() as uow:
         s = uow.session
-        deliveries = s.execute(select(Delivery.id, Delivery.status, Delivery.latest_attempt_id))
+        deliveries = s.execute(
+            select(Delivery.id, Delivery.status, Delivery.latest_attempt_id, Delivery.status_times)
+        )
         chains: dict[str, list[tuple[int, str, str, str, str | None]]] = defaultdict(list)
         for delivery_id, *link in s.execute(
             select(
@@ -148,7 +150,7 @@ def test_every_delivery_is_explained_by_its_attempts(day: tuple[Simulation, SimR
                 select(Task.id, Task.attempt_id, Task.delivery_id)
             )
         }
-    for delivery_id, delivery_status, latest_attempt_id in deliveries.all():
+    for delivery_id, delivery_status, latest_attempt_id, times in deliveries.all():
         chain = sorted(chains[delivery_id])
         assert [c[0] for c in chain] == list(range(1, len(chain) + 1)), delivery_id
         statuses = [AttemptStatus(c[3]) for c in chain]
@@ -160,6 +162,9 @@ def test_every_delivery_is_explained_by_its_attempts(day: tuple[Simulation, SimR
         d_id = delivery_id
         if status is DeliveryStatus.DELIVERED:
             assert last is AttemptStatus.SUCCEEDED, d_id
+        elif status is DeliveryStatus.FAILED and DeliveryStatus.RETURNING.value in times:
+            # Cancelled with the goods on board, which never came back: the return failed.
+            assert last in {AttemptStatus.CANCELLED, AttemptStatus.FAILED}, d_id
         elif status is DeliveryStatus.FAILED:
             assert last is AttemptStatus.FAILED, d_id
         elif status is DeliveryStatus.CANCELLED:

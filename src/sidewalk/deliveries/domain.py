@@ -112,7 +112,8 @@ def move_attempt(attempt: Stateful, to: AttemptStatus, *, at: datetime) -> Attem
 
 # What a robot's progress, told by the operations service, means for the attempt and the
 # delivery: (event type, trip type or "" for task events) -> (attempt status, delivery status).
-# A status the machine cannot take any more (a delivery cancelled meanwhile) is left alone.
+# They are reached through the steps not heard of yet (`robot_steps`); a status the machine
+# cannot take any more (a delivery cancelled meanwhile, a step already passed) is left alone.
 ROBOT_PROGRESS: dict[tuple[str, str], tuple[AttemptStatus | None, DeliveryStatus | None]] = {
     ("task.assigned", ""): (AttemptStatus.ASSIGNED, DeliveryStatus.ASSIGNED),
     ("trip.in_progress", "to_pickup"): (
@@ -353,6 +354,27 @@ def courier_steps(
         for d in route(DELIVERY_TRANSITIONS, delivery, targets.delivery, via=_DELIVERY_WAYPOINTS):
             steps.append(Step("delivery", d.value))
     return steps, targets.reason
+
+
+def robot_steps(
+    delivery: DeliveryStatus,
+    attempt: AttemptStatus | None,
+    attempt_target: AttemptStatus | None,
+    delivery_target: DeliveryStatus | None,
+) -> list[Step]:
+    """Where a robot's progress says the attempt and the delivery are, as the transitions that
+    take them there through the steps whose news has not come yet (the attempt's first), each
+    allowed by its state machine. Events between the services may be handled out of order (a
+    redelivery after a consumer died, handlers on several threads): news of a step already
+    passed finds no way back and changes nothing, and news of a later step is not lost."""
+    steps: list[Step] = []
+    if attempt is not None and attempt_target is not None:
+        for a in route(ATTEMPT_TRANSITIONS, attempt, attempt_target, via=_ATTEMPT_WAYPOINTS):
+            steps.append(Step("attempt", a.value))
+    if delivery_target is not None:
+        for d in route(DELIVERY_TRANSITIONS, delivery, delivery_target, via=_DELIVERY_WAYPOINTS):
+            steps.append(Step("delivery", d.value))
+    return steps
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,13 +135,45 @@ def stop_latest_attempt(
 ROBOT_LOST = frozenset({"robot_fault", "robot_offline"})
 
 
+def robot_task_ended(ctx: DeliveriesContext, event: Envelope, ended_task: TaskEnded) -> None:
+    """A robot's task of a delivery failed, or operations cancelled it: the delivery task's
+    attempt ends (`robot_attempt_ended`), or the goods a return task was bringing back did
+    not come back (`robot_return_ended`). Other tasks are no delivery's."""
+    if ended_task.task_type == "delivery":
+        robot_attempt_ended(ctx, event, ended_task)
+    elif ended_task.task_type == "return":
+        robot_return_ended(ctx, event, ended_task)
+
+
+def robot_return_ended(ctx: DeliveriesContext, event: Envelope, ended_task: TaskEnded) -> None:
+    """The robot bringing the goods back did not get there (it faulted, went offline, or its
+    task was cancelled): the delivery, `returning`, fails with the reason, for nobody is
+    bringing the goods back any more."""
+    if ended_task.delivery_id is None:
+        return
+    with ctx.uow() as uow:
+        if not uow.first_time(INBOX_CONSUMER, event.id):
+            return
+        delivery = repository.delivery_in_progress(uow.connection, ended_task.delivery_id)
+        if delivery is None or delivery.status != DeliveryStatus.RETURNING:
+            uow.commit()  # it ended otherwise meanwhile (delivered after all)
+            return
+        reason = ended_task.reason or f"return_{event.type.removeprefix('task.')}"
+        delivery.failure_reason = reason
+        delivery_to(
+            uow, delivery, DeliveryStatus.FAILED, reason=reason, return_task_id=ended_task.task_id
+        )
+        repository.save_progress(uow.connection, delivery, None)
+        uow.commit()
+
+
 def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope, ended_task: TaskEnded) -> None:
-    """The robot's task failed, or operations cancelled it: the attempt failed. Before pickup
-    the merchant's attempt policy says who takes over (another robot, a courier; each told to
-    operations as `attempt.requested`) or the delivery fails; with the goods on board it waits
-    for their return (its return task), unless the robot itself is lost."""
+    """The robot's delivery task failed, or operations cancelled it: the attempt failed.
+    Before pickup the merchant's attempt policy says who takes over (another robot, a courier;
+    each told to operations as `attempt.requested`) or the delivery fails; with the goods on
+    board it waits for their return (its return task), unless the robot itself is lost."""
     delivery_id, attempt_id = ended_task.delivery_id, ended_task.attempt_id
-    if ended_task.task_type != "delivery" or delivery_id is None or attempt_id is None:
+    if delivery_id is None or attempt_id is None:
         return
     with ctx.uow() as uow:
         if not uow.first_time(INBOX_CONSUMER, event.id):

@@ -24,7 +24,7 @@ ROUTES: Routes[DeliveriesContext] = Routes(
     on(TaskProgress, progress.robot_progress),
     on(TaskUnlocked, progress.robot_unlocked),
     on(TaskUndeliverable, progress.robot_undeliverable),
-    on(TaskEnded, endings.robot_attempt_ended),
+    on(TaskEnded, endings.robot_task_ended),
     on(RobotPosition, lambda ctx, _, position: fleet.store_position(ctx, position)),
     on(FleetSnapshot, lambda ctx, _, snapshot: fleet.store_snapshot(ctx, snapshot)),
 )

@@ -11,13 +11,12 @@ from typing import Any
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import INBOX_CONSUMER, DeliveriesContext
 from sidewalk.deliveries.domain import (
-    ATTEMPT_TRANSITIONS,
-    DELIVERY_TRANSITIONS,
     AttemptProvider,
     AttemptStatus,
     DeliveryStatus,
     UndeliverableAction,
     progress_targets,
+    robot_steps,
 )
 from sidewalk.deliveries.handover import handover, note_undeliverable
 from sidewalk.deliveries.moves import attempt_to, delivery_to
@@ -53,30 +52,38 @@ def robot_progress(ctx: DeliveriesContext, event: Envelope, progress: TaskProgre
             return
         now = uow.clock.now()
         attempt_id = progress.attempt_id
-        attempt = delivery.attempt if attempt_id is not None else None
+        attempt = delivery.attempt
         changed_attempt = None
-        if attempt is not None and attempt.id == attempt_id:
-            if event.type == "task.assigned":
-                attempt.provider_id = progress.task_id
-                changed_attempt = attempt
-            current = AttemptStatus(attempt.status)
-            if attempt_target is not None and attempt_target in ATTEMPT_TRANSITIONS[current]:
-                attempt_to(uow, delivery.id, attempt, attempt_target)
-                changed_attempt = attempt
-        elif attempt_id is not None:
-            delivery_target = None  # an older attempt's news: the delivery has moved on
+        ours = attempt is not None and attempt_id is not None and attempt.id == attempt_id
+        if ours and event.type == "task.assigned":
+            assert attempt is not None
+            attempt.provider_id = progress.task_id
+            changed_attempt = attempt
+        elif not ours and attempt_id is not None:
+            attempt_target = delivery_target = None  # an older attempt's news: moved on
+        steps = robot_steps(
+            DeliveryStatus(delivery.status),
+            AttemptStatus(attempt.status) if ours and attempt is not None else None,
+            attempt_target,
+            delivery_target,
+        )
         changed_delivery = None
-        status = DeliveryStatus(delivery.status)
-        if delivery_target is not None and delivery_target in DELIVERY_TRANSITIONS[status]:
-            if delivery_target is DeliveryStatus.DELIVERED and delivery.handover is None:
+        for step in steps:
+            if step.entity == "attempt":
+                assert attempt is not None
+                attempt_to(uow, delivery.id, attempt, AttemptStatus(step.to))
+                changed_attempt = attempt
+                continue
+            to = DeliveryStatus(step.to)
+            if to is DeliveryStatus.DELIVERED and delivery.handover is None:
                 # Completed without the compartment opened here: no proof to show.
                 delivery.handover = handover(
                     AttemptProvider.ROBOT, at=now, lat=None, lng=None, proof="none"
                 )
             told: dict[str, Any] = {"source_event": event.id}
-            if delivery_target is DeliveryStatus.DELIVERED and delivery.cancel_reason:
+            if to is DeliveryStatus.DELIVERED and delivery.cancel_reason:
                 told["cancel"] = "too_late"  # handed over before the merchant's cancel came
-            delivery_to(uow, delivery, delivery_target, **told)
+            delivery_to(uow, delivery, to, **told)
             changed_delivery = delivery
         repository.save_progress(uow.connection, changed_delivery, changed_attempt)
         uow.commit()
