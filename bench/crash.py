@@ -6,11 +6,11 @@ every order exists once, every delivery ended, no event was lost or took effect 
 robot was ever on two active tasks, every webhook was sent and received.
 
 The workload (`crash_workload`): merchants order about every `--order-every-s` each and
-cancel some; robots drive their tasks over the ops API and now and then fault, so a courier
-takes over; a webhook receiver keeps every message. The settings make recovery quick enough
-for a short run: JetStream redelivers an event held by a dead consumer after 5 s
-(`SIDEWALK_BUS_ACK_WAIT_S`) and a webhook held by a dead sender is due again after 5 s
-(`SIDEWALK_WEBHOOK_LEASE_S`).
+cancel some; robots drive their tasks over the ops API and now and then fault, so another
+robot or a courier takes over; a webhook receiver keeps every message. The settings make
+recovery quick enough for a short run: JetStream redelivers an event held by a dead consumer
+after 5 s (`SIDEWALK_BUS_ACK_WAIT_S`) and a webhook held by a dead sender is due again after
+5 s (`SIDEWALK_WEBHOOK_LEASE_S`).
 
 Run: `make bench`, or `.venv/bin/python bench/crash.py [--kills 30] [--seed 1] [--quick]
 [--json] [--output FILE]`. `--quick` kills each of the seven processes once, in a random
@@ -282,9 +282,10 @@ def render(plan: Plan, outcome: Outcome, argv: list[str]) -> str:
         f"The production layout (two servers and five workers, each its own process) under "
         f"{plan.merchants} merchants ordering about every {plan.order_every_s:g} s each "
         f"({plan.cancel_rate:.0%} cancelled) and {plan.robots} robots driving (faulting on "
-        f"{plan.fault_rate:.0%} of trips, so a courier takes over); {len(outcome.kills)} "
-        f"SIGKILLs of a random process, {plan.gap_s[0]:g} to {plan.gap_s[1]:g} s apart, each "
-        f"started again after {plan.down_s[0]:g} to {plan.down_s[1]:g} s. Seed {plan.seed}.",
+        f"{plan.fault_rate:.0%} of trips, so another robot or a courier takes over); "
+        f"{len(outcome.kills)} SIGKILLs of a random process, "
+        f"{plan.gap_s[0]:g} to {plan.gap_s[1]:g} s apart, each started again after "
+        f"{plan.down_s[0]:g} to {plan.down_s[1]:g} s. Seed {plan.seed}.",
         "",
         "| process | kills | back serving after, mean s | max s |",
         "| --- | ---: | ---: | ---: |",

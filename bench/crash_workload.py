@@ -1,7 +1,7 @@
 """The work the crash run puts on the platform while its processes are being killed: merchants
 ordering (and now and then cancelling) over the merchant API, robots driving their tasks over
-the ops API (and now and then faulting, so couriers take over), and a webhook receiver that
-keeps every message it is sent.
+the ops API (and now and then faulting, so another robot or a courier takes over), and a
+webhook receiver that keeps every message it is sent.
 
 Every caller behaves as a well-written client would when a server dies under it: it tries
 again, and an order is tried again with the same `Idempotency-Key`, so that a retry after an

@@ -3,9 +3,7 @@
 
 from typing import Any
 
-from sidewalk.deliveries.domain import (
-    AttemptProvider,
-)
+from sidewalk.deliveries.domain import AttemptProvider
 from sidewalk.deliveries.shapes import AttemptFields, DeliveryFields, PlaceFields, QuoteFields
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.kernel.contracts import AttemptRequested

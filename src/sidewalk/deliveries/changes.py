@@ -17,13 +17,8 @@ from sidewalk.deliveries.domain import (
     plan_schedule,
 )
 from sidewalk.deliveries.eta import Eta
-from sidewalk.deliveries.models import (
-    Delivery,
-)
-from sidewalk.deliveries.schemas import (
-    DeliveryRead,
-    DeliveryUpdate,
-)
+from sidewalk.deliveries.models import Delivery
+from sidewalk.deliveries.schemas import DeliveryRead, DeliveryUpdate
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read
 from sidewalk.kernel.contracts import AttemptUpdated

@@ -26,22 +26,12 @@ from sidewalk.deliveries.domain import (
     cancellation_target,
     not_found,
 )
-from sidewalk.deliveries.models import (
-    Attempt,
-    Delivery,
-    DeliveryAttempt,
-)
+from sidewalk.deliveries.models import Attempt, Delivery, DeliveryAttempt
 from sidewalk.deliveries.moves import attempt_to, delivery_to
-from sidewalk.deliveries.schemas import (
-    CancelRequest,
-    DeliveryRead,
-)
+from sidewalk.deliveries.schemas import CancelRequest, DeliveryRead
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read
-from sidewalk.kernel.contracts import (
-    AttemptCancelRequested,
-    TaskEnded,
-)
+from sidewalk.kernel.contracts import AttemptCancelRequested, TaskEnded
 from sidewalk.kernel.events import Envelope
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.statemachine import check

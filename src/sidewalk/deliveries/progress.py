@@ -22,11 +22,7 @@ from sidewalk.deliveries.handover import handover, note_undeliverable
 from sidewalk.deliveries.moves import attempt_to, delivery_to
 from sidewalk.deliveries.progress_records import DeliveryInProgress
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
-from sidewalk.kernel.contracts import (
-    TaskProgress,
-    TaskUndeliverable,
-    TaskUnlocked,
-)
+from sidewalk.kernel.contracts import TaskProgress, TaskUndeliverable, TaskUnlocked
 from sidewalk.kernel.contracts.operations import TaskEvent
 from sidewalk.kernel.events import Envelope
 

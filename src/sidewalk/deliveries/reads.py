@@ -2,15 +2,8 @@
 
 from sidewalk.deliveries import repository
 from sidewalk.deliveries.context import DeliveriesContext
-from sidewalk.deliveries.domain import (
-    MerchantPrincipal,
-    not_found,
-)
-from sidewalk.deliveries.schemas import (
-    DeliveryEvents,
-    DeliveryPage,
-    DeliveryRead,
-)
+from sidewalk.deliveries.domain import MerchantPrincipal, not_found
+from sidewalk.deliveries.schemas import DeliveryEvents, DeliveryPage, DeliveryRead
 from sidewalk.deliveries.views import delivery_read, event_read
 from sidewalk.kernel.cursor import encode_cursor
 
