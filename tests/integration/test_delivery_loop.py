@@ -15,6 +15,7 @@ from sidewalk.deliveries import handlers as deliveries_handlers
 from sidewalk.deliveries.models import INBOX
 from sidewalk.deliveries.models import OUTBOX as DELIVERIES_OUTBOX
 from sidewalk.kernel.clock import ManualClock
+from sidewalk.kernel.contracts import TaskEnded
 from sidewalk.kernel.events import Envelope
 from sidewalk.operations.domain import OperatorRole
 from tests.factories import MerchantClient, make_merchant
@@ -140,6 +141,43 @@ def test_goods_whose_return_robot_faults_fail_the_delivery_instead_of_leaving_it
     assert [(e["data"]["previous"], e["data"]["return_task_id"]) for e in failed] == [
         ("returning", back["id"])
     ]
+
+
+def test_news_out_of_order_of_goods_on_board_never_opens_another_attempt(
+    platform: Platform, client: TestClient, merchant: MerchantClient, fleet: Fleet
+) -> None:
+    """Operations says the task failed with the goods on board before the news of the pickup
+    came: no other attempt takes over; and the return's failure, before any news of the
+    return, still fails the delivery, through `returning`."""
+    pump, _, delivery, task = _robot_takes_an_order(platform, merchant, fleet)
+    pump()
+    seen = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert seen["status"] == "assigned"
+    about = {"robot_serial": "SW-1", "delivery_id": delivery["id"]}
+    now = platform.clock.now()
+    failed = TaskEnded(
+        task_id=task["id"],
+        attempt_id=seen["latest_attempt_id"],
+        task_type="delivery",
+        reason="blocked_path",
+        goods_on_board=True,
+        **about,
+    ).envelope(occurred_at=now, type_="task.failed")
+    deliveries_handlers.handle(platform.deliveries, failed)
+    after = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert [(a["provider"], a["status"]) for a in after["attempts"]] == [("robot", "failed")]
+    assert after["status"] == "assigned"  # the goods come back on the return task
+
+    back = TaskEnded(task_id="tsk_back", task_type="return", reason="robot_fault", **about)
+    deliveries_handlers.handle(
+        platform.deliveries, back.envelope(occurred_at=now, type_="task.failed")
+    )
+    final = merchant.get(f"/v1/deliveries/{delivery['id']}").json()
+    assert (final["status"], final["failure_reason"]) == ("failed", "robot_fault")
+    told = [
+        e["type"] for e in merchant.get(f"/v1/deliveries/{delivery['id']}/events").json()["data"]
+    ]
+    assert told[-2:] == ["delivery.returning", "delivery.failed"]
 
 
 def test_a_cancel_before_pickup_frees_the_robot(

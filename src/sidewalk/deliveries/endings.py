@@ -19,12 +19,14 @@ from sidewalk.deliveries.domain import (
     BEFORE_PICKUP,
     DELIVERY_TRANSITIONS,
     TERMINAL_ATTEMPT,
+    TERMINAL_DELIVERY,
     AttemptProvider,
     AttemptStatus,
     DeliveryStatus,
     MerchantPrincipal,
     cancellation_target,
     not_found,
+    robot_steps,
 )
 from sidewalk.deliveries.models import Attempt, Delivery, DeliveryAttempt
 from sidewalk.deliveries.moves import attempt_to, delivery_to
@@ -137,17 +139,20 @@ def robot_task_ended(ctx: DeliveriesContext, event: Envelope, ended_task: TaskEn
 
 def robot_return_ended(ctx: DeliveriesContext, event: Envelope, ended_task: TaskEnded) -> None:
     """The robot bringing the goods back did not get there (it faulted, went offline, or its
-    task was cancelled): the delivery, `returning`, fails with the reason, for nobody is
-    bringing the goods back any more."""
+    task was cancelled): the delivery fails with the reason, for nobody is bringing the goods
+    back any more; through `returning` if news of the return is still coming."""
     if ended_task.delivery_id is None:
         return
     with ctx.uow() as uow:
         if not uow.first_time(INBOX_CONSUMER, event.id):
             return
         delivery = repository.delivery_in_progress(uow.connection, ended_task.delivery_id)
-        if delivery is None or delivery.status != DeliveryStatus.RETURNING:
+        status = DeliveryStatus(delivery.status) if delivery is not None else None
+        if delivery is None or status is None or status in TERMINAL_DELIVERY:
             uow.commit()  # it ended otherwise meanwhile (delivered after all)
             return
+        for step in robot_steps(status, None, None, DeliveryStatus.RETURNING):
+            delivery_to(uow, delivery, DeliveryStatus(step.to), source_event=event.id)
         reason = ended_task.reason or f"return_{event.type.removeprefix('task.')}"
         delivery.failure_reason = reason
         delivery_to(
@@ -186,9 +191,11 @@ def robot_attempt_ended(ctx: DeliveriesContext, event: Envelope, ended_task: Tas
         status = DeliveryStatus(delivery.status)
         cancelled = delivery.cancel_reason is not None  # operations' answer to the merchant
         lost = reason in ROBOT_LOST or bool(ended_task.goods_disposed)
-        if status in BEFORE_PICKUP and cancelled:
+        # Operations knows where the goods are, even when news of the pickup is still coming.
+        before_pickup = status in BEFORE_PICKUP and not ended_task.goods_on_board
+        if before_pickup and cancelled:
             delivery_to(uow, delivery, DeliveryStatus.CANCELLED, reason=delivery.cancel_reason)
-        elif status in BEFORE_PICKUP:
+        elif before_pickup:
             cancelled_there = ended is AttemptStatus.CANCELLED
             why = CANCELLED_BY_OPERATIONS if cancelled_there else reason
             after = next_after_failure(ctx, uow, delivery.id, AttemptProvider.ROBOT, why)
@@ -247,8 +254,14 @@ def _robot_dropoff(
     robots' areas, or when the fleet's state shows no robot (or is not known)."""
     if facts.service_area_id is None:
         return None
+    # The robot that just failed may still be in the snapshot, as free soon: it is not.
     eta = ctx.eta.robot_from_fleet(
-        facts.pickup, facts.dropoff, facts.distance_m, at=now, area_id=facts.service_area_id
+        facts.pickup,
+        facts.dropoff,
+        facts.distance_m,
+        at=now,
+        area_id=facts.service_area_id,
+        unavailable=1,
     )
     return None if eta is None else eta.dropoff
 

@@ -36,10 +36,18 @@ class EtaEstimator(Protocol):
     ) -> Eta: ...
 
     def robot_from_fleet(
-        self, pickup: LatLng, dropoff: LatLng, distance_m: int, *, at: datetime, area_id: str
+        self,
+        pickup: LatLng,
+        dropoff: LatLng,
+        distance_m: int,
+        *,
+        at: datetime,
+        area_id: str,
+        unavailable: int = 0,
     ) -> Eta | None:
-        """A robot's times from the fleet's known state alone: None when the area's state is
-        not known (or too old) or it has no robot that can take work."""
+        """A robot's times from the fleet's known state alone, with `unavailable` of the robots
+        it lists out: None when the area's state is not known (or too old) or it has no robot
+        that can take work."""
 
     def forget(self) -> None:
         """Drop what was read of the fleet: a newer snapshot has just been stored."""
@@ -82,7 +90,14 @@ class DistanceEta:
         return Eta(pickup_at, self.dropoff_after(provider, pickup_at, distance_m))
 
     def robot_from_fleet(
-        self, pickup: LatLng, dropoff: LatLng, distance_m: int, *, at: datetime, area_id: str
+        self,
+        pickup: LatLng,
+        dropoff: LatLng,
+        distance_m: int,
+        *,
+        at: datetime,
+        area_id: str,
+        unavailable: int = 0,
     ) -> Eta | None:
         return None  # nothing is known of the fleet
 
@@ -112,13 +127,16 @@ def fleet_pickup_lead_s(
     detour_factor: float,
     cycle_s: float,
     age_s: float = 0.0,
+    unavailable: int = 0,
 ) -> float | None:
     """Seconds until a robot reaches `pickup`, if the waiting tasks take the robots that are
     soonest there first: the (pending + 1)-th soonest arrival; with more tasks than robots,
     a robot's later rounds each add a typical task's length. A busy robot is `age_s` nearer
-    to free than the snapshot says. None with no robot at all."""
+    to free than the snapshot says. `unavailable` robots the snapshot may still list are out
+    (one that failed since, not known by row): the soonest that many are left out, the worst
+    case. None with no robot at all."""
     robots = state.robots
-    if len(robots) == 0:
+    if len(robots) <= unavailable:
         return None
     lat1, lng1 = np.radians(robots[:, 0]), np.radians(robots[:, 1])
     lat2, lng2 = math.radians(pickup.lat), math.radians(pickup.lng)
@@ -128,7 +146,9 @@ def fleet_pickup_lead_s(
     )
     metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
     arrival = np.maximum(robots[:, 2] - age_s, 0.0) + metres * detour_factor / robots[:, 3]
-    rounds, place = divmod(state.pending, len(robots))
+    if unavailable:
+        arrival = np.sort(arrival)[unavailable:]
+    rounds, place = divmod(state.pending, len(arrival))
     soonest = float(np.partition(arrival, place)[place])
     return soonest + rounds * cycle_s
 
@@ -184,7 +204,14 @@ class FleetEta:
         return known or self._fallback.estimate(provider, pickup, dropoff, distance_m, at=at)
 
     def robot_from_fleet(
-        self, pickup: LatLng, dropoff: LatLng, distance_m: int, *, at: datetime, area_id: str
+        self,
+        pickup: LatLng,
+        dropoff: LatLng,
+        distance_m: int,
+        *,
+        at: datetime,
+        area_id: str,
+        unavailable: int = 0,
     ) -> Eta | None:
         state = self._current().get(area_id)
         if state is None or at - state.taken_at > self._max_age:
@@ -195,6 +222,7 @@ class FleetEta:
             detour_factor=self._detour,
             cycle_s=self._fallback.robot_pickup_lead_s,
             age_s=max(0.0, (at - state.taken_at).total_seconds()),
+            unavailable=unavailable,
         )
         if lead is None:
             return None

@@ -423,6 +423,8 @@ def finish(
     told: dict[str, Any] = {"reason": reason}
     if disposed:
         told["goods_disposed"] = True
+    if _goods_on_board(task) and status is not TaskStatus.COMPLETED:
+        told["goods_on_board"] = True
     task_to(uow, task, status, **told)
     if carrying and send_back and robot is not None and status is not TaskStatus.COMPLETED:
         _send_goods_back(uow, task, robot)

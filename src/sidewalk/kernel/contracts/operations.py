@@ -65,6 +65,11 @@ class TaskEnded(TaskEvent):
     goods_disposed: bool | None = Field(
         None, description="true when the goods on board are to be disposed of"
     )
+    goods_on_board: bool | None = Field(
+        None,
+        description="true when the robot had picked the goods up: a return task brings them "
+        "back (unless disposed of), and no other attempt may take over",
+    )
 
 
 class TaskUnlocked(TaskEvent):
