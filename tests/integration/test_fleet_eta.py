@@ -157,8 +157,8 @@ def test_a_busy_robot_counts_from_where_its_task_ends(
     fleet.dispatch()
     tell_fleet(platform.operations)
     pump()
-    # The robot is free at MAIN_ST after the whole delivery; a quote picking up at MAIN_ST
-    # waits for that trip, one from SUNSET for the trip and the way back.
+    # The robot is free at MAIN_ST after the whole delivery, its waits at both ends included;
+    # a quote picking up at MAIN_ST waits for that, one from SUNSET for it and the way back.
     settings = platform.settings
     at_dropoff = merchant.quote(
         pickup={"lat": MAIN_ST.lat, "lng": MAIN_ST.lng, "full_address": "1 Main St"},
@@ -168,5 +168,6 @@ def test_a_busy_robot_counts_from_where_its_task_ends(
     first = _seconds(at_dropoff["pickup_eta"], clock.now())
     second = _seconds(back_at_pickup["pickup_eta"], clock.now())
     trip_s = at_dropoff["distance_m"] / settings.robot_speed_mps
-    assert abs(first - trip_s) < 0.05 * trip_s
-    assert abs(second - 2 * trip_s) < 0.05 * second
+    waits_s = settings.robot_pickup_dwell_s + settings.robot_dropoff_dwell_s
+    assert abs(first - (trip_s + waits_s)) < 0.05 * trip_s
+    assert abs(second - (2 * trip_s + waits_s)) < 0.05 * second

@@ -83,6 +83,7 @@ def _reschedule(
     planned = plan_schedule(schedule, pickup_eta=eta.pickup, dropoff_eta=eta.dropoff)
     quote.pickup_ready_at = ready_at
     quote.pickup_eta, quote.dropoff_eta = planned.pickup_at, planned.dropoff_at
+    quote.pickup_margin_s, quote.dropoff_margin_s = eta.margins.pickup_s, eta.margins.dropoff_s
 
 
 def _tell_provider(uow: DeliveriesUnitOfWork, delivery: Delivery) -> None:

@@ -5,7 +5,7 @@ else from distance alone."""
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sidewalk.deliveries.domain import AttemptProvider
+from sidewalk.deliveries.promises import NO_MARGINS, Margins, promised
 from sidewalk.kernel.geo import EARTH_RADIUS_M, LatLng
 
 
@@ -21,6 +22,8 @@ from sidewalk.kernel.geo import EARTH_RADIUS_M, LatLng
 class Eta:
     pickup: datetime
     dropoff: datetime
+    # What the times add to the fleet model's estimate (`CalibratedEta`); none on their own.
+    margins: Margins = NO_MARGINS
 
 
 class EtaEstimator(Protocol):
@@ -51,6 +54,10 @@ class EtaEstimator(Protocol):
 
     def forget(self) -> None:
         """Drop what was read of the fleet: a newer snapshot has just been stored."""
+
+    def note_order(self, area_id: str, pickup: LatLng, *, at: datetime) -> None:
+        """A robot order was placed in `area_id` at `at`: until the fleet tells its state
+        again, the robot soonest at `pickup` is spoken for."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,9 @@ class DistanceEta:
     def forget(self) -> None:
         """Nothing is read of the fleet: distance alone decides."""
 
+    def note_order(self, area_id: str, pickup: LatLng, *, at: datetime) -> None:
+        """Nothing is known of the robots to take."""
+
 
 @dataclass(frozen=True)
 class FleetState:
@@ -128,16 +138,42 @@ def fleet_pickup_lead_s(
     cycle_s: float,
     age_s: float = 0.0,
     unavailable: int = 0,
+    taken: Sequence[LatLng] = (),
 ) -> float | None:
     """Seconds until a robot reaches `pickup`, if the waiting tasks take the robots that are
     soonest there first: the (pending + 1)-th soonest arrival; with more tasks than robots,
     a robot's later rounds each add a typical task's length. A busy robot is `age_s` nearer
-    to free than the snapshot says. `unavailable` robots the snapshot may still list are out
-    (one that failed since, not known by row): the soonest that many are left out, the worst
-    case. None with no robot at all."""
+    to free than the snapshot says. While robots are free now for every waiting task, only
+    they count: the dispatcher sends a free robot at once rather than wait for a busy one
+    that would be there sooner. Each order placed since the snapshot (`taken`, its pickup)
+    has taken the robot soonest at its own pickup. `unavailable` robots the snapshot may
+    still list are out (one that failed since, not known by row): the soonest that many are
+    left out, the worst case. None with no robot at all."""
     robots = state.robots
+    free_now = robots[:, 2] <= age_s
+    if int(free_now.sum()) > state.pending + len(taken) + unavailable:
+        robots = robots[free_now]
+    pending = state.pending
+    for other in taken:
+        if len(robots) <= 1 + unavailable:
+            pending += 1  # no robot left to take: it waits with the others
+            continue
+        soonest = int(np.argmin(_arrivals(robots, other, detour_factor, age_s)))
+        robots = np.delete(robots, soonest, axis=0)
     if len(robots) <= unavailable:
         return None
+    arrival = _arrivals(robots, pickup, detour_factor, age_s)
+    if unavailable:
+        arrival = np.sort(arrival)[unavailable:]
+    rounds, place = divmod(pending, len(arrival))
+    soonest_s = float(np.partition(arrival, place)[place])
+    return soonest_s + rounds * cycle_s
+
+
+def _arrivals(
+    robots: NDArray[np.float64], pickup: LatLng, detour_factor: float, age_s: float
+) -> NDArray[np.float64]:
+    """Each robot's seconds to `pickup`: until it is free, then the way there."""
     lat1, lng1 = np.radians(robots[:, 0]), np.radians(robots[:, 1])
     lat2, lng2 = math.radians(pickup.lat), math.radians(pickup.lng)
     h = (
@@ -145,12 +181,10 @@ def fleet_pickup_lead_s(
         + np.cos(lat1) * math.cos(lat2) * np.sin((lng2 - lng1) / 2) ** 2
     )
     metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
-    arrival = np.maximum(robots[:, 2] - age_s, 0.0) + metres * detour_factor / robots[:, 3]
-    if unavailable:
-        arrival = np.sort(arrival)[unavailable:]
-    rounds, place = divmod(state.pending, len(arrival))
-    soonest = float(np.partition(arrival, place)[place])
-    return soonest + rounds * cycle_s
+    arrival: NDArray[np.float64] = (
+        np.maximum(robots[:, 2] - age_s, 0.0) + metres * detour_factor / robots[:, 3]
+    )
+    return arrival
 
 
 class FleetEta:
@@ -173,10 +207,16 @@ class FleetEta:
         self._states: Mapping[str, FleetState] = {}
         self._loaded_at: float | None = None
         self._lock = threading.Lock()
+        # Robot orders this process placed, per area: when, and where the robot picks up.
+        self._taken: dict[str, list[tuple[datetime, LatLng]]] = {}
 
     def forget(self) -> None:
         """Read the snapshots again on the next estimate (a new one has just been stored)."""
         self._loaded_at = None
+
+    def note_order(self, area_id: str, pickup: LatLng, *, at: datetime) -> None:
+        with self._lock:
+            self._taken.setdefault(area_id, []).append((at, pickup))
 
     def _current(self) -> Mapping[str, FleetState]:
         now = time.monotonic()
@@ -186,6 +226,10 @@ class FleetEta:
                 if self._loaded_at is None or now - self._loaded_at >= self._refresh_s:
                     self._states = self._load()
                     self._loaded_at = now
+                    for area_id, orders in self._taken.items():  # the snapshots count them
+                        state = self._states.get(area_id)
+                        if state is not None:
+                            orders[:] = [o for o in orders if o[0] > state.taken_at]
         return self._states
 
     def estimate(
@@ -223,9 +267,79 @@ class FleetEta:
             cycle_s=self._fallback.robot_pickup_lead_s,
             age_s=max(0.0, (at - state.taken_at).total_seconds()),
             unavailable=unavailable,
+            taken=[p for t, p in self._taken.get(area_id, ()) if t > state.taken_at],
         )
         if lead is None:
             return None
         pickup_at = at + timedelta(seconds=round(lead))
         robot = AttemptProvider.ROBOT
         return Eta(pickup_at, self._fallback.dropoff_after(robot, pickup_at, distance_m))
+
+
+class CalibratedEta:
+    """Promises: another estimator's times plus the margins that recent deliveries of the same
+    provider needed (`deliveries.promises`), read again with the fleet's state (`forget`) and
+    at most every `refresh_s` otherwise."""
+
+    def __init__(
+        self,
+        model: EtaEstimator,
+        load: Callable[[], Mapping[AttemptProvider, Margins]],
+        *,
+        refresh_s: float = 30.0,
+    ) -> None:
+        self._model, self._load, self._refresh_s = model, load, refresh_s
+        self._margins: Mapping[AttemptProvider, Margins] = {}
+        self._loaded_at: float | None = None
+        self._lock = threading.Lock()
+
+    def margins(self, provider: AttemptProvider) -> Margins:
+        now = time.monotonic()
+        if self._loaded_at is None or now - self._loaded_at >= self._refresh_s:
+            with self._lock:
+                if self._loaded_at is None or now - self._loaded_at >= self._refresh_s:
+                    self._margins = self._load()
+                    self._loaded_at = now
+        return self._margins.get(provider, NO_MARGINS)
+
+    def _promise(self, provider: AttemptProvider, at: datetime, estimate: Eta) -> Eta:
+        pickup, dropoff, margins = promised(
+            at, estimate.pickup, estimate.dropoff, self.margins(provider)
+        )
+        return Eta(pickup, dropoff, margins)
+
+    def estimate(
+        self,
+        provider: AttemptProvider,
+        pickup: LatLng,
+        dropoff: LatLng,
+        distance_m: int,
+        *,
+        at: datetime,
+        area_id: str | None = None,
+    ) -> Eta:
+        found = self._model.estimate(provider, pickup, dropoff, distance_m, at=at, area_id=area_id)
+        return self._promise(provider, at, found)
+
+    def robot_from_fleet(
+        self,
+        pickup: LatLng,
+        dropoff: LatLng,
+        distance_m: int,
+        *,
+        at: datetime,
+        area_id: str,
+        unavailable: int = 0,
+    ) -> Eta | None:
+        found = self._model.robot_from_fleet(
+            pickup, dropoff, distance_m, at=at, area_id=area_id, unavailable=unavailable
+        )
+        return None if found is None else self._promise(AttemptProvider.ROBOT, at, found)
+
+    def forget(self) -> None:
+        """Read the fleet's state and the margins again on the next estimate."""
+        self._model.forget()
+        self._loaded_at = None
+
+    def note_order(self, area_id: str, pickup: LatLng, *, at: datetime) -> None:
+        self._model.note_order(area_id, pickup, at=at)

@@ -120,6 +120,10 @@ class Quote(Base):
     order_value_cents: Mapped[int | None] = mapped_column(Integer)
     pickup_eta: Mapped[datetime]
     dropoff_eta: Mapped[datetime]
+    # What the promised times add to the fleet model's estimate, calibrated on the promises
+    # kept lately (`deliveries.promises`): the estimate is the promise less its margin.
+    pickup_margin_s: Mapped[int] = mapped_column(Integer, server_default="0")
+    dropoff_margin_s: Mapped[int] = mapped_column(Integer, server_default="0")
     expires_at: Mapped[datetime]
     used_by_delivery_id: Mapped[str | None] = mapped_column(String(40), unique=True)
     created_at: Mapped[datetime]
@@ -274,6 +278,26 @@ class IdempotencyRecord(Base):
     response_body: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PromiseOutcome(Base):
+    """How far a delivered order's times fell from the fleet model's estimate at its quote
+    (seconds, later positive): the recent ones calibrate the margins of new promises. Only
+    orders for as soon as possible, carried by their first attempt with the quoted provider."""
+
+    __tablename__ = "promise_outcomes"
+
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
+    provider: Mapped[AttemptProvider] = mapped_column(
+        text_enum(AttemptProvider, "attempt_provider")
+    )
+    service_area_id: Mapped[str | None] = mapped_column(String(100))
+    delivered_at: Mapped[datetime]
+    # None when the pickup was not seen reached (a network that skipped telling it).
+    pickup_error_s: Mapped[float | None] = mapped_column(Float)
+    dropoff_error_s: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_promise_outcomes_recent", "provider", "delivered_at"),)
 
 
 class FleetSnapshot(Base):

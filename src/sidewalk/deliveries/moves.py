@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sidewalk.deliveries.domain import AttemptStatus, DeliveryStatus, move_attempt, move_delivery
+from sidewalk.deliveries.promise_store import record_outcome
 from sidewalk.deliveries.shapes import Moving
 from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 
@@ -21,12 +22,14 @@ def delivery_to(
     **told: Any,
 ) -> DeliveryStatus:
     """Move the delivery to `to` (raising `invalid_transition` if it may not go there), as of
-    `at` (by default now), and record `delivery.<to>` with the status it left and `told`.
-    The status it left is returned."""
+    `at` (by default now), and record `delivery.<to>` with the status it left and `told`; a
+    delivery delivered keeps how its promise fared. The status it left is returned."""
     now = uow.clock.now()
     previous = move_delivery(delivery, to, at=at or now)
     delivery.updated_at = now
     uow.record(delivery.id, f"delivery.{to.value}", previous=previous.value, **told)
+    if to is DeliveryStatus.DELIVERED:
+        record_outcome(uow.connection, delivery.id, delivery.status_times, at or now)
     return previous
 
 

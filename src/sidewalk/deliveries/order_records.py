@@ -39,6 +39,7 @@ class QuoteToOrder:
     dropoff_eta: datetime
     expires_at: datetime
     used_by_delivery_id: str | None
+    service_area_id: str | None
 
 
 @dataclass(slots=True)

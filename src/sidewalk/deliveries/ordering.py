@@ -34,6 +34,7 @@ from sidewalk.deliveries.uow import DeliveriesUnitOfWork
 from sidewalk.deliveries.views import delivery_read
 from sidewalk.kernel.db import JsonText
 from sidewalk.kernel.errors import SidewalkError, Unprocessable
+from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.ids import new_id
 from sidewalk.kernel.loop_sessions import LoopSessions
 from sidewalk.kernel.secrets import new_pin, new_token
@@ -84,6 +85,8 @@ class OrderRequest:
     key: str | None
     fingerprint: str
     outcome: Ordered | SidewalkError | _Again | None = field(default=None, repr=False)
+    # Where a robot is to pick up the goods of the delivery ordered, for the ETAs that follow.
+    robot_pickup: tuple[str, LatLng] | None = field(default=None, repr=False)
 
     @classmethod
     def of(
@@ -126,7 +129,15 @@ def create_delivery(
         # Another request with this key, or for this quote, committed first: answer as it did
         # (a replay, `idempotency_key_reused` or `quote_already_used`).
         write_orders(ctx.uow, ctx.settings, [request])
+    _robot_taken(ctx, request)
     return request.answer()
+
+
+def _robot_taken(ctx: DeliveriesContext, request: OrderRequest) -> None:
+    """Tell the estimates that a robot is spoken for until the fleet tells its state again."""
+    if request.robot_pickup is not None:
+        area_id, pickup = request.robot_pickup
+        ctx.eta.note_order(area_id, pickup, at=ctx.clock.now())
 
 
 async def order_delivery(ctx: DeliveriesContext, request: OrderRequest) -> Ordered:
@@ -141,6 +152,7 @@ async def order_delivery(ctx: DeliveriesContext, request: OrderRequest) -> Order
                 raise
             continue
         if request.outcome is not AGAIN:
+            _robot_taken(ctx, request)
             return request.answer()
 
 
@@ -201,6 +213,7 @@ def order_deliveries(
     connection, now = uow.connection, uow.clock.now()
     for request in requests:
         request.outcome = None  # a batch written again after a failure answers afresh
+        request.robot_pickup = None
     to_order = _replay_known_keys(uow, _one_per_key(requests), now)
     quotes = repository.quotes_to_order(connection, {r.cmd.quote_id for r in to_order})
     claimed: dict[str, str] = {}
@@ -226,6 +239,10 @@ def order_deliveries(
             sequence=1,
         )
         request_attempt(uow, delivery, delivery.quote, attempt, sequence=1)
+        area = delivery.quote.service_area_id
+        if attempt.provider is AttemptProvider.ROBOT and area is not None:
+            pickup = delivery.quote.pickup
+            request.robot_pickup = (area, LatLng(pickup.lat, pickup.lng))
     if not orders:
         return
     repository.claim_quotes(connection, claimed)

@@ -42,6 +42,8 @@ QUOTE_COLUMNS = (
     "pickup_ready_at",
     "dropoff_after",
     "dropoff_before",
+    "pickup_margin_s",
+    "dropoff_margin_s",
 )
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -91,6 +93,8 @@ def quote_rows(quotes: list[QuoteRead], *, naive_times: bool) -> tuple[Rows, Row
             when(q.pickup_ready_at),
             when(q.dropoff_window.start_at if q.dropoff_window else None),
             when(q.dropoff_window.end_at if q.dropoff_window else None),
+            q._margins.pickup_s,
+            q._margins.dropoff_s,
         )
         for q in quotes
     ]

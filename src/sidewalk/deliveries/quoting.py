@@ -55,7 +55,7 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
         terms.provider, pickup, dropoff, terms.distance_m, at=now, area_id=terms.service_area_id
     )
     planned = plan_schedule(schedule, pickup_eta=eta.pickup, dropoff_eta=eta.dropoff)
-    return QuoteRead(
+    quote = QuoteRead(
         id=new_id("quo"),
         external_reference_id=cmd.external_reference_id,
         merchant_id=merchant.id,
@@ -76,6 +76,8 @@ def price_quote(ctx: DeliveriesContext, merchant: MerchantPrincipal, cmd: QuoteC
         used_by_delivery_id=None,
         created_at=now,
     )
+    quote._margins = eta.margins
+    return quote
 
 
 def check_serviceability(

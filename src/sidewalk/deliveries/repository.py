@@ -365,6 +365,7 @@ _QUOTES_AND_PLACES = (
         _QUOTES.c.dropoff_eta,
         _QUOTES.c.expires_at,
         _QUOTES.c.used_by_delivery_id,
+        _QUOTES.c.service_area_id,
         *(place.c[name] for place in (_PICKUP, _DROPOFF) for name in PLACE_COLUMNS),
     )
     .join_from(_QUOTES, _PICKUP, _PICKUP.c.id == _QUOTES.c.pickup_location_id)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from sidewalk.deliveries.domain import (
     AttemptProvider,
@@ -12,6 +12,7 @@ from sidewalk.deliveries.domain import (
     DeliveryStatus,
     UndeliverableAction,
 )
+from sidewalk.deliveries.promises import NO_MARGINS, Margins
 from sidewalk.kernel.schemas import NO_NUL, Latitude, Longitude, Request, UtcDatetime
 
 Address = Annotated[
@@ -242,6 +243,8 @@ class QuoteRead(BaseModel):
     expires_at: datetime
     used_by_delivery_id: str | None
     created_at: datetime
+    # What the promised times add to the fleet model's estimate: stored, never shown.
+    _margins: Margins = PrivateAttr(default=NO_MARGINS)
 
 
 class AttemptRead(BaseModel):

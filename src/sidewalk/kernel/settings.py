@@ -72,6 +72,25 @@ class Settings(BaseSettings):
         900, ge=0, description="Typical time for a courier to reach a pickup."
     )
     courier_max_distance_m: int = Field(15_000, gt=0, description="Longest trip a courier takes.")
+    eta_promise_percentile: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description="Share of deliveries that meet the times their quote promised: promises "
+        "add to the fleet model's estimate the margin this share of recent deliveries needed.",
+    )
+    eta_calibration_legs: int = Field(
+        300, gt=0, description="Recent deliveries of each provider that calibrate the margin."
+    )
+    eta_calibration_min_legs: int = Field(
+        30, gt=0, description="Fewer recent deliveries than this: the prior margin is used."
+    )
+    eta_prior_margin_s: int = Field(
+        0,
+        ge=0,
+        description="The margin promises add until enough deliveries are known (by default "
+        "none: the fleet model's estimate as it is).",
+    )
     webhook_location_interval_s: float = Field(
         30,
         gt=0,

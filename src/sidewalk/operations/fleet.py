@@ -19,6 +19,7 @@ from sidewalk.operations.domain import (
     TaskStatus,
     TaskType,
     TripStatus,
+    TripType,
     needs_charge,
     remaining_travel_s,
 )
@@ -31,20 +32,29 @@ _AHEAD = frozenset({TripStatus.PENDING, TripStatus.IN_PROGRESS, TripStatus.ARRIV
 def snapshot(ctx: OperationsContext) -> dict[str, dict[str, Any]]:
     """Per area (`""` for robots outside every area): `robots`, a list of `[lat, lng,
     free_in_s, speed_mps]` for the robots that are free now (0) or will be after their current
-    delivery or return task (where that task ends), and `pending`, the tasks waiting for a
-    robot. Robots charging, low on battery, faulty, offline or in maintenance are left out.
-    Read as plain rows in three statements: the whole fleet is read every time."""
+    delivery or return task (where that task ends: the way there and the waits at its stops),
+    and `pending`, the tasks waiting for a robot. Robots charging, low on battery, faulty,
+    offline or in maintenance are left out. Read as plain rows in three statements: the whole
+    fleet is read every time."""
     detour = ctx.settings.detour_factor
+    dwell = {
+        TripType.TO_PICKUP: ctx.settings.robot_pickup_dwell_s,
+        TripType.TO_DROPOFF: ctx.settings.robot_dropoff_dwell_s,
+        TripType.TO_MERCHANT: ctx.settings.robot_pickup_dwell_s,  # the goods handed back
+    }
     areas: dict[str, dict[str, Any]] = defaultdict(lambda: {"robots": [], "pending": 0})
     with ctx.uow() as uow:
         connection = uow.connection
         robots = connection.execute(_WORKING_ROBOTS).all()
         ahead: dict[str | None, list[LatLng]] = defaultdict(list)
+        waits: dict[str | None, float] = defaultdict(float)
         carrying: dict[str | None, TaskType] = {}
-        for robot, kind, trip_status, stop_lat, stop_lng in connection.execute(_ACTIVE_TRIPS):
+        rows = connection.execute(_ACTIVE_TRIPS)
+        for robot, kind, trip_type, trip_status, stop_lat, stop_lng in rows:
             carrying[robot] = kind
             if trip_status in _AHEAD:
                 ahead[robot].append(LatLng(stop_lat, stop_lng))
+                waits[robot] += dwell.get(TripType(trip_type), 0.0)
         pending = connection.execute(_PENDING_BY_AREA).all()
     for serial, state, lat, lng, battery_pct, area_id, *settings in robots:
         assert lat is not None  # the query leaves robots without a reading out
@@ -58,7 +68,7 @@ def snapshot(ctx: OperationsContext) -> dict[str, dict[str, Any]]:
             free_in, free_at = 0.0, where
         elif task_type in (TaskType.DELIVERY, TaskType.RETURN):
             stops = ahead[serial]
-            free_in = remaining_travel_s(where, stops, config.speed_mps, detour)
+            free_in = remaining_travel_s(where, stops, config.speed_mps, detour) + waits[serial]
             free_at = stops[-1] if stops else where
         else:
             continue  # charging or repositioning: not counted on
@@ -90,7 +100,14 @@ _WORKING_ROBOTS = select(
 )
 # The active tasks' robots, each with its task's type and trips in order.
 _ACTIVE_TRIPS = (
-    select(Task.robot_serial, Task.type, Trip.status, Trip.destination_lat, Trip.destination_lng)
+    select(
+        Task.robot_serial,
+        Task.type,
+        Trip.type,
+        Trip.status,
+        Trip.destination_lat,
+        Trip.destination_lng,
+    )
     .join(Trip, Trip.task_id == Task.id)
     .where(among(Task.status, ACTIVE_TASK), Task.robot_serial.is_not(None))
     .order_by(Task.robot_serial, Trip.sequence)

@@ -32,6 +32,7 @@ class DeliveryFacts:
     created_at: datetime
     delivered_at: datetime | None
     promised: datetime
+    cancelled_by_merchant: bool  # asked for, whether or not it came in time
     providers: list[tuple[AttemptProvider, AttemptStatus]]  # in attempt order
 
 
@@ -46,6 +47,7 @@ def delivery_facts(sim: "Simulation") -> list[DeliveryFacts]:
                 Delivery.created_at,
                 Delivery.status_times,
                 Quote.dropoff_eta,
+                Delivery.cancel_reason,
             )
             .join(Quote, Quote.id == Delivery.quote_id)
             .order_by(Delivery.created_at, Delivery.id)
@@ -60,7 +62,7 @@ def delivery_facts(sim: "Simulation") -> list[DeliveryFacts]:
                 (AttemptProvider(provider), AttemptStatus(status))
             )
     facts = []
-    for delivery_id, status, created_at, times, promised in rows:
+    for delivery_id, status, created_at, times, promised, cancel_reason in rows:
         stamp = (times or {}).get(DeliveryStatus.DELIVERED.value)
         delivered_at = datetime.fromisoformat(stamp) if stamp else None
         facts.append(
@@ -70,6 +72,7 @@ def delivery_facts(sim: "Simulation") -> list[DeliveryFacts]:
                 created_at,
                 delivered_at,
                 promised,
+                cancel_reason is not None,
                 chains.get(delivery_id, []),
             )
         )
@@ -187,10 +190,13 @@ def measure(sim: "Simulation", wall_s: float) -> SimResult:
     on_time = [
         f for f in delivered if f.delivered_at is not None and f.delivered_at <= f.promised + grace
     ]
+    # Orders the merchant called off are not due, unless handed over all the same (the
+    # cancel came too late): goods brought back on the merchant's word are not late.
     due = [
         f
         for f in facts
         if f.status is not DeliveryStatus.CANCELLED
+        and (f.status is DeliveryStatus.DELIVERED or not f.cancelled_by_merchant)
         and (f.status in TERMINAL_DELIVERY or f.promised + grace <= end)
     ]
     minutes = [

@@ -55,6 +55,7 @@ class Leg:
     t1: float
     battery0: float
     way_m: float
+    done: float = 0.0  # the share of the way driven so far
 
 
 class RobotAgent:
@@ -121,6 +122,8 @@ class RobotAgent:
             return
         now = self.world.agenda.now_s
         f = 1.0 if leg.t1 <= leg.t0 else min(1.0, max(0.0, (now - leg.t0) / (leg.t1 - leg.t0)))
+        self.world.tally.driven_m += leg.way_m * max(0.0, f - leg.done)
+        leg.done = max(leg.done, f)
         self.position = LatLng(
             leg.start.lat + (leg.end.lat - leg.start.lat) * f,
             leg.start.lng + (leg.end.lng - leg.start.lng) * f,

@@ -22,6 +22,7 @@ class Tally:
     cancel_refused: int = 0
     faults: int = 0
     blocked: int = 0
+    driven_m: float = 0.0  # by every robot, on the way as it drives (detours included)
     trip_reports: int = 0
     telemetry: int = 0
     rejected_reports: list[str] = field(default_factory=list)
