@@ -349,3 +349,49 @@ def test_augmenting_paths_reach_the_maximum_count(
     assert sides.exact(a, b)[1].all()
     assert len(set(b.tolist())) == b.size
     assert a.size == len(dense_optimum(tasks, robots, hubs, max_pickup_s=cap).assignments)
+
+
+# --- weighing promises -----------------------------------------------------------------------
+
+
+def _task(name: str, metres_north: float, weight_s: float = 0.0) -> OpenTask:
+    lat, lng = CENTRE[0] + metres_north / M_PER_DEG, CENTRE[1]
+    return OpenTask(name, lat, lng, lat + 0.005, lng, weight_s=weight_s)
+
+
+ROBOT = FreeRobot("SW-1", CENTRE[0], CENTRE[1], 1.6, 90.0, 4.0, 10.0)
+
+
+def test_one_robot_short_serves_the_task_furthest_behind_its_promise() -> None:
+    near_but_early = _task("early", 100.0, weight_s=dispatch.urgency_weight_s(-600.0))
+    far_but_late = _task("late", 900.0, weight_s=dispatch.urgency_weight_s(300.0))
+    plan = plan_dispatch([near_but_early, far_but_late], [ROBOT], [], detour_factor=DETOUR)
+    assert [a.task_id for a in plan.assignments] == ["late"]
+    assert plan.unassigned == ["early"]
+    # without the weights, the nearer task wins
+    unweighted = [_task("early", 100.0), _task("late", 900.0)]
+    plan = plan_dispatch(unweighted, [ROBOT], [], detour_factor=DETOUR)
+    assert [a.task_id for a in plan.assignments] == ["early"]
+
+
+@given(seed=st.integers(0, 10_000), weights=st.lists(st.floats(0, 1800), min_size=6, max_size=6))
+@settings(max_examples=30, deadline=None)
+def test_weights_change_nothing_when_every_task_is_served(seed: int, weights: list[float]) -> None:
+    tasks, robots, hubs = make_round(seed, 6, 12, clustered=False, tight=False)
+    weighted = [
+        OpenTask(t.id, t.start_lat, t.start_lng, t.end_lat, t.end_lng, weight_s=w)
+        for t, w in zip(tasks, weights, strict=True)
+    ]
+    plain = plan_dispatch(tasks, robots, hubs, detour_factor=DETOUR)
+    with_weights = plan_dispatch(weighted, robots, hubs, detour_factor=DETOUR)
+    assert len(plain.assignments) == len(with_weights.assignments)
+    if not plain.unassigned:
+        assert with_weights.total_pickup_s == pytest.approx(plain.total_pickup_s, rel=1e-9)
+
+
+def test_the_urgency_weight_is_bounded_and_falls_as_a_task_falls_behind() -> None:
+    horizon = dispatch.URGENCY_HORIZON_S
+    assert dispatch.urgency_weight_s(-10 * horizon) == 2 * horizon
+    assert dispatch.urgency_weight_s(0.0) == horizon
+    assert dispatch.urgency_weight_s(10 * horizon) == 0.0
+    assert dispatch.urgency_weight_s(100.0) < dispatch.urgency_weight_s(50.0)

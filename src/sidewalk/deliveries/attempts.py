@@ -48,6 +48,7 @@ def attempt_plan(
         "undeliverable_action": delivery.undeliverable_action,
         "pickup_at": quote.pickup_eta if scheduled else None,
         "dropoff_before": quote.dropoff_before,
+        "dropoff_by": quote.dropoff_eta,
     }
 
 

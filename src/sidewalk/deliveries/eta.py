@@ -2,7 +2,6 @@
 known (the operations service tells it as `fleet.snapshot` events, kept in `fleet_snapshots`),
 else from distance alone."""
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -154,15 +153,20 @@ def fleet_pickup_lead_s(
     if int(free_now.sum()) > state.pending + len(taken) + unavailable:
         robots = robots[free_now]
     pending = state.pending
-    for other in taken:
-        if len(robots) <= 1 + unavailable:
-            pending += 1  # no robot left to take: it waits with the others
-            continue
-        soonest = int(np.argmin(_arrivals(robots, other, detour_factor, age_s)))
-        robots = np.delete(robots, soonest, axis=0)
+    if taken:
+        # Each order in turn takes the soonest robot left at its pickup; past the robots
+        # (all but the one counted on here), it waits with the others.
+        spare = max(0, len(robots) - 1 - unavailable)
+        left = np.ones(len(robots), dtype=bool)
+        if spare:
+            at_pickups = _arrivals(robots, list(taken[:spare]), detour_factor, age_s)
+            for row in at_pickups:
+                left[int(np.argmin(np.where(left, row, np.inf)))] = False
+        pending += len(taken) - min(spare, len(taken))
+        robots = robots[left]
     if len(robots) <= unavailable:
         return None
-    arrival = _arrivals(robots, pickup, detour_factor, age_s)
+    arrival = _arrivals(robots, [pickup], detour_factor, age_s)[0]
     if unavailable:
         arrival = np.sort(arrival)[unavailable:]
     rounds, place = divmod(pending, len(arrival))
@@ -171,14 +175,16 @@ def fleet_pickup_lead_s(
 
 
 def _arrivals(
-    robots: NDArray[np.float64], pickup: LatLng, detour_factor: float, age_s: float
+    robots: NDArray[np.float64], pickups: Sequence[LatLng], detour_factor: float, age_s: float
 ) -> NDArray[np.float64]:
-    """Each robot's seconds to `pickup`: until it is free, then the way there."""
+    """Each robot's seconds to each of `pickups` (a row per pickup): until it is free, then
+    the way there."""
     lat1, lng1 = np.radians(robots[:, 0]), np.radians(robots[:, 1])
-    lat2, lng2 = math.radians(pickup.lat), math.radians(pickup.lng)
+    lat2 = np.radians([p.lat for p in pickups])[:, None]
+    lng2 = np.radians([p.lng for p in pickups])[:, None]
     h = (
         np.sin((lat2 - lat1) / 2) ** 2
-        + np.cos(lat1) * math.cos(lat2) * np.sin((lng2 - lng1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lng2 - lng1) / 2) ** 2
     )
     metres = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
     arrival: NDArray[np.float64] = (

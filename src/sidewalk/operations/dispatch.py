@@ -90,6 +90,23 @@ class OpenTask:
     start_lng: float
     end_lat: float  # where the task ends (dropoff)
     end_lng: float
+    # Seconds added to each of its pickups in the plan's objective, >= 0: what leaving it for
+    # a later round costs less of (`urgency_weight_s`). A round that serves every task is
+    # unchanged by it; one short of robots serves the tasks of least weight first.
+    weight_s: float = 0.0
+
+
+URGENCY_HORIZON_S = 900.0  # a task this far from its latest start weighs nothing more
+
+
+def urgency_weight_s(behind_s: float, horizon_s: float = URGENCY_HORIZON_S) -> float:
+    """A task's `weight_s` when it is `behind_s` past the latest moment a robot could leave
+    its pickup and still hand over by the time promised (negative: that much ahead). From
+    `2 * horizon_s` for a task `horizon_s` or more ahead down to 0 for one as far behind:
+    when robots are short, the tasks furthest behind their promise go first, rather than the
+    nearest to a free robot (which left far or late ones waiting until they went to a
+    courier). Bounded, so that no task sends a robot across the city for a few seconds."""
+    return float(min(max(horizon_s - behind_s, 0.0), 2 * horizon_s))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +186,7 @@ class _Round:
         # The part of the drive that does not depend on the robot: the task and the way back.
         leg = haversine_np(self.t_lat, self.t_lng, e_lat, e_lng)
         self.task_m = leg + self._to_nearest_hub(e_lat, e_lng, hubs)
+        self.t_weight = np.array([t.weight_s for t in tasks], dtype=np.float64)
         self.t_unit = _unit(self.t_lat, self.t_lng)
         self.r_unit = _unit(self.r_lat, self.r_lng)
         self.s_per_m = detour / self.speed
@@ -184,6 +202,11 @@ class _Round:
             d = haversine_np(lat[lo : lo + 2048, None], lng[lo : lo + 2048, None], h_lat, h_lng)
             nearest[lo : lo + 2048] = d.min(axis=1)
         return nearest
+
+    def objective(self, ti: Ints, cost: Floats) -> Floats:
+        """What a plan minimises for pairs of tasks `ti` with these pickup seconds."""
+        weighted: Floats = cost + self.t_weight[ti]
+        return weighted
 
     def pairs(self, ti: Ints, ri: Ints) -> tuple[Floats, Bools]:
         """Pickup seconds and feasibility of tasks `ti` with robots `ri` (broadcast shapes):
@@ -243,7 +266,8 @@ def _solve_block(rnd: _Round, ti: Ints, ri: Ints) -> tuple[Ints, Ints]:
     """The exact optimum over tasks `ti` x robots `ri`: matched (task, robot) pairs."""
     if ti.size == 0 or ri.size == 0:
         return np.empty(0, np.intp), np.empty(0, np.intp)
-    rows, cols = _assign(*rnd.pairs(ti[:, None], ri[None, :]))
+    cost, ok = rnd.pairs(ti[:, None], ri[None, :])
+    rows, cols = _assign(rnd.objective(ti[:, None], cost), ok)
     return ti[rows], ri[cols]
 
 
@@ -261,14 +285,18 @@ class _Sides:
         self.na, self.nb = (rnd.m, rnd.n) if self.swap else (rnd.n, rnd.m)
 
     def block(self, a: Ints, b: Ints, slack_m: float = 0.0) -> tuple[Floats, Bools]:
-        """Fast pickup seconds and feasibility, `a` x `b` (see `_Round.block`)."""
+        """Fast objective and feasibility, `a` x `b` (see `_Round.block`)."""
         if self.swap:
-            return self.rnd.block(b, a, robots_first=True, slack_m=slack_m)
-        return self.rnd.block(a, b, slack_m=slack_m)
+            cost, ok = self.rnd.block(b, a, robots_first=True, slack_m=slack_m)
+            return self.rnd.objective(b[None, :], cost), ok
+        cost, ok = self.rnd.block(a, b, slack_m=slack_m)
+        return self.rnd.objective(a[:, None], cost), ok
 
     def exact(self, a: Ints, b: Ints) -> tuple[Floats, Bools]:
-        """Exact pickup seconds and feasibility of the pairs (a[i], b[i])."""
-        return self.rnd.pairs(b, a) if self.swap else self.rnd.pairs(a, b)
+        """Exact objective and feasibility of the pairs (a[i], b[i])."""
+        tasks, robots = (b, a) if self.swap else (a, b)
+        cost, ok = self.rnd.pairs(tasks, robots)
+        return self.rnd.objective(tasks, cost), ok
 
     def solve(self, a: Ints, b: Ints) -> tuple[Ints, Ints, float]:
         """Maximum count, then least cost, over `a` x `b`: matched pairs and their exact cost.
@@ -655,7 +683,8 @@ def _polish(rnd: _Round, ti: Ints, ri: Ints) -> tuple[Ints, Ints]:
     pair = np.unique(tasks.astype(np.int64) * rnd.m + robots)
     tasks, robots = (pair // rnd.m).astype(np.intp), (pair % rnd.m).astype(np.intp)
     cost, ok = rnd.pairs(tasks, robots)
-    tasks, robots, cost = tasks[ok], robots[ok], cost[ok]
+    tasks, robots = tasks[ok], robots[ok]
+    cost = rnd.objective(tasks, cost[ok])
 
     flow = min_cost_flow.SimpleMinCostFlow()
     source, sink = rnd.n + rnd.m, rnd.n + rnd.m + 1

@@ -30,11 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from sidewalk.kernel.db import OneOrMany, among
-from sidewalk.kernel.geo import LatLng
+from sidewalk.kernel.geo import LatLng, haversine_m
 from sidewalk.kernel.metrics import DISPATCH_BATCH, DISPATCH_ROUND, DISPATCH_SOLVE
+from sidewalk.kernel.settings import Settings
 from sidewalk.operations import pilots, repository, robots, tasks
 from sidewalk.operations.context import OperationsContext
-from sidewalk.operations.dispatch import FreeRobot, OpenTask, plan_dispatch
+from sidewalk.operations.dispatch import FreeRobot, OpenTask, plan_dispatch, urgency_weight_s
 from sidewalk.operations.domain import (
     OPEN_TASK,
     FailureReason,
@@ -238,6 +239,26 @@ def _send_to_charge(
         report.sent_to_charge += 1
 
 
+def _open_task(waiting: Row[Any], now: datetime, settings: Settings) -> OpenTask:
+    """A waiting task as a round plans it, weighed by how far it is behind the latest moment
+    a robot could leave its pickup and still hand over by the time promised (a task with no
+    promise: its typical pickup lead after it began to wait)."""
+    start, end = (
+        LatLng(waiting.start_lat, waiting.start_lng),
+        LatLng(waiting.end_lat, waiting.end_lng),
+    )
+    if waiting.dropoff_by is not None:
+        trip_s = haversine_m(start, end) * settings.detour_factor / settings.robot_speed_mps
+        dwell_s = settings.robot_pickup_dwell_s + settings.robot_dropoff_dwell_s
+        latest = waiting.dropoff_by - timedelta(seconds=trip_s + dwell_s)
+    else:
+        latest = _pending_since(waiting) + timedelta(seconds=settings.robot_pickup_lead_s)
+    behind_s = (now - latest).total_seconds()
+    return OpenTask(
+        waiting.id, start.lat, start.lng, end.lat, end.lng, weight_s=urgency_weight_s(behind_s)
+    )
+
+
 def _pending_since(waiting: Row[Any]) -> datetime:
     """When a task began to wait for a robot: made pending, or due, whichever is later."""
     stamp = waiting.status_times.get(TaskStatus.PENDING.value)
@@ -258,6 +279,7 @@ def _pending(area_filter: ColumnElement[bool]) -> Select[Any]:
             Task.status_times,
             Task.created_at,
             Task.not_before,
+            Task.dropoff_by,
         )
         .where(_due(bindparam("now", type_=Task.not_before.type)), area_filter)
         .order_by(Task.created_at, Task.id)
@@ -281,7 +303,7 @@ def _dispatch_area(
     free = _free_fleet(connection, area_id)
     began = time.perf_counter()
     plan = plan_dispatch(
-        [OpenTask(t.id, t.start_lat, t.start_lng, t.end_lat, t.end_lng) for t in pending],
+        [_open_task(t, now, settings) for t in pending],
         free,
         [LatLng(h.lat, h.lng) for h in hubs],
         detour_factor=settings.detour_factor,

@@ -40,6 +40,7 @@ def attempt_requested(ctx: OperationsContext, event: Envelope, asked: AttemptReq
         pickup=_place(asked.pickup),
         dropoff=_place(asked.dropoff),
         pickup_at=asked.pickup_at,
+        dropoff_by=asked.dropoff_by,
         unlock_pin=asked.unlock_pin,
         undeliverable_action=asked.undeliverable_action,
         event_id=event.id,
@@ -55,6 +56,7 @@ def attempt_updated(ctx: OperationsContext, event: Envelope, changed: AttemptUpd
         ctx,
         changed.attempt_id,
         pickup_at=changed.pickup_at,
+        dropoff_by=changed.dropoff_by,
         undeliverable_action=changed.undeliverable_action,
     )
 

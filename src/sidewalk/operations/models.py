@@ -146,6 +146,8 @@ class Task(Base):
     updated_at: Mapped[datetime]
     # A scheduled delivery's task waits for robots until then.
     not_before: Mapped[datetime | None]
+    # The time promised at the door, which the dispatcher weighs (none: a task of ours).
+    dropoff_by: Mapped[datetime | None]
     # The customer's PIN opens the compartment at the dropoff; wrong tries are counted.
     unlock_pin: Mapped[str | None] = mapped_column(String(8))
     unlock_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -114,6 +114,7 @@ class NewTask:
     robot_serial: str | None = None
     return_of_task_id: str | None = None
     not_before: datetime | None = None
+    dropoff_by: datetime | None = None
     unlock_pin: str | None = None
     undeliverable_action: str | None = None
 

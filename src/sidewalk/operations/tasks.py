@@ -125,6 +125,7 @@ def create_delivery_task(
     pickup: LatLng,
     dropoff: LatLng,
     pickup_at: datetime | None = None,
+    dropoff_by: datetime | None = None,
     unlock_pin: str | None = None,
     undeliverable_action: str | None = None,
     event_id: str | None = None,
@@ -152,6 +153,7 @@ def create_delivery_task(
                 attempt_id=attempt_id,
             )
             task.not_before = _dispatch_from(ctx, pickup_at)
+            task.dropoff_by = dropoff_by
             task.unlock_pin = unlock_pin
             task.undeliverable_action = undeliverable_action
             repository.insert_task(uow.inserts, task)
@@ -178,6 +180,7 @@ def update_task(
     *,
     pickup_at: datetime | None,
     undeliverable_action: str | None,
+    dropoff_by: datetime | None = None,
 ) -> None:
     """Follow a merchant's change: a task still waiting for a robot is offered to robots from
     the new pickup time on (one that has a robot keeps it; the robot waits at the pickup); an
@@ -191,6 +194,7 @@ def update_task(
             return
         if task.status == TaskStatus.PENDING:
             task.not_before = _dispatch_from(ctx, pickup_at)
+            task.dropoff_by = dropoff_by or task.dropoff_by
         task.undeliverable_action = undeliverable_action or task.undeliverable_action
         task.updated_at = uow.clock.now()
         uow.commit()

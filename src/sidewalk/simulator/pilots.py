@@ -8,6 +8,7 @@ from functools import partial
 from sidewalk.operations import operators
 from sidewalk.operations.domain import OperatorPrincipal, OperatorRole, OperatorStatus
 from sidewalk.simulator.city import Shift
+from sidewalk.simulator.params import SimParams
 from sidewalk.simulator.world import World
 
 
@@ -27,24 +28,9 @@ class PilotAgent:
         self.status = OperatorStatus.OFFLINE  # as created
 
     def start(self) -> None:
-        """Plan every shift that overlaps the run, starting with one already under way; shifts
-        that touch or overlap (a 24-hour shift, day after day) are one stretch of work."""
-        p, agenda = self.world.params, self.world.agenda
-        start_min = p.start_local_hour * 60
-        end_min = start_min + p.duration_s / 60
-        spans: list[list[float]] = []
-        day = int(start_min // 1440) - 1
-        while day * 1440 + self.shift.start_min < end_min:
-            begin, finish = day * 1440 + self.shift.start_min, day * 1440 + self.shift.end_min
-            if finish > start_min:
-                if spans and begin <= spans[-1][1]:
-                    spans[-1][1] = max(spans[-1][1], finish)
-                else:
-                    spans.append([begin, finish])
-            day += 1
-        for first, last in spans:
-            at_s = max(0.0, (first - start_min) * 60)
-            agenda.at(at_s, partial(self._begin, (last - start_min) * 60))
+        """Plan every shift that overlaps the run (`shift_spans`)."""
+        for at_s, until_s in shift_spans(self.shift, self.world.params):
+            self.world.agenda.at(at_s, partial(self._begin, until_s))
 
     def _set(self, status: OperatorStatus) -> None:
         if status is self.status:
@@ -61,9 +47,36 @@ class PilotAgent:
         p, agenda = self.world.params, self.world.agenda
         self._set(OperatorStatus.AVAILABLE)
         agenda.at(until_s, lambda: self._set(OperatorStatus.OFFLINE))
-        # Breaks staggered by pilot, so that the team does not leave all at once.
-        t = agenda.now_s + p.break_every_s + (self.index % 4) * p.break_s
-        while t + p.break_s < until_s:
-            agenda.at(t, lambda: self._set(OperatorStatus.BREAK))
-            agenda.at(t + p.break_s, lambda: self._set(OperatorStatus.AVAILABLE))
-            t += p.break_every_s + p.break_s
+        for off, back in breaks(agenda.now_s, until_s, self.index, p):
+            agenda.at(off, lambda: self._set(OperatorStatus.BREAK))
+            agenda.at(back, lambda: self._set(OperatorStatus.AVAILABLE))
+
+
+def shift_spans(shift: Shift, p: SimParams) -> list[tuple[float, float]]:
+    """When a shift's pilots work during a run, in seconds from its start: every shift that
+    overlaps the run, one already under way from the start; shifts that touch or overlap (a
+    24-hour shift, day after day) are one stretch of work."""
+    start_min = p.start_local_hour * 60
+    end_min = start_min + p.duration_s / 60
+    spans: list[list[float]] = []
+    day = int(start_min // 1440) - 1
+    while day * 1440 + shift.start_min < end_min:
+        begin, finish = day * 1440 + shift.start_min, day * 1440 + shift.end_min
+        if finish > start_min:
+            if spans and begin <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], finish)
+            else:
+                spans.append([begin, finish])
+        day += 1
+    return [(max(0.0, (first - start_min) * 60), (last - start_min) * 60) for first, last in spans]
+
+
+def breaks(begin_s: float, until_s: float, index: int, p: SimParams) -> list[tuple[float, float]]:
+    """A pilot's breaks in a stretch of work: staggered by pilot, so that the team does not
+    leave all at once."""
+    found = []
+    t = begin_s + p.break_every_s + (index % 4) * p.break_s
+    while t + p.break_s < until_s:
+        found.append((t, t + p.break_s))
+        t += p.break_every_s + p.break_s
+    return found

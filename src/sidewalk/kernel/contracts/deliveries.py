@@ -60,6 +60,11 @@ class AttemptPlan(AttemptEvent):
     dropoff_before: AwareDatetime | None = Field(
         None, description="the end of the dropoff window (null: none)"
     )
+    dropoff_by: AwareDatetime | None = Field(
+        None,
+        description="the time promised at the door (the quote's `dropoff_eta`), which the "
+        "dispatcher weighs: the tasks furthest behind it go first",
+    )
 
 
 class AttemptRequested(AttemptPlan):
