@@ -52,6 +52,7 @@ bench: $(STAMP) wrk
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/warehouse.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/crash.py

@@ -35,6 +35,7 @@ app.add_typer(cli_events.events_app, name="events")
 app.add_typer(cli_warehouse.warehouse_app, name="warehouse")
 app.command("simulate")(cli_sim.simulate_command)
 app.command("plan")(cli_sim.plan_command)
+app.command("sweep")(cli_sim.sweep_command)
 
 console = Console()
 errors = Console(stderr=True)

@@ -1,5 +1,6 @@
-"""`sidewalk simulate` and `sidewalk plan`: the simulator as fast as the machine allows, for
-a day's figures or to size a fleet."""
+"""`sidewalk simulate`, `sidewalk plan` and `sidewalk sweep`: a day's figures from the
+simulator, the cheapest fleet for a demand from the fast fleet model, and the slow,
+exhaustive check of a grid of fleets with the full simulator."""
 
 import json
 from pathlib import Path
@@ -10,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sidewalk.planning.planner import Costs, Plan, Targets, plan_fleet
+from sidewalk.planning.report import plan_dict, render_plan_page
 from sidewalk.simulator.city import City, CityError, load_city
 from sidewalk.simulator.params import SimParams
 from sidewalk.simulator.plan import Span, plan
@@ -106,6 +109,102 @@ def simulate_command(
 
 
 def plan_command(
+    orders_per_hour: Annotated[
+        float | None,
+        typer.Option(min=1, help="Mean orders per hour over the day (default 400)."),
+    ] = None,
+    orders_per_day: Annotated[
+        float | None, typer.Option(min=1, help="Orders a day, in place of --orders-per-hour.")
+    ] = None,
+    target_on_time: Annotated[
+        float, typer.Option(min=0, max=1, help="Least share of orders on time.")
+    ] = 0.95,
+    max_fallback: Annotated[
+        float, typer.Option(min=0, max=1, help="Most orders going to a courier after a robot.")
+    ] = 0.03,
+    min_completion: Annotated[
+        float, typer.Option(min=0, max=1, help="Least share of orders delivered.")
+    ] = 0.995,
+    robot_cost: Annotated[float, typer.Option(min=0, help="A robot's day.")] = Costs.robot_per_day,
+    pilot_cost: Annotated[
+        float, typer.Option(min=0, help="A pilot's hour.")
+    ] = Costs.pilot_per_hour,
+    courier_cost: Annotated[
+        float, typer.Option(min=0, help="A courier delivery.")
+    ] = Costs.courier_delivery,
+    seeds: Annotated[int, typer.Option(min=1, max=20, help="Days it must hold on.")] = 3,
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    city: CityOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Write the plan as an HTML page.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Processes (default: one per core, two at most).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The cheapest fleet for a demand: robots, and pilots for each hour of the day, that
+    meet every target, with the expected KPIs and the cost per delivery (the fast fleet
+    model; `sidewalk sweep` checks fleets with the full simulator)."""
+    if orders_per_hour is not None and orders_per_day is not None:
+        raise typer.BadParameter("give --orders-per-hour or --orders-per-day, not both")
+    rate = orders_per_day / 24 if orders_per_day is not None else orders_per_hour or 400.0
+    _city(city)
+    with _progress(as_json) as bar:
+        task = bar.add_task("planning", total=None, note="")
+        found = plan_fleet(
+            SimParams(hours=24.0, orders_per_hour=rate, seed=seed),
+            targets=Targets(target_on_time, max_fallback, min_completion),
+            costs=Costs(robot_cost, pilot_cost, courier_cost),
+            seeds=seeds,
+            city_path=city,
+            workers=workers,
+            progress=lambda note: bar.update(task, note=note),
+        )
+    if out is not None:
+        out.write_text(render_plan_page(found), encoding="utf-8")
+    if as_json:
+        print(json.dumps(plan_dict(found)))
+        return
+    _print_fleet_plan(found)
+    if out is not None:
+        console.print(f"page: {out}")
+
+
+def _print_fleet_plan(found: Plan) -> None:
+    doc = plan_dict(found)
+    k = doc["kpis"]
+    table = Table(
+        title=f"{found.city}: {found.orders_per_hour:g} orders/h on average, "
+        f"{len(found.confirmed)} seeds"
+    )
+    table.add_column("")
+    table.add_column("mean", justify="right")
+    table.add_column("over the seeds", justify="right")
+    for name, key in [
+        ("on time", "on_time"),
+        ("courier fallback", "fallback"),
+        ("completion", "completion"),
+        ("robot utilisation", "robot_utilisation"),
+        ("pilot load", "pilot_load"),
+    ]:
+        low, high = k[key]["range"]
+        table.add_row(name, _pct(k[key]["mean"]), f"{_pct(low)} to {_pct(high)}")
+    cost = doc["cost_per_delivery"]
+    table.add_row("cost per delivery", f"{cost['mean']:.2f}", f"{cost['range'][0]:.2f} to "
+                  f"{cost['range'][1]:.2f}")  # fmt: skip
+    console.print(table)
+    shifts = ", ".join(f"{h:02d}h {p}" for h, p in enumerate(found.pilots_by_hour))
+    console.print(
+        f"[bold]{found.robots} robots[/bold]; pilots on duty by local hour: {shifts} "
+        f"({sum(found.pilots_by_hour)} pilot-hours)"
+    )
+    for name in found.missed:
+        console.print(
+            f"[yellow]{name} is missed on some seed: more robots do not change it "
+            "(faults with the goods on board, blocked paths).[/yellow]"
+        )
+
+
+def sweep_command(
     orders_per_hour: RateOpt = 60.0,
     robots: Annotated[str, typer.Option(help="Robots to try, start:stop:step.")] = "10:100:10",
     pilots: Annotated[
@@ -125,7 +224,8 @@ def plan_command(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Find the smallest fleet (robots, pilots per shift) that meets an on-time target."""
+    """A grid of fleets (robots by pilots per shift), each simulated in full on several seeds:
+    the smallest that meets an on-time target. Slow; `sidewalk plan` answers in a minute."""
     try:
         robot_span, pilot_span = Span.parse(robots), Span.parse(pilots)
     except ValueError as e:

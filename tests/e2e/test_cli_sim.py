@@ -1,5 +1,5 @@
-"""`sidewalk simulate` and `sidewalk plan` from the command line: KPIs as one JSON document,
-report pages written, a bad city refused with its reason."""
+"""`sidewalk simulate`, `sidewalk plan` and `sidewalk sweep` from the command line: KPIs as
+one JSON document, report pages written, a bad city refused with its reason."""
 
 import json
 from pathlib import Path
@@ -34,11 +34,39 @@ def test_simulate_prints_kpis_that_add_up_and_writes_a_report(tmp_path: Path) ->
     assert "<script" not in page
 
 
-def test_plan_recommends_the_smallest_mix_that_meets_the_target(tmp_path: Path) -> None:
+def test_plan_recommends_the_cheapest_fleet_that_meets_the_targets(tmp_path: Path) -> None:
+    env = sidewalk_env(tmp_path, "")
+    page = tmp_path / "plan.html"
+    done = run_sidewalk(
+        "plan", "--orders-per-day", "240", "--seeds", "2", "--min-completion", "0.9",
+        "--workers", "2", "--out", str(page), "--json", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["orders_per_hour"] == 10
+    assert len(plan["pilots_by_hour"]) == 24
+    assert len(plan["seeds"]) == 2
+    # every seed meets every target with the fleet recommended...
+    assert plan["missed"] == []
+    for day in plan["seeds"]:
+        assert day["on_time_pct"] >= 0.95
+        assert day["fallback_pct"] <= 0.03
+        assert day["completion_pct"] >= 0.9
+    # ...no smaller fleet the search played met them on its seed, and the plan keeps a
+    # margin above the search's answer for the other seeds
+    assert plan["robots"] >= plan["searched"]
+    for tried in plan["tried"]:
+        if tried["robots"] < plan["searched"] and tried["pilots"] == "to spare":
+            assert tried["on_time"] < 0.95 or tried["fallback"] > 0.03
+    assert "<svg" in page.read_text()
+    assert "<script" not in page.read_text()
+
+
+def test_sweep_recommends_the_smallest_mix_that_meets_the_target(tmp_path: Path) -> None:
     env = sidewalk_env(tmp_path, "")
     chart = tmp_path / "plan.html"
     done = run_sidewalk(
-        "plan", *SMALL, "--robots", "1:7:3", "--pilots", "2:2", "--seeds", "2",
+        "sweep", *SMALL, "--robots", "1:7:3", "--pilots", "2:2", "--seeds", "2",
         "--target-on-time", "0.5", "--workers", "2", "--out", str(chart), "--json",
         env=env, cwd=tmp_path,
     )  # fmt: skip

@@ -107,6 +107,7 @@ class Task:
     piloted: bool = False
     waiting_pilot_since: float | None = None
     done: bool = False
+    latest: float | None = None  # the latest moment to leave and keep the promise
 
 
 @dataclass(slots=True, eq=False)
@@ -122,6 +123,7 @@ class Robot:
     # The leg being driven: from, to, when it began and ends, its way in metres.
     leg: tuple[LatLng, LatLng, float, float, float] | None = None
     generation: int = 0  # bumped when what the robot was doing is called off
+    free: FreeRobot | None = None  # what a dispatch plan reads of it while it is idle
     busy_since: float | None = None
 
 
@@ -222,6 +224,7 @@ class FleetModel:
         )
         self.hubs = [h.point for h in city.hubs]
         self.robots: list[Robot] = []
+        self.idle: dict[int, Robot] = {}  # by number
         self.orders: list[Order] = []
         self.pending: list[Task] = []
         self.refused = 0
@@ -241,6 +244,8 @@ class FleetModel:
         self.supervising = 0
         self.waiting_pilot: list[Task] = []
         self.pilots_by_hour = pilots_by_hour
+        if pilots_by_hour is None and params.pilots_by_hour is not None:
+            self.pilots_by_hour = list(params.pilots_by_hour)
         self._news = True
         self._last_round = -1e9
         hours = max(1, math.ceil(params.duration_s / 3600))
@@ -273,6 +278,7 @@ class FleetModel:
             robot = Robot(i, hub, hub, battery, area.id if area else None)
             robot.rng = random.Random(f"{p.seed}:robot:SW-{i + 1:04d}")
             self.robots.append(robot)
+            self._to(robot, "idle")
         self._plan_pilots()
         weights = sum(m.weight for m in self.city.merchants)
         dropoffs = Dropoffs(self.city.polygons())
@@ -487,35 +493,38 @@ class FleetModel:
         for area_id, waiting in by_area.items():
             self._dispatch_area(area_id, waiting)
 
+    def _to(self, robot: Robot, state: str) -> None:
+        """Change a robot's state, keeping the idle ones at hand (rounds ask for them)."""
+        robot.state = state
+        if state == "idle":  # an idle robot neither moves nor drains: what a plan reads of it
+            s = self.s
+            robot.free = FreeRobot(
+                str(robot.n), robot.where.lat, robot.where.lng, s.robot_speed_mps,
+                robot.battery, s.robot_drain_pct_per_km, s.robot_battery_reserve_pct,
+            )  # fmt: skip
+            self.idle[robot.n] = robot
+        else:
+            self.idle.pop(robot.n, None)
+
     def _send_to_charge(self) -> None:
         low = self.s.robot_battery_low_pct
-        for robot in self.robots:
-            if robot.state == "idle" and robot.task is None and robot.battery < low:
+        for robot in sorted(self.idle.values(), key=lambda r: r.n):
+            if robot.task is None and robot.battery < low:
                 i = min(range(len(self.hubs)), key=lambda k: haversine_m(robot.where, self.hubs[k]))
                 task = Task("charge", [self.hubs[i]], robot.area_id, self.ev.now)
                 self._assign(task, robot)
 
     def _dispatch_area(self, area_id: str | None, waiting: list[Task]) -> None:
         now, s = self.ev.now, self.s
-        free = [
-            r for r in self.robots if r.state == "idle" and r.task is None and r.area_id == area_id
-        ]
+        free = sorted(
+            (r for r in self.idle.values() if r.task is None and r.area_id == area_id),
+            key=lambda r: r.n,
+        )
         plan = None
         if free:
             plan = plan_dispatch(
                 [self._open_task(i, t) for i, t in enumerate(waiting)],
-                [
-                    FreeRobot(
-                        str(r.n),
-                        r.where.lat,
-                        r.where.lng,
-                        s.robot_speed_mps,
-                        r.battery,
-                        s.robot_drain_pct_per_km,
-                        s.robot_battery_reserve_pct,
-                    )
-                    for r in free
-                ],
+                [r.free for r in free if r.free is not None],
                 self.hubs,
                 detour_factor=s.detour_factor,
                 max_pickup_s=s.dispatch_max_pickup_s,
@@ -533,18 +542,21 @@ class FleetModel:
                 self._attempt_failed(task.order, "no_robot_available", robot_at_fault=False)
 
     def _open_task(self, i: int, task: Task) -> OpenTask:
-        s, start, end = self.s, task.stops[0], task.stops[-1]
-        if task.dropoff_by is not None:
-            trip_s = haversine_m(start, end) * s.detour_factor / s.robot_speed_mps
-            latest = task.dropoff_by - trip_s - s.robot_pickup_dwell_s - s.robot_dropoff_dwell_s
-        else:
-            latest = task.since + s.robot_pickup_lead_s
-        weight = urgency_weight_s(self.ev.now - latest)
+        if task.latest is None:  # as the dispatcher weighs it (`dispatcher._open_task`)
+            s, start, end = self.s, task.stops[0], task.stops[-1]
+            if task.dropoff_by is not None:
+                trip_s = haversine_m(start, end) * s.detour_factor / s.robot_speed_mps
+                dwell_s = s.robot_pickup_dwell_s + s.robot_dropoff_dwell_s
+                task.latest = task.dropoff_by - trip_s - dwell_s
+            else:
+                task.latest = task.since + s.robot_pickup_lead_s
+        start, end = task.stops[0], task.stops[-1]
+        weight = urgency_weight_s(self.ev.now - task.latest)
         return OpenTask(str(i), start.lat, start.lng, end.lat, end.lng, weight_s=weight)
 
     def _assign(self, task: Task, robot: Robot) -> None:
         task.robot, robot.task = robot, task
-        robot.state = "on_task"
+        self._to(robot, "on_task")
         robot.busy_since = self.ev.now
         task.phase = Phase.TO_HUB if task.kind == "charge" else Phase.TO_PICKUP
         if task.kind == "return":
@@ -657,14 +669,15 @@ class FleetModel:
         robot.leg = None
         self.faults += 1
         task = robot.task
-        robot.state = "fault"
+        self._to(robot, "fault")
         if task is not None:
             self._end_task(task, failed=True, reason="robot_fault")
         robot.generation += 1
         self._later(robot, self.p.repair_s, lambda: self._repaired(robot))
 
     def _repaired(self, robot: Robot) -> None:
-        robot.where, robot.state = robot.hub, "idle"
+        robot.where = robot.hub
+        self._to(robot, "idle")
         self._news = True
 
     def _blocked(self, robot: Robot) -> None:
@@ -696,10 +709,11 @@ class FleetModel:
                 self._busy.append((robot.busy_since, self.ev.now))
                 robot.busy_since = None
             if robot.state == "on_task":
-                robot.state = "idle"
                 if completed and task.kind == "charge":
-                    robot.state = "charging"
+                    self._to(robot, "charging")
                     self._charge(robot)
+                else:
+                    self._to(robot, "idle")
             self._news = True
         if order is None or completed or task.kind != "delivery":
             if task.kind == "return" and not completed and order is not None:
@@ -727,7 +741,7 @@ class FleetModel:
                 return
             robot.battery = min(100.0, robot.battery + p.charge_pct_per_min * TELL_EVERY_S / 60)
             if robot.battery >= full:
-                robot.state = "idle"
+                self._to(robot, "idle")
                 self._news = True
             else:
                 self.ev.after(TELL_EVERY_S, tick)
@@ -943,6 +957,10 @@ class FleetModel:
             if on_shift
             else 0.0,
             pilot_peak=self.s.pilot_capacity,
+            unfinished=sum(
+                o.status == "failed" or (o.status == "returned" and not o.cancel_asked)
+                for o in orders
+            ),
         )
         hours = [
             HourFigures(

@@ -248,6 +248,11 @@ def measure(sim: "Simulation", wall_s: float) -> SimResult:
         robot_utilisation=round(_overlap(busy, start, end) / robot_s, 4) if robot_s else 0.0,
         pilot_load=round(pilot_load(start, end), 4),
         pilot_peak=_peak_load(supervision),
+        unfinished=sum(
+            f.status is DeliveryStatus.FAILED
+            or (f.status is DeliveryStatus.RETURNED and not f.cancelled_by_merchant)
+            for f in facts
+        ),
     )
     hourly = _hourly(sim, start, end, facts, delivered, on_time, busy, pilot_load)
     return SimResult(

@@ -10,6 +10,9 @@ class SimParams:
     hours: float = 24.0
     robots: int = 30
     pilots: int = 6
+    # Pilots on duty in each local hour (24 numbers), a shift plan, in place of `pilots` per
+    # shift of the city; such a plan's pilots take no breaks (the plan covers them).
+    pilots_by_hour: tuple[int, ...] | None = None
     # Mean orders per hour over the simulated day: the city's demand curve shapes them.
     orders_per_hour: float = 60.0
     seed: int = 0

@@ -2,6 +2,7 @@
 available at its start and offline at its end, and takes a break now and then, through the
 same use case a pilot's dashboard calls."""
 
+import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -28,9 +29,20 @@ class PilotAgent:
         self.status = OperatorStatus.OFFLINE  # as created
 
     def start(self) -> None:
-        """Plan every shift that overlaps the run (`shift_spans`)."""
-        for at_s, until_s in shift_spans(self.shift, self.world.params):
+        """Plan every shift that overlaps the run (`shift_spans`), or the hours of an hourly
+        plan this pilot works (`hourly_spans`)."""
+        p = self.world.params
+        if p.pilots_by_hour is not None:
+            for at_s, until_s in hourly_spans(self.index, p):
+                self.world.agenda.at(at_s, partial(self._work, until_s))
+            return
+        for at_s, until_s in shift_spans(self.shift, p):
             self.world.agenda.at(at_s, partial(self._begin, until_s))
+
+    def _work(self, until_s: float) -> None:
+        """A stretch of an hourly plan: no breaks, the plan covers them."""
+        self._set(OperatorStatus.AVAILABLE)
+        self.world.agenda.at(until_s, lambda: self._set(OperatorStatus.OFFLINE))
 
     def _set(self, status: OperatorStatus) -> None:
         if status is self.status:
@@ -50,6 +62,24 @@ class PilotAgent:
         for off, back in breaks(agenda.now_s, until_s, self.index, p):
             agenda.at(off, lambda: self._set(OperatorStatus.BREAK))
             agenda.at(back, lambda: self._set(OperatorStatus.AVAILABLE))
+
+
+def hourly_spans(index: int, p: SimParams) -> list[tuple[float, float]]:
+    """When pilot `index` of an hourly plan (`p.pilots_by_hour`) works during a run, in
+    seconds from its start: the hours whose count is above the pilot's index."""
+    assert p.pilots_by_hour is not None
+    spans: list[list[float]] = []
+    first = math.floor(p.start_local_hour)
+    for h in range(first, first + math.ceil(p.duration_s / 3600) + 1):
+        begin = max(0.0, (h - p.start_local_hour) * 3600)
+        end = min(p.duration_s, (h + 1 - p.start_local_hour) * 3600)
+        if end <= begin or index >= p.pilots_by_hour[h % 24]:
+            continue
+        if spans and spans[-1][1] >= begin:
+            spans[-1][1] = end
+        else:
+            spans.append([begin, end])
+    return [(a, b) for a, b in spans]
 
 
 def shift_spans(shift: Shift, p: SimParams) -> list[tuple[float, float]]:

@@ -29,6 +29,9 @@ class Kpis:
     robot_utilisation: float  # share of robot time on a task
     pilot_load: float  # mean robots supervised per pilot on shift, ÷ capacity
     pilot_peak: int  # most robots one pilot supervised at once
+    # Orders that ended undelivered other than on the merchant's word: failed, or brought
+    # back for another reason (a blocked path, nobody at the door).
+    unfinished: int = 0
 
     @property
     def delivered_pct(self) -> float:
@@ -43,6 +46,11 @@ class Kpis:
     @property
     def fallback_pct(self) -> float:
         return share(self.fallbacks, self.orders)
+
+    @property
+    def completion_pct(self) -> float:
+        """Delivered among the orders that ended, but those the merchant called off."""
+        return share(self.delivered, self.delivered + self.unfinished)
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -61,6 +69,8 @@ class Kpis:
             "by_courier": self.by_courier,
             "fallbacks": self.fallbacks,
             "fallback_pct": round(self.fallback_pct, 4),
+            "unfinished": self.unfinished,
+            "completion_pct": round(self.completion_pct, 4),
             "p50_delivery_min": self.p50_delivery_min,
             "p90_delivery_min": self.p90_delivery_min,
             "robot_utilisation": round(self.robot_utilisation, 4),

@@ -104,9 +104,13 @@ class Simulation:
             robots.register_robot(ops, robots.RobotSpec(serial, f"Robot {i + 1}", hub_id=hub_id))
             battery = round(rng.uniform(70, 100), 1)
             self.robots[serial] = RobotAgent(w, serial, hub_point, battery)
-        # `pilots` is the team of each shift: that many pilots on duty at any hour.
-        for s, shift in enumerate(w.city.shifts):
-            for i in range(w.params.pilots):
+        # `pilots` is the team of each shift: that many pilots on duty at any hour; or as many
+        # pilots as the busiest hour of an hourly plan needs, each working its hours.
+        teams = [(s, shift, w.params.pilots) for s, shift in enumerate(w.city.shifts)]
+        if w.params.pilots_by_hour is not None:
+            teams = [(0, w.city.shifts[0], max(w.params.pilots_by_hour))]
+        for s, shift, team in teams:
+            for i in range(team):
                 created = operators.create_operator(
                     ops, f"pilot{s + 1}-{i + 1}@sim.sidewalk.example", OperatorRole.PILOT
                 )
