@@ -10,12 +10,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sidewalk import migrations
 from sidewalk.deliveries.context import DeliveriesContext
-from sidewalk.deliveries.eta import CalibratedEta, DistanceEta, FleetEta
+from sidewalk.deliveries.eta import CalibratedEta, DistanceEta, FleetEta, promise_policy
 from sidewalk.deliveries.fleet import fleet_states
 from sidewalk.deliveries.models import API_REQUESTS as DELIVERIES_API_REQUESTS
 from sidewalk.deliveries.ordering import OrderRequest, loop_order_writer, order_writer
 from sidewalk.deliveries.promise_store import margins as promise_margins
-from sidewalk.deliveries.promises import PromisePolicy
 from sidewalk.deliveries.providers.courier import CourierProvider
 from sidewalk.deliveries.providers.courier_updates import apply_courier_update
 from sidewalk.deliveries.providers.registry import courier_provider
@@ -86,23 +85,12 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool =
     reader = _reader(engine, settings.deliveries_url, settings)
     areas = ServiceAreas.from_file(settings.service_areas_file or DEFAULT_SERVICE_AREAS_FILE)
     model = FleetEta(
-        DistanceEta(
-            robot_speed_mps=settings.robot_speed_mps,
-            robot_pickup_lead_s=settings.robot_pickup_lead_s,
-            courier_speed_mps=settings.courier_speed_mps,
-            courier_pickup_lead_s=settings.courier_pickup_lead_s,
-            robot_handling_s=settings.robot_pickup_dwell_s + settings.robot_dropoff_dwell_s,
-            courier_handling_s=settings.courier_pickup_dwell_s + settings.courier_dropoff_dwell_s,
-        ),
+        DistanceEta.from_settings(settings),
         lambda: fleet_states(reader),
         detour_factor=settings.detour_factor,
         max_age_s=settings.fleet_snapshot_max_age_s,
     )
-    promise = PromisePolicy(
-        settings.eta_promise_percentile,
-        settings.eta_calibration_min_legs,
-        settings.eta_prior_margin_s,
-    )
+    promise = promise_policy(settings)
     eta = CalibratedEta(
         model, lambda: promise_margins(reader, promise, settings.eta_calibration_legs)
     )

@@ -13,8 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sidewalk.deliveries.domain import AttemptProvider
-from sidewalk.deliveries.promises import NO_MARGINS, Margins, promised
+from sidewalk.deliveries.promises import NO_MARGINS, Margins, PromisePolicy, promised
 from sidewalk.kernel.geo import EARTH_RADIUS_M, LatLng
+from sidewalk.kernel.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,17 @@ class DistanceEta:
     # Time spent at each end: loading at the pickup, handing over at the dropoff.
     robot_handling_s: float = 0.0
     courier_handling_s: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DistanceEta":
+        return cls(
+            robot_speed_mps=settings.robot_speed_mps,
+            robot_pickup_lead_s=settings.robot_pickup_lead_s,
+            courier_speed_mps=settings.courier_speed_mps,
+            courier_pickup_lead_s=settings.courier_pickup_lead_s,
+            robot_handling_s=settings.robot_pickup_dwell_s + settings.robot_dropoff_dwell_s,
+            courier_handling_s=settings.courier_pickup_dwell_s + settings.courier_dropoff_dwell_s,
+        )
 
     def dropoff_after(
         self, provider: AttemptProvider, pickup_at: datetime, distance_m: int
@@ -280,6 +292,15 @@ class FleetEta:
         pickup_at = at + timedelta(seconds=round(lead))
         robot = AttemptProvider.ROBOT
         return Eta(pickup_at, self._fallback.dropoff_after(robot, pickup_at, distance_m))
+
+
+def promise_policy(settings: Settings) -> PromisePolicy:
+    """How promises are calibrated, as the settings say."""
+    return PromisePolicy(
+        settings.eta_promise_percentile,
+        settings.eta_calibration_min_legs,
+        settings.eta_prior_margin_s,
+    )
 
 
 class CalibratedEta:

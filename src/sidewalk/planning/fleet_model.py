@@ -23,7 +23,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
@@ -35,11 +35,15 @@ from sidewalk.deliveries.attempt_policy import (
     robot_in_time,
 )
 from sidewalk.deliveries.domain import AttemptProvider, CourierStatus, MerchantTerms, serviceability
-from sidewalk.deliveries.eta import DistanceEta, FleetState, fleet_pickup_lead_s
+from sidewalk.deliveries.eta import (
+    DistanceEta,
+    FleetState,
+    fleet_pickup_lead_s,
+    promise_policy,
+)
 from sidewalk.deliveries.promises import (
     Errors,
     Margins,
-    PromisePolicy,
     calibrate,
     outcome,
     promised,
@@ -198,28 +202,12 @@ class FleetModel:
         self.policy = AttemptPolicy(
             settings.default_max_attempts, settings.default_courier_fallback
         )
-        self.distance_eta = DistanceEta(
-            robot_speed_mps=settings.robot_speed_mps,
-            robot_pickup_lead_s=settings.robot_pickup_lead_s,
-            courier_speed_mps=settings.courier_speed_mps,
-            courier_pickup_lead_s=settings.courier_pickup_lead_s,
-            robot_handling_s=settings.robot_pickup_dwell_s + settings.robot_dropoff_dwell_s,
-            courier_handling_s=settings.courier_pickup_dwell_s + settings.courier_dropoff_dwell_s,
-        )
-        self.promise = PromisePolicy(
-            settings.eta_promise_percentile,
-            settings.eta_calibration_min_legs,
-            settings.eta_prior_margin_s,
-        )
-        self.courier = courier_timeline.SimParams(
-            accept_delay_s=settings.courier_accept_delay_s,
-            speed_mps=settings.courier_speed_mps,
-            detour_factor=settings.detour_factor,
-            failure_rate=settings.courier_failure_rate,
-            seed=settings.courier_sim_seed,
-            pickup_dwell_s=settings.courier_pickup_dwell_s,
-            dropoff_dwell_s=settings.courier_dropoff_dwell_s,
-            position_every_s=1e9,  # positions are not modelled
+        self.distance_eta = DistanceEta.from_settings(settings)
+        self.promise = promise_policy(settings)
+        # Positions on the way and nobody at the door are not modelled.
+        self.courier = replace(
+            courier_timeline.SimParams.from_settings(settings),
+            position_every_s=1e9,
             undeliverable_rate=0.0,
         )
         self.hubs = [h.point for h in city.hubs]

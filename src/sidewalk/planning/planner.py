@@ -12,6 +12,8 @@
    pilot's capacity.
 3. The plan is confirmed on every seed asked for, with `SEED_MARGIN` more robots than the
    search found (its seed sits at the edge, and other seeds' days vary by a point or two);
+   the search and the confirmation hold on-time and fallback to `SAFETY` more than the
+   targets, for the days the plan does not see;
    while a seed misses a target, robots grow by as much again, and hours where tasks waited
    for a pilot get one more.
 
@@ -32,6 +34,7 @@ from sidewalk.simulator.city import City, load_city
 from sidewalk.simulator.params import SimParams
 from sidewalk.simulator.results import Kpis
 
+SAFETY = 0.005  # on-time and fallback are held to half a point more than the targets
 SEED_MARGIN = 0.04  # robots above the search's answer, and the step up if a seed misses
 PILOT_WAIT_S = 300.0  # task-seconds in an hour spent waiting for a pilot that add one
 UNLIMITED_PILOTS = [10_000] * 24
@@ -121,12 +124,18 @@ def plan_fleet(
 ) -> Plan:
     """Search for the plan; `progress(note)` before each batch of days."""
     targets, costs = targets or Targets(), costs or Costs()
+    # Days the plan does not see vary by a point or so: it is held to a little more.
+    strict = replace(
+        targets,
+        on_time=min(1.0, targets.on_time + SAFETY),
+        max_fallback=max(0.0, targets.max_fallback - SAFETY),
+    )
     city = load_city(city_path)
     workers = workers or max(1, min(os.cpu_count() or 1, 2))
     tell = progress or (lambda _: None)
     with ProcessPoolExecutor(workers) as pool:
         days = _Days(pool, base, city_path)
-        found = _robots(days, base, city, targets, resolution, max_robots, tell)
+        found = _robots(days, base, city, strict, resolution, max_robots, tell)
         # The search's seed sits at the edge; other seeds' days vary by a few points, so the
         # plan starts a little above it and grows by as much until every seed meets them.
         robots, pilots = found, _pilots_for(days, base, found, [])
@@ -135,7 +144,7 @@ def plan_fleet(
         while True:
             tell(f"confirming: {robots} robots, {sum(pilots)} pilot-hours, {seeds} seeds")
             confirmed = days.run([(robots, tuple(pilots), base.seed + s) for s in range(seeds)])
-            if not any(_misses(targets, t.kpis) for t in confirmed) or robots >= max_robots:
+            if not any(_misses(strict, t.kpis) for t in confirmed) or robots >= max_robots:
                 break
             pilots = _pilots_for(days, base, found, confirmed)
             robots = min(max_robots, robots + margin)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sidewalk.deliveries.domain import COURIER_CARRYING, TERMINAL_COURIER, CourierStatus
 from sidewalk.kernel.geo import LatLng, haversine_m
+from sidewalk.kernel.settings import Settings
 
 C = CourierStatus
 
@@ -38,6 +39,20 @@ class SimParams:
     dropoff_dwell_s: float = DROPOFF_DWELL_S
     position_every_s: float = POSITION_EVERY_S
     undeliverable_rate: float = 0.0  # nobody at the door to take the goods
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SimParams":
+        return cls(
+            accept_delay_s=settings.courier_accept_delay_s,
+            speed_mps=settings.courier_speed_mps,
+            detour_factor=settings.detour_factor,
+            failure_rate=settings.courier_failure_rate,
+            seed=settings.courier_sim_seed,
+            pickup_dwell_s=settings.courier_pickup_dwell_s,
+            dropoff_dwell_s=settings.courier_dropoff_dwell_s,
+            position_every_s=settings.courier_position_every_s,
+            undeliverable_rate=settings.courier_undeliverable_rate,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,17 +88,7 @@ class SimulatedCourierNetwork:
     def from_settings(
         cls, settings: Settings, *, uow: Callable[[], UnitOfWork], clock: Clock, sink: UpdateSink
     ) -> Self:
-        params = SimParams(
-            accept_delay_s=settings.courier_accept_delay_s,
-            speed_mps=settings.courier_speed_mps,
-            detour_factor=settings.detour_factor,
-            failure_rate=settings.courier_failure_rate,
-            seed=settings.courier_sim_seed,
-            pickup_dwell_s=settings.courier_pickup_dwell_s,
-            dropoff_dwell_s=settings.courier_dropoff_dwell_s,
-            position_every_s=settings.courier_position_every_s,
-            undeliverable_rate=settings.courier_undeliverable_rate,
-        )
+        params = SimParams.from_settings(settings)
         return cls(
             uow,
             clock,
