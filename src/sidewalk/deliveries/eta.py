@@ -3,7 +3,6 @@ known (the operations service tells it as `fleet.snapshot` events, kept in `flee
 else from distance alone."""
 
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from numpy.typing import NDArray
 
 from sidewalk.deliveries.domain import AttemptProvider
 from sidewalk.deliveries.promises import NO_MARGINS, Margins, PromisePolicy, promised
+from sidewalk.kernel.cache import Refreshed
 from sidewalk.kernel.geo import EARTH_RADIUS_M, LatLng
 from sidewalk.kernel.settings import Settings
 
@@ -221,34 +221,28 @@ class FleetEta:
     ) -> None:
         self._fallback, self._load = fallback, load
         self._detour, self._max_age = detour_factor, timedelta(seconds=max_age_s)
-        self._refresh_s = refresh_s
-        self._states: Mapping[str, FleetState] = {}
-        self._loaded_at: float | None = None
+        self._states = Refreshed(self._read_states, refresh_s)
         self._lock = threading.Lock()
         # Robot orders this process placed, per area: when, and where the robot picks up.
         self._taken: dict[str, list[tuple[datetime, LatLng]]] = {}
 
     def forget(self) -> None:
         """Read the snapshots again on the next estimate (a new one has just been stored)."""
-        self._loaded_at = None
+        self._states.forget()
 
     def note_order(self, area_id: str, pickup: LatLng, *, at: datetime) -> None:
         with self._lock:
             self._taken.setdefault(area_id, []).append((at, pickup))
 
-    def _current(self) -> Mapping[str, FleetState]:
-        now = time.monotonic()
-        loaded = self._loaded_at
-        if loaded is None or now - loaded >= self._refresh_s:
-            with self._lock:
-                if self._loaded_at is None or now - self._loaded_at >= self._refresh_s:
-                    self._states = self._load()
-                    self._loaded_at = now
-                    for area_id, orders in self._taken.items():  # the snapshots count them
-                        state = self._states.get(area_id)
-                        if state is not None:
-                            orders[:] = [o for o in orders if o[0] > state.taken_at]
-        return self._states
+    def _read_states(self) -> Mapping[str, FleetState]:
+        """The snapshots; the orders they count are no longer noted apart."""
+        states = self._load()
+        with self._lock:
+            for area_id, orders in self._taken.items():
+                state = states.get(area_id)
+                if state is not None:
+                    orders[:] = [o for o in orders if o[0] > state.taken_at]
+        return states
 
     def estimate(
         self,
@@ -275,7 +269,7 @@ class FleetEta:
         area_id: str,
         unavailable: int = 0,
     ) -> Eta | None:
-        state = self._current().get(area_id)
+        state = self._states.get().get(area_id)
         if state is None or at - state.taken_at > self._max_age:
             return None
         lead = fleet_pickup_lead_s(
@@ -315,19 +309,11 @@ class CalibratedEta:
         *,
         refresh_s: float = 30.0,
     ) -> None:
-        self._model, self._load, self._refresh_s = model, load, refresh_s
-        self._margins: Mapping[AttemptProvider, Margins] = {}
-        self._loaded_at: float | None = None
-        self._lock = threading.Lock()
+        self._model = model
+        self._margins = Refreshed(load, refresh_s)
 
     def margins(self, provider: AttemptProvider) -> Margins:
-        now = time.monotonic()
-        if self._loaded_at is None or now - self._loaded_at >= self._refresh_s:
-            with self._lock:
-                if self._loaded_at is None or now - self._loaded_at >= self._refresh_s:
-                    self._margins = self._load()
-                    self._loaded_at = now
-        return self._margins.get(provider, NO_MARGINS)
+        return self._margins.get().get(provider, NO_MARGINS)
 
     def _promise(self, provider: AttemptProvider, at: datetime, estimate: Eta) -> Eta:
         pickup, dropoff, margins = promised(
@@ -366,7 +352,7 @@ class CalibratedEta:
     def forget(self) -> None:
         """Read the fleet's state and the margins again on the next estimate."""
         self._model.forget()
-        self._loaded_at = None
+        self._margins.forget()
 
     def note_order(self, area_id: str, pickup: LatLng, *, at: datetime) -> None:
         self._model.note_order(area_id, pickup, at=at)

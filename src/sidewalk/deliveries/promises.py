@@ -1,8 +1,8 @@
 """Promises the fleet keeps. The fleet model (`eta`) estimates when a provider reaches the
-pickup and hands the goods over, and it is optimistic: it assumes the soonest robot takes the
-order, where the dispatcher may send another, and knows nothing of the orders placed since
-the fleet last told its state. So a promise is the estimate plus a margin: the
-`percentile`-th of how late recent deliveries were against their own estimate, per provider.
+pickup and hands the goods over; it cannot know everything (a fault on the way, a robot the
+dispatcher sends from farther, a courier network's own lead times). So a promise is the
+estimate plus a margin: the `percentile`-th of how late recent deliveries were against
+their own estimate, per provider.
 With it, that share of orders is handed over by the time promised, whatever the fleet's
 load. Until `min_legs` deliveries are known, `prior_s` stands in for the margin.
 

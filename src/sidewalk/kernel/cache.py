@@ -79,3 +79,36 @@ class TtlCache(Generic[K, V]):
 
     def _lifetime(self) -> float:
         return self.ttl_s * (1 - self.jitter * random.random())
+
+
+class Refreshed(Generic[V]):
+    """One value read again at most every `refresh_s`, or on the first read after `forget()`
+    (a newer one is known to be there); one reader loads it while the others wait for it."""
+
+    def __init__(
+        self,
+        load: Callable[[], V],
+        refresh_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load, self._refresh_s, self._clock = load, refresh_s, clock
+        self._value: V | None = None
+        self._loaded_at: float | None = None
+        self._lock = threading.Lock()
+
+    def _stale(self, now: float) -> bool:
+        return self._loaded_at is None or now - self._loaded_at >= self._refresh_s
+
+    def get(self) -> V:
+        now = self._clock()
+        if self._stale(now):
+            with self._lock:
+                if self._stale(now):
+                    self._value = self._load()
+                    self._loaded_at = now
+        assert self._value is not None
+        return self._value
+
+    def forget(self) -> None:
+        self._loaded_at = None

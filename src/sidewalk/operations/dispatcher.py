@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from sidewalk.kernel.db import OneOrMany, among
-from sidewalk.kernel.geo import LatLng, haversine_m
+from sidewalk.kernel.geo import LatLng
 from sidewalk.kernel.metrics import DISPATCH_BATCH, DISPATCH_ROUND, DISPATCH_SOLVE
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations import pilots, repository, robots, tasks
@@ -42,6 +42,7 @@ from sidewalk.operations.domain import (
     RobotState,
     TaskStatus,
     TaskType,
+    delivery_time_s,
     nearest,
     needs_charge,
 )
@@ -248,9 +249,15 @@ def _open_task(waiting: Row[Any], now: datetime, settings: Settings) -> OpenTask
         LatLng(waiting.end_lat, waiting.end_lng),
     )
     if waiting.dropoff_by is not None:
-        trip_s = haversine_m(start, end) * settings.detour_factor / settings.robot_speed_mps
-        dwell_s = settings.robot_pickup_dwell_s + settings.robot_dropoff_dwell_s
-        latest = waiting.dropoff_by - timedelta(seconds=trip_s + dwell_s)
+        there_s = delivery_time_s(
+            start,
+            end,
+            speed_mps=settings.robot_speed_mps,
+            detour_factor=settings.detour_factor,
+            pickup_s=settings.robot_pickup_dwell_s,
+            dropoff_s=settings.robot_dropoff_dwell_s,
+        )
+        latest = waiting.dropoff_by - timedelta(seconds=there_s)
     else:
         latest = _pending_since(waiting) + timedelta(seconds=settings.robot_pickup_lead_s)
     behind_s = (now - latest).total_seconds()

@@ -272,6 +272,30 @@ def remaining_travel_s(
     return metres * detour_factor / speed_mps
 
 
+def stop_wait_s(trip: TripType, *, pickup_s: float, dropoff_s: float) -> float:
+    """How long a robot stays at the end of a leg: loading at the pickup, handing over at the
+    dropoff, handing the goods back at the merchant (as long as loading); none at a hub."""
+    if trip in (TripType.TO_PICKUP, TripType.TO_MERCHANT):
+        return pickup_s
+    return dropoff_s if trip is TripType.TO_DROPOFF else 0.0
+
+
+def delivery_time_s(
+    pickup: LatLng,
+    dropoff: LatLng,
+    *,
+    speed_mps: float,
+    detour_factor: float,
+    pickup_s: float,
+    dropoff_s: float,
+) -> float:
+    """A delivery from the moment its robot reaches the pickup: loading, the way to the
+    dropoff, handing over. A robot must be at the pickup this long before the time promised
+    at the door."""
+    way_s = remaining_travel_s(pickup, [dropoff], speed_mps, detour_factor)
+    return pickup_s + way_s + dropoff_s
+
+
 def crosses_interval(previous: datetime | None, taken: datetime, interval_s: float) -> bool:
     """Whether a reading taken at `taken` starts a new `interval_s` slot after `previous`:
     what thins a robot's frequent readings into an event every interval at most."""

@@ -22,6 +22,7 @@ from sidewalk.operations.domain import (
     TripType,
     needs_charge,
     remaining_travel_s,
+    stop_wait_s,
 )
 from sidewalk.operations.models import Robot, Task, Trip
 
@@ -37,24 +38,21 @@ def snapshot(ctx: OperationsContext) -> dict[str, dict[str, Any]]:
     offline or in maintenance are left out. Read as plain rows in three statements: the whole
     fleet is read every time."""
     detour = ctx.settings.detour_factor
-    dwell = {
-        TripType.TO_PICKUP: ctx.settings.robot_pickup_dwell_s,
-        TripType.TO_DROPOFF: ctx.settings.robot_dropoff_dwell_s,
-        TripType.TO_MERCHANT: ctx.settings.robot_pickup_dwell_s,  # the goods handed back
-    }
+    waits = {"pickup_s": ctx.settings.robot_pickup_dwell_s,
+             "dropoff_s": ctx.settings.robot_dropoff_dwell_s}  # fmt: skip
     areas: dict[str, dict[str, Any]] = defaultdict(lambda: {"robots": [], "pending": 0})
     with ctx.uow() as uow:
         connection = uow.connection
         robots = connection.execute(_WORKING_ROBOTS).all()
         ahead: dict[str | None, list[LatLng]] = defaultdict(list)
-        waits: dict[str | None, float] = defaultdict(float)
+        waiting: dict[str | None, float] = defaultdict(float)
         carrying: dict[str | None, TaskType] = {}
         rows = connection.execute(_ACTIVE_TRIPS)
         for robot, kind, trip_type, trip_status, stop_lat, stop_lng in rows:
             carrying[robot] = kind
             if trip_status in _AHEAD:
                 ahead[robot].append(LatLng(stop_lat, stop_lng))
-                waits[robot] += dwell.get(TripType(trip_type), 0.0)
+                waiting[robot] += stop_wait_s(TripType(trip_type), **waits)
         pending = connection.execute(_PENDING_BY_AREA).all()
     for serial, state, lat, lng, battery_pct, area_id, *settings in robots:
         assert lat is not None  # the query leaves robots without a reading out
@@ -68,7 +66,7 @@ def snapshot(ctx: OperationsContext) -> dict[str, dict[str, Any]]:
             free_in, free_at = 0.0, where
         elif task_type in (TaskType.DELIVERY, TaskType.RETURN):
             stops = ahead[serial]
-            free_in = remaining_travel_s(where, stops, config.speed_mps, detour) + waits[serial]
+            free_in = remaining_travel_s(where, stops, config.speed_mps, detour) + waiting[serial]
             free_at = stops[-1] if stops else where
         else:
             continue  # charging or repositioning: not counted on

@@ -53,6 +53,13 @@ from sidewalk.kernel.errors import SidewalkError
 from sidewalk.kernel.geo import LatLng, ServiceAreas, haversine_m
 from sidewalk.kernel.settings import Settings
 from sidewalk.operations.dispatch import FreeRobot, OpenTask, plan_dispatch, urgency_weight_s
+from sidewalk.operations.domain import (
+    TRIPS_OF,
+    TaskType,
+    delivery_time_s,
+    remaining_travel_s,
+    stop_wait_s,
+)
 from sidewalk.simulator.city import City
 from sidewalk.simulator.merchants import Dropoffs
 from sidewalk.simulator.params import SimParams
@@ -530,15 +537,21 @@ class FleetModel:
                 self._attempt_failed(task.order, "no_robot_available", robot_at_fault=False)
 
     def _open_task(self, i: int, task: Task) -> OpenTask:
+        start, end = task.stops[0], task.stops[-1]
         if task.latest is None:  # as the dispatcher weighs it (`dispatcher._open_task`)
-            s, start, end = self.s, task.stops[0], task.stops[-1]
+            s = self.s
             if task.dropoff_by is not None:
-                trip_s = haversine_m(start, end) * s.detour_factor / s.robot_speed_mps
-                dwell_s = s.robot_pickup_dwell_s + s.robot_dropoff_dwell_s
-                task.latest = task.dropoff_by - trip_s - dwell_s
+                there_s = delivery_time_s(
+                    start,
+                    end,
+                    speed_mps=s.robot_speed_mps,
+                    detour_factor=s.detour_factor,
+                    pickup_s=s.robot_pickup_dwell_s,
+                    dropoff_s=s.robot_dropoff_dwell_s,
+                )
+                task.latest = task.dropoff_by - there_s
             else:
                 task.latest = task.since + s.robot_pickup_lead_s
-        start, end = task.stops[0], task.stops[-1]
         weight = urgency_weight_s(self.ev.now - task.latest)
         return OpenTask(str(i), start.lat, start.lng, end.lat, end.lng, weight_s=weight)
 
@@ -549,8 +562,6 @@ class FleetModel:
         task.phase = Phase.TO_HUB if task.kind == "charge" else Phase.TO_PICKUP
         if task.kind == "return":
             task.phase = Phase.TO_MERCHANT
-        if task.order is not None and task.kind == "delivery":
-            task.order.task = task
         if self._take_pilot(task):
             self._go_on(task)
         else:
@@ -880,19 +891,17 @@ class FleetModel:
         """What `operations.fleet.snapshot` counts: the way through the stops ahead and the
         waits at them."""
         s = self.s
-        dwell = {"delivery": [s.robot_pickup_dwell_s, s.robot_dropoff_dwell_s],
-                 "return": [s.robot_pickup_dwell_s]}[task.kind]  # fmt: skip
-        first = task.stop
-        ahead = task.stops[first:]
-        where, metres = robot.where, 0.0
+        where = robot.where
         if robot.leg is not None:
             a, b, t0, t1, _ = robot.leg
             f = 1.0 if t1 <= t0 else min(1.0, max(0.0, (self.ev.now - t0) / (t1 - t0)))
             where = LatLng(a.lat + (b.lat - a.lat) * f, a.lng + (b.lng - a.lng) * f)
-        for stop in ahead:
-            metres += haversine_m(where, stop)
-            where = stop
-        return metres * s.detour_factor / s.robot_speed_mps + sum(dwell[first:])
+        way_s = remaining_travel_s(
+            where, task.stops[task.stop :], s.robot_speed_mps, s.detour_factor
+        )
+        trips = TRIPS_OF[TaskType(task.kind)][task.stop :]
+        waits = {"pickup_s": s.robot_pickup_dwell_s, "dropoff_s": s.robot_dropoff_dwell_s}
+        return way_s + sum(stop_wait_s(trip, **waits) for trip in trips)
 
     # --- figures ------------------------------------------------------------------------------
 

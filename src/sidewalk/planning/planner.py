@@ -100,14 +100,16 @@ class Plan:
     missed: list[str]  # targets the plan misses on some seed (completion, where trouble decides)
     tried: list[Tried] = field(default_factory=list)  # every day played, for the trade-off
 
-    def cost_per_day(self, k: Kpis) -> float:
+    def cost_per_day(self, k: Kpis, robots: int | None = None) -> float:
+        """A day's cost with the plan's pilots: its robots, or `robots` (another fleet's
+        day, `k`)."""
         days = self.hours / 24
-        robots = self.robots * self.costs.robot_per_day * days
+        fleet = (self.robots if robots is None else robots) * self.costs.robot_per_day * days
         pilots = sum(self.pilots_by_hour) * self.costs.pilot_per_hour * days
-        return robots + pilots + k.by_courier * self.costs.courier_delivery
+        return fleet + pilots + k.by_courier * self.costs.courier_delivery
 
-    def cost_per_delivery(self, k: Kpis) -> float | None:
-        return self.cost_per_day(k) / k.delivered if k.delivered else None
+    def cost_per_delivery(self, k: Kpis, robots: int | None = None) -> float | None:
+        return self.cost_per_day(k, robots) / k.delivered if k.delivered else None
 
 
 def plan_fleet(

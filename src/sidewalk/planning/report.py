@@ -83,13 +83,8 @@ def _tried(plan: Plan, t: Tried) -> dict[str, Any]:
 def _cost(plan: Plan, robots: int, k: Kpis) -> float | None:
     """Cost per delivery of a fleet tried, with the plan's pilots (the search's days had
     pilots to spare)."""
-    days = plan.hours / 24
-    total = (
-        robots * plan.costs.robot_per_day * days
-        + sum(plan.pilots_by_hour) * plan.costs.pilot_per_hour * days
-        + k.by_courier * plan.costs.courier_delivery
-    )
-    return round(total / k.delivered, 2) if k.delivered else None
+    cost = plan.cost_per_delivery(k, robots)
+    return None if cost is None else round(cost, 2)
 
 
 def render_plan_page(plan: Plan) -> str:
